@@ -1,0 +1,148 @@
+"""From PyTorch LSTM weights to a model file.
+
+``spec_from_state_dict`` works on plain arrays (no torch needed): it reads PyTorch's parameter names,
+infers every size from the tensor shapes and checks them against each other. ``convert_torch`` takes the
+modules themselves.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+import numpy as np
+
+from lstm_embed._lstm import ACTIVATIONS
+from lstm_embed.errors import ConversionError
+from lstm_embed.format import CellWeights, ModelSpec, write_model
+
+DTYPES = ("float32",)
+_LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+_CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def _array(value: Any, name: str) -> np.ndarray:
+    if hasattr(value, "detach"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        raise ConversionError(f"{name} must hold floating-point weights, got dtype {arr.dtype}")
+    return arr.astype(np.float32)
+
+
+def _shape_error(name: str, got, want) -> ConversionError:
+    return ConversionError(f"{name} has shape {tuple(got)}, expected {tuple(want)} from the other tensors")
+
+
+def _cell(state: Mapping[str, np.ndarray], suffix: str, in_size: int, hidden: int, proj: int) -> CellWeights:
+    """The weights of one layer/direction, shapes checked. `suffix` is '_l0', '_l1_reverse' or ''."""
+    hr = proj or hidden
+    want = {"weight_ih": (4 * hidden, in_size), "weight_hh": (4 * hidden, hr), "bias_ih": (4 * hidden,),
+            "bias_hh": (4 * hidden,)}
+    if proj:
+        want["weight_hr"] = (proj, hidden)
+    got = {}
+    for key, shape in want.items():
+        name = key + suffix
+        if name not in state:
+            if key.startswith("bias"):  # nn.LSTM(bias=False)
+                got[key] = np.zeros(shape, np.float32)
+                continue
+            raise ConversionError(f"missing tensor {name!r}")
+        got[key] = _array(state[name], name)
+        if got[key].shape != shape:
+            raise _shape_error(name, got[key].shape, shape)
+    return CellWeights(w_ih=got["weight_ih"], w_hh=got["weight_hh"], bias=got["bias_ih"] + got["bias_hh"],
+                       w_hr=got.get("weight_hr"))
+
+
+def spec_from_state_dict(state: Mapping[str, Any], head: Mapping[str, Any] | None = None,
+                         head_activation: str = "none") -> ModelSpec:
+    """Build a ModelSpec from an ``nn.LSTM`` or ``nn.LSTMCell`` state_dict (keys without prefix) and an
+    optional ``nn.Linear`` state_dict (``weight``, ``bias``). Every key must be understood: anything
+    else raises ``ConversionError`` naming it, so nothing is silently dropped."""
+    keys = set(state)
+    if set(_CELL_KEYS[:2]) <= keys:  # nn.LSTMCell
+        unknown = keys - set(_CELL_KEYS)
+        w_ih = _array(state["weight_ih"], "weight_ih")
+        hidden, in_size, proj, suffixes = w_ih.shape[0] // 4, w_ih.shape[1], 0, [[""]]
+    else:
+        matches = {k: _LAYER_KEY.match(k) for k in keys}
+        unknown = {k for k, m in matches.items() if not m}
+        if "weight_ih_l0" not in keys:
+            raise ConversionError("no LSTM weights found: expected nn.LSTM keys (weight_ih_l0, ...) or "
+                                  f"nn.LSTMCell keys (weight_ih, ...); got {sorted(keys)[:8]}")
+        layers = 1 + max(int(m.group(2)) for m in matches.values() if m)
+        directions = 2 if any(m and m.group(3) for m in matches.values()) else 1
+        w_ih = _array(state["weight_ih_l0"], "weight_ih_l0")
+        hidden, in_size = w_ih.shape[0] // 4, w_ih.shape[1]
+        proj = _array(state["weight_hr_l0"], "weight_hr_l0").shape[0] if "weight_hr_l0" in keys else 0
+        suffixes = [[f"_l{k}", f"_l{k}_reverse"][:directions] for k in range(layers)]
+        expected = {f"{key}{s}" for row in suffixes for s in row
+                    for key in (*_CELL_KEYS, *(("weight_hr",) if proj else ()))}
+        unknown |= keys - expected
+    if unknown:
+        raise ConversionError(f"unsupported tensors in the LSTM weights: {sorted(unknown)} "
+                              "(peepholes, layer norm and other LSTM variants cannot be converted)")
+    if w_ih.shape[0] % 4:
+        raise ConversionError(f"weight_ih has {w_ih.shape[0]} rows, not a multiple of 4 (gates i, f, g, o)")
+    if proj >= hidden:
+        raise ConversionError(f"projection size {proj} must be smaller than hidden size {hidden}")
+    width = (proj or hidden) * len(suffixes[0])
+    cells = [[_cell(state, s, in_size if k == 0 else width, hidden, proj) for s in row]
+             for k, row in enumerate(suffixes)]
+    spec = ModelSpec(input_size=in_size, hidden_size=hidden, proj_size=proj, layers=cells,
+                     head_activation=head_activation)
+    if head is not None:
+        unknown = set(head) - {"weight", "bias"}
+        if unknown or "weight" not in head:
+            raise ConversionError(f"the head must be an nn.Linear (weight, bias); got keys {sorted(head)}")
+        spec.head_w = _array(head["weight"], "head weight")
+        if spec.head_w.ndim != 2 or spec.head_w.shape[1] != width:
+            raise ConversionError(f"head weight has shape {spec.head_w.shape}; its input must be the LSTM's "
+                                  f"output width {width}")
+        rows = spec.head_w.shape[0]
+        spec.head_b = _array(head["bias"], "head bias") if "bias" in head else np.zeros(rows, np.float32)
+        if spec.head_b.shape != (rows,):
+            raise _shape_error("head bias", spec.head_b.shape, (rows,))
+    elif head_activation != "none":
+        raise ConversionError("head_activation needs a head")
+    return spec
+
+
+def _activation_name(head_activation: Any) -> str:
+    """Accept a name ("softmax") or a torch activation module (nn.Softmax(dim=-1), nn.Tanh(), ...)."""
+    if head_activation is None:
+        return "none"
+    if isinstance(head_activation, str):
+        name = head_activation.lower()
+    else:
+        name = type(head_activation).__name__.lower()
+        if name == "identity":
+            name = "none"
+        if name == "softmax" and getattr(head_activation, "dim", -1) not in (-1, 1, None):
+            raise ConversionError("only a softmax over the output features (dim=-1) can be converted")
+    if name not in ACTIVATIONS:
+        raise ConversionError(f"head activation must be one of {ACTIVATIONS}, got {head_activation!r}")
+    return name
+
+
+def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float32", calibration=None) -> bytes:
+    """Convert ``nn.LSTM`` / ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
+
+    ``head_activation``: None, "sigmoid", "tanh", "relu", "softmax", or the matching torch module.
+    All layers, both directions, ``proj_size`` and ``bias=False`` are handled; ``dropout`` is an
+    inference no-op. ``dtype`` is "float32" in this version.
+    """
+    import torch.nn as nn
+
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if calibration is not None:
+        raise ConversionError("calibration data is only used for quantized dtypes")
+    if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
+        raise ConversionError(f"expected torch.nn.LSTM or torch.nn.LSTMCell, got {type(lstm).__name__}")
+    if head is not None and not isinstance(head, nn.Linear):
+        raise ConversionError(f"head must be a torch.nn.Linear, got {type(head).__name__}")
+    spec = spec_from_state_dict(lstm.state_dict(), None if head is None else head.state_dict(),
+                                _activation_name(head_activation))
+    return write_model(spec)

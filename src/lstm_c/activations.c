@@ -1,0 +1,82 @@
+/* activations.c - vectorisable exp-based nonlinearities. */
+#include "activations.h"
+
+#include <string.h>
+
+#include "lstm.h"
+
+/* exp(x) for x clamped to [-87.3, 88.7]: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series
+ * to degree 7 (truncation error < 6e-9 relative), times 2^n built from the exponent bits. */
+static inline float exp_clamped(float x) {
+    const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+    const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to the nearest integer */
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.7f ? 88.7f : x;
+    float n = (x * log2e + round_magic) - round_magic;
+    float r = (x - n * ln2_hi) - n * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    /* 2^n as a float: n + 127 in the exponent field; n is in [-126, 128), 2^128 split in two halves */
+    int ni = (int)n;
+    int half = ni / 2;
+    unsigned a = (unsigned)(half + 127) << 23, b = (unsigned)(ni - half + 127) << 23;
+    float fa, fb;
+    memcpy(&fa, &a, 4);
+    memcpy(&fb, &b, 4);
+    return p * fa * fb;
+}
+
+static inline float sigmoid1(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }
+/* tanh(x) = 2 sigmoid(2x) - 1: absolute error stays at a few 1e-8 near 0, where relative error would grow */
+static inline float tanh1(float x) { return 2.0f / (1.0f + exp_clamped(-2.0f * x)) - 1.0f; }
+
+void lstm_sigmoid(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = sigmoid1(v[i]);
+}
+
+void lstm_tanh(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = tanh1(v[i]);
+}
+
+void lstm_relu(float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+}
+
+void lstm_softmax(float *v, size_t n) {
+    if (n == 0) return;
+    float mx = v[0];
+    for (size_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = exp_clamped(v[i] - mx);
+        sum += v[i];
+    }
+    float inv = 1.0f / sum;
+    for (size_t i = 0; i < n; i++) v[i] *= inv;
+}
+
+void lstm_activate(unsigned activation, float *v, size_t n) {
+    switch (activation) {
+    case LSTM_ACT_SIGMOID: lstm_sigmoid(v, n); break;
+    case LSTM_ACT_TANH: lstm_tanh(v, n); break;
+    case LSTM_ACT_RELU: lstm_relu(v, n); break;
+    case LSTM_ACT_SOFTMAX: lstm_softmax(v, n); break;
+    default: break;
+    }
+}
+
+void lstm_cell_update(size_t hidden, float *gates, float *c, float *hfull) {
+    float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
+    for (size_t j = 0; j < hidden; j++) {
+        float i = sigmoid1(gi[j]), f = sigmoid1(gf[j]), g = tanh1(gg[j]), o = sigmoid1(go[j]);
+        float cj = f * c[j] + i * g;
+        c[j] = cj;
+        hfull[j] = o * tanh1(cj);
+    }
+}

@@ -1,0 +1,82 @@
+/*
+ * lstm_format.h - the model file and snapshot layouts: the one place their constants are defined.
+ * The C reader (format.c) and the Python writer (lstm_embed/format.py, through the Cython binding) both
+ * take every offset and code from here. docs/format.md describes the same layout in prose.
+ *
+ * All integers little-endian. A model file is:
+ *   [0, 128)                 fixed header (offsets below)
+ *   [128, header_size)       tensor table: tensor_count entries of 32 bytes
+ *   ...                      tensors, each at an offset that is a multiple of 64, zero padding between
+ * The CRC32 (IEEE 802.3, as zlib.crc32) covers bytes [0, file_size) with the CRC field itself read as 0.
+ */
+#ifndef LSTM_FORMAT_H
+#define LSTM_FORMAT_H
+
+#define LSTM_FILE_MAGIC "LSTMEMB\0"          /* 8 bytes */
+#define LSTM_FILE_MAGIC_LEN 8
+#define LSTM_FORMAT_VERSION 1
+#define LSTM_TENSOR_ALIGN 64
+
+/* fixed header: byte offsets of each field (u32 unless noted) */
+#define LSTM_HDR_MAGIC 0              /* 8 bytes */
+#define LSTM_HDR_VERSION 8
+#define LSTM_HDR_HEADER_SIZE 12       /* 128 + 32 * tensor_count */
+#define LSTM_HDR_FILE_SIZE 16         /* u64 */
+#define LSTM_HDR_CRC32 24
+#define LSTM_HDR_FLAGS 28             /* reserved, must be 0 */
+#define LSTM_HDR_FINGERPRINT 32       /* u64 */
+#define LSTM_HDR_INPUT_SIZE 40
+#define LSTM_HDR_HIDDEN_SIZE 44
+#define LSTM_HDR_PROJ_SIZE 48         /* 0 = no projection; else 1 .. hidden_size-1 */
+#define LSTM_HDR_NUM_LAYERS 52        /* 1 .. LSTM_MAX_LAYERS */
+#define LSTM_HDR_NUM_DIRECTIONS 56    /* 1 or 2 */
+#define LSTM_HDR_HEAD_SIZE 60         /* 0 = no dense head */
+#define LSTM_HDR_HEAD_ACTIVATION 64   /* lstm_activation; 0 when there is no head */
+#define LSTM_HDR_TENSOR_COUNT 68
+#define LSTM_HDR_LAYER_DTYPES 72      /* u8[LSTM_MAX_LAYERS]: lstm_layer_dtype per layer, unused = 0 */
+#define LSTM_HDR_RESERVED 88          /* zero up to LSTM_HDR_SIZE */
+#define LSTM_HDR_SIZE 128
+
+/* tensor table entry: byte offsets within the 32-byte entry */
+#define LSTM_TENSOR_ENTRY_SIZE 32
+#define LSTM_TENSOR_ROLE 0            /* lstm_tensor_role */
+#define LSTM_TENSOR_INDEX 4           /* layer * 2 + direction for layer tensors; 0 for head tensors */
+#define LSTM_TENSOR_DTYPE 8           /* lstm_tensor_dtype */
+#define LSTM_TENSOR_ROWS 12
+#define LSTM_TENSOR_COLS 16
+#define LSTM_TENSOR_RESERVED 20       /* must be 0 */
+#define LSTM_TENSOR_OFFSET 24         /* u64, from the start of the file, multiple of 64 */
+#define LSTM_MAX_TENSORS 256
+
+/* Tensor roles and their shapes (H = hidden, Hr = proj or hidden, in_l = input_size for layer 0 and
+ * Hr * num_directions above it, D = num_directions):
+ *   WEIGHT   [4H, in_l + Hr]  rows in gate order i, f, g, o; columns [W_ih | W_hh]
+ *   BIAS     [4H, 1]          b_ih + b_hh
+ *   PROJ     [P, H]           W_hr (only when proj_size > 0)
+ *   HEAD_W   [head, Hr * D]   dense head weight (only when head_size > 0)
+ *   HEAD_B   [head, 1]        dense head bias */
+enum lstm_tensor_role {
+    LSTM_ROLE_WEIGHT = 1,
+    LSTM_ROLE_BIAS = 2,
+    LSTM_ROLE_PROJ = 3,
+    LSTM_ROLE_HEAD_W = 4,
+    LSTM_ROLE_HEAD_B = 5
+};
+
+enum lstm_tensor_dtype {
+    LSTM_DTYPE_F32 = 1
+};
+
+/* Upper bound on every size field: keeps all size arithmetic far from overflow. */
+#define LSTM_MAX_DIM 65536
+
+/* Snapshot: magic, version, model fingerprint, then h and c of every layer (float32), then CRC32. */
+#define LSTM_SNAPSHOT_MAGIC "LSTMSNP\0"
+#define LSTM_SNAPSHOT_VERSION 1
+#define LSTM_SNAP_MAGIC 0             /* 8 bytes */
+#define LSTM_SNAP_VERSION 8           /* u32 */
+#define LSTM_SNAP_FLOATS 12           /* u32: number of floats that follow the header */
+#define LSTM_SNAP_FINGERPRINT 16      /* u64 */
+#define LSTM_SNAP_HEADER_SIZE 24      /* floats follow; a u32 CRC32 of everything before it ends the blob */
+
+#endif /* LSTM_FORMAT_H */

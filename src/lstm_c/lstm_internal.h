@@ -1,0 +1,87 @@
+/* lstm_internal.h - private structures shared by the C core's files. Not installed, not public. */
+#ifndef LSTM_INTERNAL_H
+#define LSTM_INTERNAL_H
+
+#include "lstm.h"
+
+#define LSTM_MODEL_MAGIC 0x4c53544dU /* "LSTM" */
+#define LSTM_STATE_MAGIC 0x53544154U /* "STAT" */
+#define LSTM_ALIGN 64                /* alignment of the state and workspace areas */
+
+/* One direction of one layer: pointers into the caller's model bytes. */
+typedef struct lstm_cell {
+    const float *w;     /* [4H][in + Hr]: [W_ih | W_hh], gate order i, f, g, o */
+    const float *b;     /* [4H]: b_ih + b_hh */
+    const float *w_hr;  /* [P][H], or NULL */
+    uint32_t in;        /* input width of this layer */
+    uint32_t ld;        /* row stride of w: in + Hr */
+} lstm_cell;
+
+struct lstm_model {
+    uint32_t magic;
+    uint32_t owns_memory;        /* opened with lstm_model_open (malloc) */
+    lstm_model_info info;
+    uint32_t hr;                 /* width of h: proj_size or hidden_size */
+    uint32_t layer_out;          /* hr * num_directions: width of a layer's output */
+    lstm_cell cells[LSTM_MAX_LAYERS][2];
+    const float *head_w;         /* [head][layer_out] or NULL */
+    const float *head_b;         /* [head] */
+    /* state layout, in floats from the state's data start */
+    size_t persist_floats;       /* h then c, for every layer and direction: what a snapshot holds */
+    size_t off_xh;               /* scratch: [in + Hr] concatenated input and h */
+    size_t off_gates;            /* scratch: [4H] */
+    size_t off_hfull;            /* scratch: [H] o * tanh(c), before projection */
+    size_t off_top;              /* scratch: [layer_out] top layer output, input to the head */
+    size_t state_floats;
+};
+
+struct lstm_state {
+    uint32_t magic;
+    uint32_t pad;
+    const lstm_model *model;
+    uint64_t fingerprint;
+    /* float data starts at LSTM_ALIGN bytes from the state's start */
+};
+
+#define LSTM_STATE_HEADER 64
+
+static inline float *lstm_state_data(lstm_state *s) {
+    return (float *)((char *)s + LSTM_STATE_HEADER);
+}
+static inline const float *lstm_state_cdata(const lstm_state *s) {
+    return (const float *)((const char *)s + LSTM_STATE_HEADER);
+}
+/* h of layer l, direction d: [Hr]; c follows the block of all h: [H] */
+static inline size_t lstm_off_h(const lstm_model *m, uint32_t l, uint32_t d) {
+    return ((size_t)l * m->info.num_directions + d) * m->hr;
+}
+static inline size_t lstm_off_c(const lstm_model *m, uint32_t l, uint32_t d) {
+    return (size_t)m->info.num_layers * m->info.num_directions * m->hr
+         + ((size_t)l * m->info.num_directions + d) * m->info.hidden_size;
+}
+
+/* Checks shared by the entry points. */
+lstm_status lstm_check_state(const lstm_state *s);
+int lstm_all_finite(const float *v, size_t n);
+
+/* little-endian field access for the file and snapshot layouts */
+static inline uint32_t rd32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static inline void wr32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+static inline void wr64(unsigned char *p, uint64_t v) {
+    wr32(p, (uint32_t)v);
+    wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint32_t lstm_crc32(const unsigned char *p, size_t n, uint32_t crc);
+
+static inline void *lstm_align_up(void *p, size_t a) {
+    uintptr_t u = (uintptr_t)p;
+    return (void *)((u + (a - 1)) & ~(uintptr_t)(a - 1));
+}
+
+#endif /* LSTM_INTERNAL_H */

@@ -1,0 +1,83 @@
+/* state.c - a stream's state in caller memory: size, init, reset, snapshot and restore. */
+#include <string.h>
+
+#include "lstm_format.h"
+#include "lstm_internal.h"
+
+
+static int model_ok(const lstm_model *m) { return m && m->magic == LSTM_MODEL_MAGIC; }
+
+lstm_status lstm_check_state(const lstm_state *s) {
+    if (!s) return LSTM_E_INVALID_ARGUMENT;
+    if (s->magic != LSTM_STATE_MAGIC || !model_ok(s->model) || s->fingerprint != s->model->info.fingerprint)
+        return LSTM_E_BAD_STATE;
+    return LSTM_OK;
+}
+
+size_t lstm_state_size(const lstm_model *model) {
+    if (!model_ok(model)) return 0;
+    return (LSTM_ALIGN - 1) + LSTM_STATE_HEADER + model->state_floats * sizeof(float);
+}
+
+lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out) {
+    if (!model_ok(model) || !buf || !out) return LSTM_E_INVALID_ARGUMENT;
+    if (len < lstm_state_size(model)) return LSTM_E_BUFFER_TOO_SMALL;
+    lstm_state *s = (lstm_state *)lstm_align_up(buf, LSTM_ALIGN);
+    memset(s, 0, LSTM_STATE_HEADER + model->state_floats * sizeof(float));
+    s->magic = LSTM_STATE_MAGIC;
+    s->model = model;
+    s->fingerprint = model->info.fingerprint;
+    *out = s;
+    return LSTM_OK;
+}
+
+lstm_status lstm_state_reset(lstm_state *state) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    memset(lstm_state_data(state), 0, state->model->persist_floats * sizeof(float));
+    return LSTM_OK;
+}
+
+size_t lstm_snapshot_size(const lstm_model *model) {
+    if (!model_ok(model)) return 0;
+    return LSTM_SNAP_HEADER_SIZE + model->persist_floats * sizeof(float) + 4;
+}
+
+lstm_status lstm_state_snapshot(const lstm_state *state, void *buf, size_t len) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    if (!buf) return LSTM_E_INVALID_ARGUMENT;
+    const lstm_model *m = state->model;
+    size_t need = lstm_snapshot_size(m), floats_bytes = m->persist_floats * sizeof(float);
+    if (len < need) return LSTM_E_BUFFER_TOO_SMALL;
+    unsigned char *p = (unsigned char *)buf;
+    memcpy(p + LSTM_SNAP_MAGIC, LSTM_SNAPSHOT_MAGIC, 8);
+    wr32(p + LSTM_SNAP_VERSION, LSTM_SNAPSHOT_VERSION);
+    wr32(p + LSTM_SNAP_FLOATS, (uint32_t)m->persist_floats);
+    wr64(p + LSTM_SNAP_FINGERPRINT, m->info.fingerprint);
+    memcpy(p + LSTM_SNAP_HEADER_SIZE, lstm_state_cdata(state), floats_bytes);
+    wr32(p + LSTM_SNAP_HEADER_SIZE + floats_bytes, lstm_crc32(p, LSTM_SNAP_HEADER_SIZE + floats_bytes, 0));
+    return LSTM_OK;
+}
+
+lstm_status lstm_state_restore(lstm_state *state, const void *buf, size_t len) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    if (!buf) return LSTM_E_INVALID_ARGUMENT;
+    const lstm_model *m = state->model;
+    const unsigned char *p = (const unsigned char *)buf;
+    if (len < LSTM_SNAP_HEADER_SIZE + 4 || memcmp(p + LSTM_SNAP_MAGIC, LSTM_SNAPSHOT_MAGIC, 8) != 0 ||
+        rd32(p + LSTM_SNAP_VERSION) != LSTM_SNAPSHOT_VERSION)
+        return LSTM_E_BAD_SNAPSHOT;
+    uint64_t floats = rd32(p + LSTM_SNAP_FLOATS);
+    if (len != LSTM_SNAP_HEADER_SIZE + floats * sizeof(float) + 4) return LSTM_E_BAD_SNAPSHOT;
+    size_t floats_bytes = (size_t)floats * sizeof(float);
+    if (lstm_crc32(p, LSTM_SNAP_HEADER_SIZE + floats_bytes, 0) != rd32(p + LSTM_SNAP_HEADER_SIZE + floats_bytes))
+        return LSTM_E_BAD_SNAPSHOT;
+    if (rd64(p + LSTM_SNAP_FINGERPRINT) != m->info.fingerprint || floats != m->persist_floats)
+        return LSTM_E_WRONG_MODEL;
+    for (size_t i = 0; i < floats_bytes; i += 4) /* NaN/Inf in a CRC-valid blob: forged, or a broken state */
+        if ((rd32(p + LSTM_SNAP_HEADER_SIZE + i) & 0x7f800000U) == 0x7f800000U) return LSTM_E_BAD_SNAPSHOT;
+    memcpy(lstm_state_data(state), p + LSTM_SNAP_HEADER_SIZE, floats_bytes);
+    return LSTM_OK;
+}
