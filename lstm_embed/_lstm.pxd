@@ -35,6 +35,14 @@ cdef extern from "lstm.h" nogil:
 
     ctypedef enum lstm_layer_dtype:
         LSTM_LAYER_FP32
+        LSTM_LAYER_INT8
+        LSTM_LAYER_INT8_DYNAMIC
+
+    ctypedef enum lstm_isa:
+        LSTM_ISA_AUTO
+        LSTM_ISA_REFERENCE
+        LSTM_ISA_AVX2
+        LSTM_ISA_AVX512_VNNI
 
     ctypedef struct lstm_model:
         pass
@@ -55,12 +63,14 @@ cdef extern from "lstm.h" nogil:
         uint64_t fingerprint
         uint64_t file_size
         uint64_t param_count
+        uint32_t isa
 
     lstm_status lstm_model_open(const void *data, size_t len, lstm_model **out)
     size_t lstm_model_mem_size()
     lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t len, lstm_model **out)
     void lstm_model_close(lstm_model *model)
     lstm_status lstm_model_get_info(const lstm_model *model, lstm_model_info *info)
+    lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa)
 
     size_t lstm_state_size(const lstm_model *model)
     lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out)
@@ -115,5 +125,12 @@ cdef extern from "lstm_format.h":
         LSTM_ROLE_PROJ
         LSTM_ROLE_HEAD_W
         LSTM_ROLE_HEAD_B
+        LSTM_ROLE_W_SCALE
+        LSTM_ROLE_W_ROWSUM
+        LSTM_ROLE_PROJ_SCALE
         LSTM_DTYPE_F32
+        LSTM_DTYPE_I8_BLOCKED
+        LSTM_DTYPE_I32
+        LSTM_Q8_BLOCK_ROWS
+        LSTM_Q8_BLOCK_COLS
         LSTM_MAX_DIM

@@ -43,7 +43,10 @@ _STATUS_ERRORS = {
 }
 
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu", "softmax")
-LAYER_DTYPES = ("float32",)
+# Names of lstm_layer_dtype values, in code order.
+LAYER_DTYPES = ("float32", "int8", "int8-dynamic")
+# Names of lstm_isa values, in code order ("auto" picks the best this CPU has).
+ISAS = ("auto", "reference", "avx2", "avx512_vnni")
 
 # Model-file layout constants, re-exported from lstm_format.h for the Python writer (format.py).
 FORMAT = {
@@ -82,8 +85,14 @@ FORMAT = {
     "ROLE_PROJ": LSTM_ROLE_PROJ,
     "ROLE_HEAD_W": LSTM_ROLE_HEAD_W,
     "ROLE_HEAD_B": LSTM_ROLE_HEAD_B,
+    "ROLE_W_SCALE": LSTM_ROLE_W_SCALE,
+    "ROLE_W_ROWSUM": LSTM_ROLE_W_ROWSUM,
+    "ROLE_PROJ_SCALE": LSTM_ROLE_PROJ_SCALE,
     "DTYPE_F32": LSTM_DTYPE_F32,
-    "LAYER_FP32": LSTM_LAYER_FP32,
+    "DTYPE_I8_BLOCKED": LSTM_DTYPE_I8_BLOCKED,
+    "DTYPE_I32": LSTM_DTYPE_I32,
+    "Q8_BLOCK_ROWS": LSTM_Q8_BLOCK_ROWS,
+    "Q8_BLOCK_COLS": LSTM_Q8_BLOCK_COLS,
 }
 
 # Steps per pass of Stream.run for a unidirectional model: big enough that the input projection is a
@@ -166,11 +175,13 @@ cdef class Model:
         raise TypeError("use Model.load(path) or Model.from_bytes(data) to create a Model")
 
     @classmethod
-    def from_bytes(cls, data):
+    def from_bytes(cls, data, *, isa=None):
         """Open a model from the bytes of a model file (bytes, bytearray, memoryview or uint8 array).
 
         The bytes are copied once into 64-byte-aligned memory and validated: header fields, tensor
         positions and shapes, CRC32, finite weights. Raises ``ModelFormatError`` on any defect.
+        ``isa`` picks the int8 kernels: "auto" (default, or the LSTM_EMBED_ISA environment variable),
+        "reference", "avx2" or "avx512_vnni"; ``UnsupportedError`` if this CPU lacks it.
         """
         try:
             view = memoryview(data).cast("B")
@@ -185,6 +196,10 @@ cdef class Model:
             st = lstm_model_open(cnp.PyArray_DATA(self._data), <size_t>cnp.PyArray_SIZE(self._data), &m)
         _check(st, "cannot open model")
         self._m = m
+        isa = isa or os.environ.get("LSTM_EMBED_ISA", "auto")
+        if isa not in ISAS:
+            raise ValueError(f"isa must be one of {ISAS}, got {isa!r}")
+        _check(lstm_model_set_isa(m, <lstm_isa><int>ISAS.index(isa)), f"cannot use the {isa} kernels")
         lstm_model_get_info(m, &self._info)
         if self._info.file_size < <size_t>view.nbytes:
             self._data = self._data[:self._info.file_size]
@@ -192,12 +207,12 @@ cdef class Model:
         return self
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, *, isa=None):
         """Open a model file from disk (see ``from_bytes``). ``FileNotFoundError`` if it does not exist."""
         with open(os.fspath(path), "rb") as f:
             data = f.read()
         try:
-            return cls.from_bytes(data)
+            return cls.from_bytes(data, isa=isa)
         except ModelFormatError as e:
             raise type(e)(f"{os.fspath(path)}: {e}", *e.args[1:]) from None
 
@@ -277,6 +292,11 @@ cdef class Model:
         """The layers' weight format, or "mixed" when layers differ."""
         kinds = set(self.layer_dtypes)
         return kinds.pop() if len(kinds) == 1 else "mixed"
+
+    @property
+    def isa(self):
+        """The instruction set the int8 kernels use on this machine."""
+        return ISAS[self._info.isa]
 
     @property
     def fingerprint(self):

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lstm_embed._lstm import ACTIVATIONS, FORMAT
+from lstm_embed._lstm import ACTIVATIONS, FORMAT, LAYER_DTYPES
 from lstm_embed.errors import ConversionError
+from lstm_embed.quantize import blocked, quantize_rows
 
 
 @dataclass
@@ -37,31 +38,76 @@ class ModelSpec:
     head_w: np.ndarray | None = None  # [head, Hr * directions]
     head_b: np.ndarray | None = None  # [head]
     head_activation: str = "none"
-    layer_dtypes: list[str] = field(default_factory=list)  # per layer; default all "float32"
+    layer_dtypes: list[str] = field(default_factory=list)  # per layer, from LAYER_DTYPES; default float32
 
     @property
     def num_directions(self) -> int:
         return len(self.layers[0])
+
+    @property
+    def dtypes(self) -> list[str]:
+        """The dtype of every layer."""
+        return list(self.layer_dtypes) or ["float32"] * len(self.layers)
 
 
 def _f32(a) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
 
 
-def _tensors(spec: ModelSpec) -> list[tuple[int, int, np.ndarray]]:
-    """(role, index, 2-D float32 array) for every tensor, in file order."""
+@dataclass
+class _Tensor:
+    role: int
+    index: int
+    dtype: int
+    rows: int
+    cols: int
+    data: bytes
+
+
+def _float(role: str, index: int, a) -> _Tensor:
+    a = _f32(a)
+    a2 = a.reshape(a.shape[0], -1) if a.ndim != 1 else a.reshape(-1, 1)
+    return _Tensor(FORMAT[role], index, FORMAT["DTYPE_F32"], a2.shape[0], a2.shape[1], a2.astype("<f4").tobytes())
+
+
+def _int8_tensors(index: int, cell: CellWeights, proj_size: int) -> list[_Tensor]:
+    """An int8 layer: blocked [W_ih | W_hh] with per-row scales of each part, their row sums, projection."""
+    q_ih, s_ih = quantize_rows(_f32(cell.w_ih))
+    q_hh, s_hh = quantize_rows(_f32(cell.w_hh))
+    pad = lambda q: np.pad(q, ((0, 0), (0, -q.shape[1] % 4)))  # noqa: E731
+    fused = np.concatenate([pad(q_ih), pad(q_hh)], axis=1)
+    rowsums = np.stack([q_ih.sum(1, dtype=np.int64), q_hh.sum(1, dtype=np.int64)]).astype("<i4")
+    out = [
+        _Tensor(FORMAT["ROLE_WEIGHT"], index, FORMAT["DTYPE_I8_BLOCKED"], fused.shape[0], fused.shape[1],
+                blocked(fused)),
+        _float("ROLE_W_SCALE", index, np.stack([s_ih, s_hh])),
+        _Tensor(FORMAT["ROLE_W_ROWSUM"], index, FORMAT["DTYPE_I32"], 2, fused.shape[0], rowsums.tobytes()),
+    ]
+    if proj_size:
+        q_hr, s_hr = quantize_rows(_f32(cell.w_hr))
+        q_hr = pad(q_hr)
+        out.append(_Tensor(FORMAT["ROLE_PROJ"], index, FORMAT["DTYPE_I8_BLOCKED"], q_hr.shape[0], q_hr.shape[1],
+                           blocked(q_hr)))
+        out.append(_float("ROLE_PROJ_SCALE", index, s_hr))
+    return out
+
+
+def _tensors(spec: ModelSpec) -> list[_Tensor]:
+    """Every tensor of the file, in file order."""
     out = []
     for layer, cells in enumerate(spec.layers):
         for direction, cell in enumerate(cells):
             index = layer * 2 + direction
-            fused = np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)
-            out.append((FORMAT["ROLE_WEIGHT"], index, fused))
-            out.append((FORMAT["ROLE_BIAS"], index, _f32(cell.bias).reshape(-1, 1)))
+            out.append(_float("ROLE_BIAS", index, cell.bias))
+            if spec.dtypes[layer] != "float32":
+                out += _int8_tensors(index, cell, spec.proj_size)
+                continue
+            out.append(_float("ROLE_WEIGHT", index, np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)))
             if spec.proj_size:
-                out.append((FORMAT["ROLE_PROJ"], index, _f32(cell.w_hr)))
+                out.append(_float("ROLE_PROJ", index, cell.w_hr))
     if spec.head_w is not None:
-        out.append((FORMAT["ROLE_HEAD_W"], 0, _f32(spec.head_w)))
-        out.append((FORMAT["ROLE_HEAD_B"], 0, _f32(spec.head_b).reshape(-1, 1)))
+        out.append(_float("ROLE_HEAD_W", 0, spec.head_w))
+        out.append(_float("ROLE_HEAD_B", 0, spec.head_b))
     return out
 
 
@@ -77,6 +123,8 @@ def _check(spec: ModelSpec) -> None:
         raise ConversionError(f"head activation must be one of {ACTIVATIONS}, got {spec.head_activation!r}")
     if spec.head_w is None and spec.head_activation != "none":
         raise ConversionError("a head activation needs a head")
+    if len(spec.dtypes) != len(spec.layers) or not set(spec.dtypes) <= set(LAYER_DTYPES):
+        raise ConversionError(f"need one layer dtype per layer from {LAYER_DTYPES}, got {spec.dtypes}")
 
 
 def write_model(spec: ModelSpec) -> bytes:
@@ -86,11 +134,10 @@ def write_model(spec: ModelSpec) -> bytes:
     align = FORMAT["TENSOR_ALIGN"]
     header_size = FORMAT["HDR_SIZE"] + FORMAT["TENSOR_ENTRY_SIZE"] * len(tensors)
     offsets, pos = [], -(-header_size // align) * align
-    for _, _, arr in tensors:
+    for t in tensors:
         offsets.append(pos)
-        pos += -(-arr.nbytes // align) * align
-    file_size = pos
-    buf = bytearray(file_size)
+        pos += -(-len(t.data) // align) * align
+    buf = bytearray(pos)
 
     def u32(off: int, v: int) -> None:
         struct.pack_into("<I", buf, off, v)
@@ -99,14 +146,14 @@ def write_model(spec: ModelSpec) -> bytes:
         struct.pack_into("<Q", buf, off, v)
 
     digest = hashlib.sha256()
-    for (role, index, arr), off in zip(tensors, offsets):
-        buf[off:off + arr.nbytes] = arr.astype("<f4").tobytes()
-        digest.update(struct.pack("<III", role, index, arr.shape[1]))
-        digest.update(arr.astype("<f4").tobytes())
+    for t, off in zip(tensors, offsets):
+        buf[off:off + len(t.data)] = t.data
+        digest.update(struct.pack("<IIIII", t.role, t.index, t.dtype, t.rows, t.cols))
+        digest.update(t.data)
     buf[FORMAT["HDR_MAGIC"]:FORMAT["HDR_MAGIC"] + len(FORMAT["MAGIC"])] = FORMAT["MAGIC"]
     u32(FORMAT["HDR_VERSION"], FORMAT["VERSION"])
     u32(FORMAT["HDR_HEADER_SIZE"], header_size)
-    u64(FORMAT["HDR_FILE_SIZE"], file_size)
+    u64(FORMAT["HDR_FILE_SIZE"], len(buf))
     u64(FORMAT["HDR_FINGERPRINT"], int.from_bytes(digest.digest()[:8], "little"))
     u32(FORMAT["HDR_INPUT_SIZE"], spec.input_size)
     u32(FORMAT["HDR_HIDDEN_SIZE"], spec.hidden_size)
@@ -116,17 +163,15 @@ def write_model(spec: ModelSpec) -> bytes:
     u32(FORMAT["HDR_HEAD_SIZE"], 0 if spec.head_w is None else spec.head_w.shape[0])
     u32(FORMAT["HDR_HEAD_ACTIVATION"], ACTIVATIONS.index(spec.head_activation))
     u32(FORMAT["HDR_TENSOR_COUNT"], len(tensors))
-    for layer, dtype in enumerate(spec.layer_dtypes or ["float32"] * len(spec.layers)):
-        if dtype != "float32":
-            raise ConversionError(f"layer dtype {dtype!r} is not supported by this format version")
-        buf[FORMAT["HDR_LAYER_DTYPES"] + layer] = FORMAT["LAYER_FP32"]
-    for t, ((role, index, arr), off) in enumerate(zip(tensors, offsets)):
-        entry = FORMAT["HDR_SIZE"] + t * FORMAT["TENSOR_ENTRY_SIZE"]
-        u32(entry + FORMAT["TENSOR_ROLE"], role)
-        u32(entry + FORMAT["TENSOR_INDEX"], index)
-        u32(entry + FORMAT["TENSOR_DTYPE"], FORMAT["DTYPE_F32"])
-        u32(entry + FORMAT["TENSOR_ROWS"], arr.shape[0])
-        u32(entry + FORMAT["TENSOR_COLS"], arr.shape[1])
+    for layer, dtype in enumerate(spec.dtypes):
+        buf[FORMAT["HDR_LAYER_DTYPES"] + layer] = LAYER_DTYPES.index(dtype)
+    for i, (t, off) in enumerate(zip(tensors, offsets)):
+        entry = FORMAT["HDR_SIZE"] + i * FORMAT["TENSOR_ENTRY_SIZE"]
+        u32(entry + FORMAT["TENSOR_ROLE"], t.role)
+        u32(entry + FORMAT["TENSOR_INDEX"], t.index)
+        u32(entry + FORMAT["TENSOR_DTYPE"], t.dtype)
+        u32(entry + FORMAT["TENSOR_ROWS"], t.rows)
+        u32(entry + FORMAT["TENSOR_COLS"], t.cols)
         u64(entry + FORMAT["TENSOR_OFFSET"], off)
     u32(FORMAT["HDR_CRC32"], zlib.crc32(bytes(buf)))  # the CRC field is still zero here
     return bytes(buf)

@@ -5,24 +5,67 @@
 #include "blas.h"
 #include "lstm_internal.h"
 
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Fill `rows` rows of `out` (row stride ld) with the vector v[n]. */
 static void broadcast_rows(float *out, size_t rows, size_t ld, const float *v, size_t n) {
     for (size_t r = 0; r < rows; r++) memcpy(out + r * ld, v, n * sizeof(float));
 }
 
-/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr] (hfull is scratch [H]). */
+/* gates[4H] += W v for one part of an int8 layer's columns (part 0: W_ih, 1: W_hh) with the n values of
+ * v. `scratch` is the state's data (padded copies, int8 activations, accumulators). */
+static void add_q8_part(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t n,
+                        float *gates, float *scratch) {
+    size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh;
+    size_t g0 = part ? c->gx : 0, g1 = g0 + lstm_r4(n) / 4;
+    const float *scale = c->wscale + part * rows;
+    if (c->dtype == LSTM_LAYER_INT8) {
+        float *padded = scratch + m->off_xh;
+        memcpy(padded, v, n * sizeof(float));
+        memset(padded + n, 0, (lstm_r4(n) - n) * sizeof(float));
+        m->q8->gemv_f32(c->wq, rows, groups, g0, g1, padded, scale, gates);
+        return;
+    }
+    int8_t *q = (int8_t *)(void *)(scratch + m->off_q);
+    int32_t *acc = (int32_t *)(void *)(scratch + m->off_acc);
+    float s = lstm_q8_quantize(v, n, q, lstm_r4(n));
+    m->q8->gemv_s8(c->wq, rows, groups, g0, g1, q, c->rowsum + part * rows, acc);
+    for (size_t r = 0; r < rows; r++) gates[r] += (float)acc[r] * (s * scale[r]);
+}
+
+/* gates[4H] += W_ih x */
+static void add_input_part(const lstm_model *m, const lstm_cell *c, const float *x, float *gates, float *scratch) {
+    if (c->dtype == LSTM_LAYER_FP32)
+        lstm_gemv_acc(4 * (size_t)m->info.hidden_size, c->in, c->w, c->ld, x, gates);
+    else
+        add_q8_part(m, c, 0, x, c->in, gates, scratch);
+}
+
+/* gates[4H] += W_hh h */
+static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float *h, float *gates, float *scratch) {
+    if (c->dtype == LSTM_LAYER_FP32)
+        lstm_gemv_acc(4 * (size_t)m->info.hidden_size, m->hr, c->w + c->in, c->ld, h, gates);
+    else
+        add_q8_part(m, c, 1, h, m->hr, gates, scratch);
+}
+
+/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. `scratch` is the state's
+ * data; its hfull area ([r4(H)], zero past H) holds o * tanh(c) before the projection. */
 static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates, float *h, float *c,
-                        float *hfull) {
+                        float *scratch) {
     size_t H = m->info.hidden_size, P = m->info.proj_size;
+    float *hfull = scratch + m->off_hfull;
     if (P == 0) {
         lstm_cell_update(H, gates, c, h);
         return;
     }
     lstm_cell_update(H, gates, c, hfull);
     memset(h, 0, P * sizeof(float));
-    lstm_gemv_acc(P, H, cell->w_hr, H, hfull, h);
+    if (cell->hrq) {
+        size_t groups = lstm_r4(H) / 4;
+        m->q8->gemv_f32(cell->hrq, P, groups, 0, groups, hfull, cell->hr_scale, h);
+    } else {
+        lstm_gemv_acc(P, H, cell->w_hr, H, hfull, h);
+    }
 }
 
 /* ys[n][head] = act(X[n][layer_out] W_head^T + b), or a copy of X when the model has no head. */
@@ -45,17 +88,22 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
     if (m->info.num_directions != 1) return LSTM_E_UNSUPPORTED;
     if (!lstm_all_finite(x, m->info.input_size)) return LSTM_E_NONFINITE_INPUT;
     float *d = lstm_state_data(state);
-    float *xh = d + m->off_xh, *gates = d + m->off_gates, *hfull = d + m->off_hfull;
+    float *xh = d + m->off_xh, *gates = d + m->off_gates;
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     const float *in = x;
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
         float *h = d + lstm_off_h(m, l, 0), *c = d + lstm_off_c(m, l, 0);
-        memcpy(xh, in, cell->in * sizeof(float));
-        memcpy(xh + cell->in, h, hr * sizeof(float));
         memcpy(gates, cell->b, H4 * sizeof(float));
-        lstm_gemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates); /* [W_ih | W_hh] . [x; h] in one pass */
-        finish_cell(m, cell, gates, h, c, hfull);
+        if (cell->dtype == LSTM_LAYER_FP32) { /* [W_ih | W_hh] . [x; h] in one pass */
+            memcpy(xh, in, cell->in * sizeof(float));
+            memcpy(xh + cell->in, h, hr * sizeof(float));
+            lstm_gemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates);
+        } else {
+            add_input_part(m, cell, in, gates, d);
+            add_hidden_part(m, cell, h, gates, d);
+        }
+        finish_cell(m, cell, gates, h, c, d);
         in = h;
     }
     output_rows(m, in, hr, 1, y);
@@ -66,7 +114,7 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
 
 /* Extra floats a bidirectional run needs for its own zero-started h and c. */
 static size_t run_extra_floats(const lstm_model *m) {
-    return m->info.num_directions == 2 ? round16(m->hr) + round16(m->info.hidden_size) : 0;
+    return m->info.num_directions == 2 ? lstm_r16(m->hr) + lstm_r16(m->info.hidden_size) : 0;
 }
 static size_t run_floats_per_step(const lstm_model *m) {
     return 4 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out;
@@ -86,15 +134,18 @@ static size_t run_chunk(const lstm_model *m, size_t len) {
 
 /* One direction of one layer over k steps: X[k][ldx] in, Y[t][d*hr ...] out, h and c carried. */
 static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, const float *x, size_t ldx,
-                     size_t k, float *g, float *y, float *h, float *c, float *hfull) {
+                     size_t k, float *g, float *y, float *h, float *c, float *scratch) {
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     broadcast_rows(g, k, H4, cell->b, H4);
-    lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4); /* input projection of all steps */
+    if (cell->dtype == LSTM_LAYER_FP32) /* input projection of all steps as one matrix product */
+        lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
+    else
+        for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
     for (size_t s = 0; s < k; s++) {
         size_t t = d ? k - 1 - s : s;
         float *gates = g + t * H4;
-        lstm_gemv_acc(H4, hr, cell->w + cell->in, cell->ld, h, gates);
-        finish_cell(m, cell, gates, h, c, hfull);
+        add_hidden_part(m, cell, h, gates, scratch);
+        finish_cell(m, cell, gates, h, c, scratch);
         memcpy(y + t * m->layer_out + d * hr, h, hr * sizeof(float));
     }
 }
@@ -102,12 +153,12 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
 /* k steps through every layer, layer by layer, then the head. */
 static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float *ys, float *work) {
     const lstm_model *m = state->model;
-    float *data = lstm_state_data(state), *hfull = data + m->off_hfull;
+    float *data = lstm_state_data(state);
     size_t H = m->info.hidden_size, lo = m->layer_out;
     float *g = work, *buf[2];
-    buf[0] = g + round16(k * 4 * H);
-    buf[1] = buf[0] + round16(k * lo);
-    float *own_h = buf[1] + round16(k * lo), *own_c = own_h + round16(m->hr);
+    buf[0] = g + lstm_r16(k * 4 * H);
+    buf[1] = buf[0] + lstm_r16(k * lo);
+    float *own_h = buf[1] + lstm_r16(k * lo), *own_c = own_h + lstm_r16(m->hr);
     const float *x = xs;
     size_t ldx = m->info.input_size;
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
@@ -120,7 +171,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
                 memset(h, 0, m->hr * sizeof(float));
                 memset(c, 0, H * sizeof(float));
             }
-            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, hfull);
+            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data);
         }
         x = y;
         ldx = lo;
@@ -178,9 +229,19 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     size_t in0 = m->info.input_size, H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     if (!lstm_all_finite(xs, n * in0)) return LSTM_E_NONFINITE_INPUT;
     size_t max_in = in0 > m->layer_out ? in0 : m->layer_out, ld = max_in + hr;
-    float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + round16(n * ld);
+    float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + lstm_r16(n * ld);
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
+        if (cell->dtype != LSTM_LAYER_FP32) { /* int8 kernels are matrix-vector: one stream at a time */
+            for (size_t i = 0; i < n; i++) {
+                float *d = lstm_state_data(states[i]), *gates = g + i * H4;
+                memcpy(gates, cell->b, H4 * sizeof(float));
+                add_input_part(m, cell, l == 0 ? xs + i * in0 : d + lstm_off_h(m, l - 1, 0), gates, d);
+                add_hidden_part(m, cell, d + lstm_off_h(m, l, 0), gates, d);
+                finish_cell(m, cell, gates, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d);
+            }
+            continue;
+        }
         for (size_t i = 0; i < n; i++) { /* gather [x; h] of every stream */
             float *d = lstm_state_data(states[i]);
             const float *x = l == 0 ? xs + i * in0 : d + lstm_off_h(m, l - 1, 0);
@@ -191,7 +252,7 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
         lstm_gemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
         for (size_t i = 0; i < n; i++) {
             float *d = lstm_state_data(states[i]);
-            finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d + m->off_hfull);
+            finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d);
         }
     }
     uint32_t top = m->info.num_layers - 1;

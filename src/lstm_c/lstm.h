@@ -73,10 +73,21 @@ typedef enum lstm_activation {
     LSTM_ACT_SOFTMAX = 4
 } lstm_activation;
 
-/* Numeric format of a layer's weights. */
+/* Numeric format of a layer's weights, and how it computes. */
 typedef enum lstm_layer_dtype {
-    LSTM_LAYER_FP32 = 0
+    LSTM_LAYER_FP32 = 0,        /* float32 weights through BLAS */
+    LSTM_LAYER_INT8 = 1,        /* int8 weights (one scale per row) times float activations */
+    LSTM_LAYER_INT8_DYNAMIC = 2 /* int8 weights times int8 activations quantised at every step (x and h
+                                   each with their own scale), int32 accumulation */
 } lstm_layer_dtype;
+
+/* Instruction-set paths of the int8 kernels. Every path gives the same integer results. */
+typedef enum lstm_isa {
+    LSTM_ISA_AUTO = 0,          /* the best this CPU has (chosen when the model is opened) */
+    LSTM_ISA_REFERENCE = 1,     /* portable C, always available */
+    LSTM_ISA_AVX2 = 2,          /* x86-64 AVX2 + FMA */
+    LSTM_ISA_AVX512_VNNI = 3    /* x86-64 AVX-512 (F, BW, VL) with VNNI */
+} lstm_isa;
 
 typedef struct lstm_model lstm_model;
 typedef struct lstm_state lstm_state;
@@ -96,6 +107,7 @@ typedef struct lstm_model_info {
     uint64_t fingerprint;    /* identifies the weights; snapshots carry it */
     uint64_t file_size;      /* bytes of the model file */
     uint64_t param_count;    /* weights and biases */
+    uint32_t isa;            /* the lstm_isa the int8 kernels use (LSTM_ISA_REFERENCE when none is int8) */
 } lstm_model_info;
 
 /* ---- model ------------------------------------------------------------------------------------------ */
@@ -117,6 +129,10 @@ void lstm_model_close(lstm_model *model);
 
 /* Fill *info. Thread-safe. */
 lstm_status lstm_model_get_info(const lstm_model *model, lstm_model_info *info);
+
+/* Choose the int8 kernels' instruction set (lstm_model_open picks LSTM_ISA_AUTO). Call it before the
+ * model is used, not while another thread steps it. LSTM_E_UNSUPPORTED if this CPU or build lacks it. */
+lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa);
 
 /* ---- state (one stream) ----------------------------------------------------------------------------- */
 

@@ -49,23 +49,39 @@
 #define LSTM_MAX_TENSORS 256
 
 /* Tensor roles and their shapes (H = hidden, Hr = proj or hidden, in_l = input_size for layer 0 and
- * Hr * num_directions above it, D = num_directions):
- *   WEIGHT   [4H, in_l + Hr]  rows in gate order i, f, g, o; columns [W_ih | W_hh]
- *   BIAS     [4H, 1]          b_ih + b_hh
- *   PROJ     [P, H]           W_hr (only when proj_size > 0)
- *   HEAD_W   [head, Hr * D]   dense head weight (only when head_size > 0)
- *   HEAD_B   [head, 1]        dense head bias */
+ * Hr * num_directions above it, D = num_directions, r4(n) = n rounded up to a multiple of 4):
+ *   WEIGHT      fp32 layer: F32 [4H, in_l + Hr], columns [W_ih | W_hh], rows in gate order i, f, g, o
+ *               int8 layer: I8_BLOCKED [4H, r4(in_l) + r4(Hr)], columns [W_ih, zero pad | W_hh, zero pad]
+ *   BIAS        F32 [4H, 1]          b_ih + b_hh
+ *   PROJ        F32 [P, H], or I8_BLOCKED [P, r4(H)] in an int8 layer (only when proj_size > 0)
+ *   HEAD_W      F32 [head, Hr * D]   dense head weight (only when head_size > 0)
+ *   HEAD_B      F32 [head, 1]        dense head bias
+ *   W_SCALE     F32 [2, 4H]          int8 layers: per row, the scale of the W_ih part, then of the W_hh
+ *                                    part (weight = scale * int8 value)
+ *   W_ROWSUM    I32 [2, 4H]          int8 layers: per row, sum of the int8 W_ih part, then of the W_hh part
+ *   PROJ_SCALE  F32 [P, 1]           int8 layers with a projection */
 enum lstm_tensor_role {
     LSTM_ROLE_WEIGHT = 1,
     LSTM_ROLE_BIAS = 2,
     LSTM_ROLE_PROJ = 3,
     LSTM_ROLE_HEAD_W = 4,
-    LSTM_ROLE_HEAD_B = 5
+    LSTM_ROLE_HEAD_B = 5,
+    LSTM_ROLE_W_SCALE = 6,
+    LSTM_ROLE_W_ROWSUM = 7,
+    LSTM_ROLE_PROJ_SCALE = 8
 };
+#define LSTM_ROLE_COUNT 8
 
+/* I8_BLOCKED: a [rows, cols] int8 matrix (cols a multiple of 4) stored as blocks of 16 rows x 4 columns,
+ * 64 bytes each, block (p, g) at byte (p * cols / 4 + g) * 64, element (r, k) at byte 4 * (r % 16) + k % 4
+ * of block (r / 16, k / 4). Rows past `rows` up to a multiple of 16 are zero. Size: r16(rows) * cols. */
 enum lstm_tensor_dtype {
-    LSTM_DTYPE_F32 = 1
+    LSTM_DTYPE_F32 = 1,
+    LSTM_DTYPE_I8_BLOCKED = 2,
+    LSTM_DTYPE_I32 = 3
 };
+#define LSTM_Q8_BLOCK_ROWS 16
+#define LSTM_Q8_BLOCK_COLS 4
 
 /* Upper bound on every size field: keeps all size arithmetic far from overflow. */
 #define LSTM_MAX_DIM 65536

@@ -3,6 +3,7 @@
 #define LSTM_INTERNAL_H
 
 #include "lstm.h"
+#include "q8.h"
 
 #define LSTM_MODEL_MAGIC 0x4c53544dU /* "LSTM" */
 #define LSTM_STATE_MAGIC 0x53544154U /* "STAT" */
@@ -10,11 +11,20 @@
 
 /* One direction of one layer: pointers into the caller's model bytes. */
 typedef struct lstm_cell {
-    const float *w;     /* [4H][in + Hr]: [W_ih | W_hh], gate order i, f, g, o */
-    const float *b;     /* [4H]: b_ih + b_hh */
-    const float *w_hr;  /* [P][H], or NULL */
+    uint32_t dtype;     /* lstm_layer_dtype */
     uint32_t in;        /* input width of this layer */
+    const float *b;     /* [4H]: b_ih + b_hh */
+    /* fp32 layers */
+    const float *w;     /* [4H][in + Hr]: [W_ih | W_hh], gate order i, f, g, o */
     uint32_t ld;        /* row stride of w: in + Hr */
+    const float *w_hr;  /* [P][H], or NULL */
+    /* int8 layers: blocked matrices (q8.h) */
+    const int8_t *wq;   /* [4H][r4(in) + r4(Hr)] */
+    const float *wscale;/* [2][4H]: W_ih part, W_hh part */
+    const int32_t *rowsum; /* [2][4H]: W_ih part, W_hh part */
+    uint32_t gx, gh;    /* column groups of the W_ih and W_hh parts */
+    const int8_t *hrq;  /* [P][r4(H)], or NULL */
+    const float *hr_scale; /* [P] */
 } lstm_cell;
 
 struct lstm_model {
@@ -26,12 +36,14 @@ struct lstm_model {
     lstm_cell cells[LSTM_MAX_LAYERS][2];
     const float *head_w;         /* [head][layer_out] or NULL */
     const float *head_b;         /* [head] */
+    const lstm_q8_kernels *q8;   /* int8 kernels of info.isa */
     /* state layout, in floats from the state's data start */
     size_t persist_floats;       /* h then c, for every layer and direction: what a snapshot holds */
-    size_t off_xh;               /* scratch: [in + Hr] concatenated input and h */
+    size_t off_xh;               /* scratch: [r4(in) + r4(Hr)] input and h, side by side */
     size_t off_gates;            /* scratch: [4H] */
     size_t off_hfull;            /* scratch: [H] o * tanh(c), before projection */
-    size_t off_top;              /* scratch: [layer_out] top layer output, input to the head */
+    size_t off_q;                /* scratch: int8 activations, r4(max(in, Hr)) bytes */
+    size_t off_acc;              /* scratch: int32 accumulators, [r16(4H)] */
     size_t state_floats;
 };
 

@@ -61,7 +61,7 @@ static lstm_status read_header(const unsigned char *p, lstm_model *m) {
     for (uint32_t l = 0; l < LSTM_MAX_LAYERS; l++) {
         uint32_t dt = p[LSTM_HDR_LAYER_DTYPES + l];
         in->layer_dtype[l] = dt;
-        if (dt != LSTM_LAYER_FP32) return LSTM_E_BAD_HEADER; /* unused entries must be 0 as well */
+        if (dt > LSTM_LAYER_INT8_DYNAMIC || (l >= in->num_layers && dt != 0)) return LSTM_E_BAD_HEADER;
     }
     for (uint32_t i = LSTM_HDR_RESERVED; i < LSTM_HDR_SIZE; i++)
         if (p[i] != 0) return LSTM_E_BAD_HEADER;
@@ -71,28 +71,105 @@ static lstm_status read_header(const unsigned char *p, lstm_model *m) {
     return LSTM_OK;
 }
 
-/* The shape a tensor of this role and index must have; 0 if the role/index pair is not expected. */
-static int expected_shape(const lstm_model *m, uint32_t role, uint32_t index, uint32_t *rows, uint32_t *cols) {
+/* What a tensor of this role and index must be: 0 if the pair is not expected in this model. */
+typedef struct tensor_want {
+    uint32_t rows, cols, dtype;
+} tensor_want;
+
+static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_want *t) {
     const lstm_model_info *in = &m->info;
-    uint32_t H = in->hidden_size, layer = index / 2, dir = index % 2;
-    int layer_tensor = role == LSTM_ROLE_WEIGHT || role == LSTM_ROLE_BIAS || role == LSTM_ROLE_PROJ;
-    if (layer_tensor && (layer >= in->num_layers || dir >= in->num_directions)) return 0;
+    uint32_t H = in->hidden_size, P = in->proj_size, layer = index / 2, dir = index % 2;
+    int layer_role = role != LSTM_ROLE_HEAD_W && role != LSTM_ROLE_HEAD_B;
+    if (layer_role ? (layer >= in->num_layers || dir >= in->num_directions) : index != 0) return 0;
+    int q8 = layer_role && in->layer_dtype[layer] != LSTM_LAYER_FP32;
+    uint32_t width = layer == 0 ? in->input_size : m->layer_out;
+    t->dtype = LSTM_DTYPE_F32;
+    t->cols = 1;
     switch (role) {
     case LSTM_ROLE_WEIGHT:
-        *rows = 4 * H;
-        *cols = (layer == 0 ? in->input_size : m->layer_out) + m->hr;
+        t->rows = 4 * H;
+        t->cols = q8 ? (uint32_t)(lstm_r4(width) + lstm_r4(m->hr)) : width + m->hr;
+        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32;
         return 1;
-    case LSTM_ROLE_BIAS: *rows = 4 * H; *cols = 1; return 1;
-    case LSTM_ROLE_PROJ: *rows = in->proj_size; *cols = H; return in->proj_size > 0;
-    case LSTM_ROLE_HEAD_W: *rows = in->head_size; *cols = m->layer_out; return in->head_size > 0 && index == 0;
-    case LSTM_ROLE_HEAD_B: *rows = in->head_size; *cols = 1; return in->head_size > 0 && index == 0;
+    case LSTM_ROLE_BIAS: t->rows = 4 * H; return 1;
+    case LSTM_ROLE_PROJ:
+        t->rows = P;
+        t->cols = q8 ? (uint32_t)lstm_r4(H) : H;
+        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32;
+        return P > 0;
+    case LSTM_ROLE_HEAD_W: t->rows = in->head_size; t->cols = m->layer_out; return in->head_size > 0;
+    case LSTM_ROLE_HEAD_B: t->rows = in->head_size; return in->head_size > 0;
+    case LSTM_ROLE_W_SCALE: t->rows = 2; t->cols = 4 * H; return q8;
+    case LSTM_ROLE_W_ROWSUM: t->rows = 2; t->cols = 4 * H; t->dtype = LSTM_DTYPE_I32; return q8;
+    case LSTM_ROLE_PROJ_SCALE: t->rows = P; return q8 && P > 0;
     default: return 0;
     }
 }
 
-/* Slot in the "seen" table for a (role, index) pair, to catch missing and repeated tensors. */
+static uint64_t tensor_bytes(const tensor_want *t) {
+    if (t->dtype == LSTM_DTYPE_I8_BLOCKED) return lstm_r16(t->rows) * (uint64_t)t->cols;
+    return (uint64_t)t->rows * t->cols * 4;
+}
+
+/* A blocked int8 matrix: values in [-127, 127], zero in the padding rows and in the padding columns
+ * [c_end, next group) of each part that ends at c_end. */
+static int blocked_ok(const int8_t *w, uint32_t rows, uint32_t cols, uint32_t part_end[2], int parts) {
+    size_t groups = cols / 4;
+    for (size_t r = 0; r < lstm_r16(rows); r++)
+        for (size_t k = 0; k < cols; k++) {
+            int8_t v = w[(r / 16 * groups + k / 4) * 64 + (r % 16) * 4 + k % 4];
+            int pad = r >= rows;
+            for (int p = 0; p < parts; p++)
+                pad |= k >= part_end[p] && k < lstm_r4(part_end[p]);
+            if (v == -128 || (pad && v != 0)) return 0;
+        }
+    return 1;
+}
+
+/* Stored row sums must equal the int8 weights' (the VNNI kernel relies on them). */
+static int rowsums_ok(const lstm_cell *c, uint32_t rows) {
+    size_t groups = c->gx + c->gh;
+    for (size_t r = 0; r < rows; r++) {
+        int64_t sum[2] = {0, 0};
+        for (size_t k = 0; k < groups * 4; k++)
+            sum[k >= c->gx * 4] += c->wq[(r / 16 * groups + k / 4) * 64 + (r % 16) * 4 + k % 4];
+        if (sum[0] != c->rowsum[r] || sum[1] != c->rowsum[rows + r]) return 0;
+    }
+    return 1;
+}
+
+static int nonnegative(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(v[i] >= 0.0f)) return 0;
+    return 1;
+}
+
 static size_t slot_of(uint32_t role, uint32_t index) { return (size_t)(role - 1) * LSTM_MAX_LAYERS * 2 + index; }
-#define LSTM_SLOTS (5 * LSTM_MAX_LAYERS * 2)
+#define LSTM_SLOTS (LSTM_ROLE_COUNT * LSTM_MAX_LAYERS * 2)
+
+static void attach(lstm_model *m, uint32_t role, uint32_t index, const void *data, const tensor_want *t) {
+    lstm_cell *c = &m->cells[index / 2][index % 2];
+    switch (role) {
+    case LSTM_ROLE_WEIGHT:
+        if (t->dtype == LSTM_DTYPE_F32) {
+            c->w = (const float *)data;
+            c->ld = t->cols;
+        } else {
+            c->wq = (const int8_t *)data;
+        }
+        break;
+    case LSTM_ROLE_BIAS: c->b = (const float *)data; break;
+    case LSTM_ROLE_PROJ:
+        if (t->dtype == LSTM_DTYPE_F32) c->w_hr = (const float *)data;
+        else c->hrq = (const int8_t *)data;
+        break;
+    case LSTM_ROLE_HEAD_W: m->head_w = (const float *)data; break;
+    case LSTM_ROLE_HEAD_B: m->head_b = (const float *)data; break;
+    case LSTM_ROLE_W_SCALE: c->wscale = (const float *)data; break;
+    case LSTM_ROLE_W_ROWSUM: c->rowsum = (const int32_t *)data; break;
+    default: c->hr_scale = (const float *)data; break;
+    }
+}
 
 static lstm_status read_tensors(const unsigned char *p, uint64_t file_size, uint32_t header_size,
                                 uint32_t count, lstm_model *m) {
@@ -102,57 +179,76 @@ static lstm_status read_tensors(const unsigned char *p, uint64_t file_size, uint
     for (uint32_t t = 0; t < count; t++) {
         const unsigned char *e = p + LSTM_HDR_SIZE + (size_t)t * LSTM_TENSOR_ENTRY_SIZE;
         uint32_t role = rd32(e + LSTM_TENSOR_ROLE), index = rd32(e + LSTM_TENSOR_INDEX);
-        uint32_t dtype = rd32(e + LSTM_TENSOR_DTYPE), rows = rd32(e + LSTM_TENSOR_ROWS);
-        uint32_t cols = rd32(e + LSTM_TENSOR_COLS), want_rows, want_cols;
         uint64_t off = rd64(e + LSTM_TENSOR_OFFSET);
-        if (rd32(e + LSTM_TENSOR_RESERVED) != 0 || dtype != LSTM_DTYPE_F32) return LSTM_E_BAD_TENSOR;
-        if (role < LSTM_ROLE_WEIGHT || role > LSTM_ROLE_HEAD_B || index >= 2 * LSTM_MAX_LAYERS)
+        tensor_want want;
+        if (role < 1 || role > LSTM_ROLE_COUNT || index >= 2 * LSTM_MAX_LAYERS || !expected(m, role, index, &want))
             return LSTM_E_BAD_TENSOR;
-        if (!expected_shape(m, role, index, &want_rows, &want_cols)) return LSTM_E_BAD_TENSOR;
-        if (rows != want_rows || cols != want_cols) return LSTM_E_BAD_TENSOR;
+        if (rd32(e + LSTM_TENSOR_DTYPE) != want.dtype || rd32(e + LSTM_TENSOR_ROWS) != want.rows ||
+            rd32(e + LSTM_TENSOR_COLS) != want.cols || rd32(e + LSTM_TENSOR_RESERVED) != 0)
+            return LSTM_E_BAD_TENSOR;
         if (seen[slot_of(role, index)]++) return LSTM_E_BAD_TENSOR;
-        /* rows, cols <= 2 * LSTM_MAX_DIM + ..., so the product fits easily in 64 bits */
-        uint64_t nbytes = (uint64_t)rows * cols * sizeof(float);
+        uint64_t nbytes = tensor_bytes(&want); /* every dimension <= 2^17: no overflow */
         if (off % LSTM_TENSOR_ALIGN != 0 || off < header_size || off > file_size || nbytes > file_size - off)
             return LSTM_E_BAD_TENSOR;
         for (uint32_t u = 0; u < t; u++)
             if (off < end[u] && begin[u] < off + nbytes) return LSTM_E_BAD_TENSOR; /* overlap */
         begin[t] = off;
         end[t] = off + nbytes;
-        const float *data = (const float *)(const void *)(p + off);
-        if (!lstm_all_finite(data, (size_t)rows * cols)) return LSTM_E_NONFINITE_WEIGHT;
-        m->info.param_count += (uint64_t)rows * cols;
-        uint32_t layer = index / 2, dir = index % 2;
-        lstm_cell *c = &m->cells[layer][dir];
-        switch (role) {
-        case LSTM_ROLE_WEIGHT: c->w = data; c->ld = cols; c->in = cols - m->hr; break;
-        case LSTM_ROLE_BIAS: c->b = data; break;
-        case LSTM_ROLE_PROJ: c->w_hr = data; break;
-        case LSTM_ROLE_HEAD_W: m->head_w = data; break;
-        default: m->head_b = data; break;
-        }
+        if (want.dtype == LSTM_DTYPE_F32 && !lstm_all_finite((const float *)(const void *)(p + off), nbytes / 4))
+            return LSTM_E_NONFINITE_WEIGHT;
+        attach(m, role, index, p + off, &want);
     }
-    /* every expected tensor present */
-    for (uint32_t role = LSTM_ROLE_WEIGHT; role <= LSTM_ROLE_HEAD_B; role++)
+    for (uint32_t role = 1; role <= LSTM_ROLE_COUNT; role++) /* every expected tensor is there */
         for (uint32_t index = 0; index < 2 * LSTM_MAX_LAYERS; index++) {
-            uint32_t r, c;
-            if (expected_shape(m, role, index, &r, &c) && !seen[slot_of(role, index)]) return LSTM_E_BAD_TENSOR;
+            tensor_want want;
+            if (expected(m, role, index, &want) && !seen[slot_of(role, index)]) return LSTM_E_BAD_TENSOR;
+        }
+    return LSTM_OK;
+}
+
+/* Derived widths, and the checks of int8 layers that need several tensors at once. */
+static lstm_status finish_cells(lstm_model *m) {
+    lstm_model_info *in = &m->info;
+    uint64_t H = in->hidden_size;
+    in->param_count = (uint64_t)in->head_size * (m->layer_out + 1);
+    for (uint32_t l = 0; l < in->num_layers; l++)
+        for (uint32_t d = 0; d < in->num_directions; d++) {
+            lstm_cell *c = &m->cells[l][d];
+            c->dtype = in->layer_dtype[l];
+            c->in = l == 0 ? in->input_size : m->layer_out;
+            in->param_count += 4 * H * (c->in + m->hr + 1) + (uint64_t)in->proj_size * H;
+            if (c->dtype == LSTM_LAYER_FP32) continue;
+            uint32_t rows = 4 * in->hidden_size, parts[2];
+            c->gx = (uint32_t)(lstm_r4(c->in) / 4);
+            c->gh = (uint32_t)(lstm_r4(m->hr) / 4);
+            parts[0] = c->in;
+            parts[1] = 4 * c->gx + m->hr;
+            if (!blocked_ok(c->wq, rows, 4 * (c->gx + c->gh), parts, 2) || !rowsums_ok(c, rows) ||
+                !nonnegative(c->wscale, 2 * (size_t)rows))
+                return LSTM_E_BAD_TENSOR;
+            if (in->proj_size) {
+                parts[0] = in->hidden_size;
+                if (!blocked_ok(c->hrq, in->proj_size, (uint32_t)lstm_r4(in->hidden_size), parts, 1) ||
+                    !nonnegative(c->hr_scale, in->proj_size))
+                    return LSTM_E_BAD_TENSOR;
+            }
         }
     return LSTM_OK;
 }
 
 /* Where each part of a state lives, in floats from the state's data start (each part 16-float aligned). */
-static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 static void plan_state(lstm_model *m) {
     const lstm_model_info *in = &m->info;
     size_t H = in->hidden_size, cells = (size_t)in->num_layers * in->num_directions;
     size_t max_in = in->input_size > m->layer_out ? in->input_size : m->layer_out;
+    size_t widest = max_in > m->hr ? max_in : m->hr;
     m->persist_floats = cells * (m->hr + H);
-    m->off_xh = round16(m->persist_floats);
-    m->off_gates = m->off_xh + round16(max_in + m->hr);
-    m->off_hfull = m->off_gates + round16(4 * H);
-    m->off_top = m->off_hfull + round16(H);
-    m->state_floats = m->off_top + round16(m->layer_out);
+    m->off_xh = lstm_r16(m->persist_floats);
+    m->off_gates = m->off_xh + lstm_r16(lstm_r4(max_in) + lstm_r4(m->hr));
+    m->off_hfull = m->off_gates + lstm_r16(4 * H);
+    m->off_q = m->off_hfull + lstm_r16(H);
+    m->off_acc = m->off_q + lstm_r16(lstm_r4(widest) / 4); /* bytes, counted in floats */
+    m->state_floats = m->off_acc + lstm_r16(4 * H);
 }
 
 size_t lstm_model_mem_size(void) { return sizeof(lstm_model); }
@@ -181,8 +277,11 @@ lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t 
     m.info.file_size = file_size;
     lstm_status st = read_header(p, &m);
     if (st == LSTM_OK) st = read_tensors(p, file_size, header_size, count, &m);
+    if (st == LSTM_OK) st = finish_cells(&m);
     if (st != LSTM_OK) return st;
     plan_state(&m);
+    m.info.isa = lstm_q8_best_isa();
+    m.q8 = lstm_q8_kernels_for(m.info.isa);
     m.magic = LSTM_MODEL_MAGIC;
     memcpy(mem, &m, sizeof m);
     *out = (lstm_model *)mem;
@@ -206,6 +305,14 @@ void lstm_model_close(lstm_model *model) {
     if (!model || model->magic != LSTM_MODEL_MAGIC) return;
     model->magic = 0;
     if (model->owns_memory) free(model);
+}
+
+lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa) {
+    if (!model || model->magic != LSTM_MODEL_MAGIC) return LSTM_E_INVALID_ARGUMENT;
+    if (!lstm_q8_isa_supported(isa)) return LSTM_E_UNSUPPORTED;
+    model->info.isa = isa == LSTM_ISA_AUTO ? lstm_q8_best_isa() : isa;
+    model->q8 = lstm_q8_kernels_for(model->info.isa);
+    return LSTM_OK;
 }
 
 lstm_status lstm_model_get_info(const lstm_model *model, lstm_model_info *info) {

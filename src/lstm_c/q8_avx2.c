@@ -1,0 +1,69 @@
+/* q8_avx2.c - int8 kernels for x86-64 with AVX2 and FMA (compiled for any x86-64, used only when the CPU
+ * has them). The int8 x int8 products are widened to int16 and summed in pairs into int32
+ * (vpmaddwd): unlike u8 x s8 vpmaddubsw, which saturates its 16-bit pair sums at full 8-bit range, this
+ * cannot saturate, so results equal the reference exactly for every input. */
+#include "q8.h"
+
+#ifdef LSTM_HAVE_X86_KERNELS
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Sum the 4 lanes of each row in the row-major 16 x 4 partial sums, then y += scale * sum. */
+static inline void finish_rows(const float *part, size_t r0, size_t rows, const float *scale, float *y) {
+    for (size_t i = 0; i < 16 && r0 + i < rows; i++) {
+        const float *p = part + 4 * i;
+        y[r0 + i] += scale[r0 + i] * ((p[0] + p[1]) + (p[2] + p[3]));
+    }
+}
+
+AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                               const float *x, const float *scale, float *y) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            __m256 xb = _mm256_broadcast_ps((const __m128 *)(const void *)(x + (g - g0) * 4));
+            for (int j = 0; j < 8; j++) { /* rows 2j, 2j+1: 8 bytes -> 8 floats */
+                __m128i bytes = _mm_loadl_epi64((const __m128i *)(const void *)(b + 8 * j));
+                __m256 wf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+                acc[j] = _mm256_fmadd_ps(wf, xb, acc[j]);
+            }
+        }
+        float part[64];
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(part + 8 * j, acc[j]);
+        finish_rows(part, r0, rows, scale, y);
+    }
+}
+
+AVX2 static void gemv_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                              const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
+    (void)rowsum;
+    for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        __m256i acc[4];
+        for (int j = 0; j < 4; j++) acc[j] = _mm256_setzero_si256();
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            int32_t q4;
+            memcpy(&q4, q + (g - g0) * 4, 4);
+            __m256i qb = _mm256_cvtepi8_epi16(_mm_set1_epi32(q4)); /* q0..q3 four times, as int16 */
+            for (int j = 0; j < 4; j++) { /* rows 4j..4j+3: 16 bytes -> 16 int16 -> 8 pair sums */
+                __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j)));
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(wv, qb));
+            }
+        }
+        /* each acc[j] holds two partial sums per row: add neighbours, restore row order */
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[0], acc[1]), 0xD8);
+        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2], acc[3]), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(acc_out + r0), lo);
+        _mm256_storeu_si256((__m256i *)(void *)(acc_out + r0 + 8), hi);
+    }
+}
+
+const lstm_q8_kernels lstm_q8_avx2 = {gemv_f32_avx2, gemv_s8_avx2};
+
+#endif

@@ -1,0 +1,64 @@
+/* q8_avx512.c - int8 kernels for x86-64 with AVX-512 (F, BW, VL) and VNNI, used only when the CPU has
+ * them. vpdpbusd multiplies unsigned by signed bytes, so activations go in as q + 128 and the sum is
+ * corrected by 128 * rowsum(W): exact, no saturation (int32 bounds are checked when a model opens). */
+#include "q8.h"
+
+#ifdef LSTM_HAVE_X86_KERNELS
+#include <immintrin.h>
+#include <string.h>
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+
+AVX512 static void gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                                   const float *x, const float *scale, float *y) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        __m512 acc[4];
+        for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            __m512 xb = _mm512_broadcast_f32x4(_mm_loadu_ps(x + (g - g0) * 4));
+            for (int j = 0; j < 4; j++) { /* rows 4j..4j+3: 16 bytes -> 16 floats */
+                __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j));
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), xb, acc[j]);
+            }
+        }
+        float part[64];
+        for (int j = 0; j < 4; j++) _mm512_storeu_ps(part + 16 * j, acc[j]);
+        for (size_t i = 0; i < 16 && r0 + i < rows; i++) {
+            const float *p = part + 4 * i;
+            y[r0 + i] += scale[r0 + i] * ((p[0] + p[1]) + (p[2] + p[3]));
+        }
+    }
+}
+
+/* Four panels (64 rows) at a time share each broadcast of the activations. */
+AVX512 static void gemv_s8_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                                  const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
+    size_t panels = lstm_r16(rows) / 16;
+    for (size_t p0 = 0; p0 < panels; p0 += 4) {
+        size_t np = panels - p0 < 4 ? panels - p0 : 4;
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                          _mm512_setzero_si512()};
+        const int8_t *base = w + p0 * groups * 64;
+        for (size_t g = g0; g < g1; g++) {
+            uint32_t q4;
+            memcpy(&q4, q + (g - g0) * 4, 4);
+            __m512i qb = _mm512_set1_epi32((int)(q4 ^ 0x80808080U)); /* q + 128 as unsigned bytes */
+            for (size_t j = 0; j < np; j++)
+                acc[j] = _mm512_dpbusd_epi32(acc[j], qb, _mm512_loadu_si512(base + (j * groups + g) * 64));
+        }
+        for (size_t j = 0; j < np; j++) {
+            size_t r0 = (p0 + j) * 16;
+            /* rows past `rows` are zero weights: their rowsum is 0 and need not be read */
+            __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
+            __m512i rs = _mm512_maskz_loadu_epi32(valid, rowsum + r0);
+            __m512i exact = _mm512_sub_epi32(acc[j], _mm512_slli_epi32(rs, 7));
+            _mm512_storeu_si512(acc_out + r0, exact);
+        }
+    }
+}
+
+const lstm_q8_kernels lstm_q8_avx512_vnni = {gemv_f32_avx512, gemv_s8_avx512};
+
+#endif

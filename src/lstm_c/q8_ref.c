@@ -1,0 +1,89 @@
+/* q8_ref.c - the portable int8 kernels (the reference every SIMD path must match), activation
+ * quantisation, and the choice of kernels for the CPU. */
+#include <string.h>
+
+#include "lstm.h"
+#include "q8.h"
+
+static void gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
+                         const float *scale, float *y) {
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *panel = w + (r / 16) * groups * 64 + (r % 16) * 4;
+        float sum = 0.0f;
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            const float *xg = x + (g - g0) * 4;
+            sum += (float)b[0] * xg[0] + (float)b[1] * xg[1] + (float)b[2] * xg[2] + (float)b[3] * xg[3];
+        }
+        y[r] += scale[r] * sum;
+    }
+}
+
+static void gemv_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
+                        const int32_t *rowsum, int32_t *acc) {
+    (void)rowsum;
+    for (size_t r = 0; r < lstm_r16(rows); r++) {
+        const int8_t *panel = w + (r / 16) * groups * 64 + (r % 16) * 4;
+        int32_t sum = 0;
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            const int8_t *qg = q + (g - g0) * 4;
+            sum += b[0] * qg[0] + b[1] * qg[1] + b[2] * qg[2] + b[3] * qg[3];
+        }
+        acc[r] = sum;
+    }
+}
+
+const lstm_q8_kernels lstm_q8_reference = {gemv_f32_ref, gemv_s8_ref};
+
+float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float a = v[i] < 0.0f ? -v[i] : v[i];
+        amax = a > amax ? a : amax;
+    }
+    memset(q + n, 0, padded - n);
+    if (amax == 0.0f) {
+        memset(q, 0, n);
+        return 0.0f;
+    }
+    const float inv = 127.0f / amax, round_magic = 12582912.0f; /* adding 1.5 * 2^23 rounds to nearest */
+    for (size_t i = 0; i < n; i++) {
+        float t = (v[i] * inv + round_magic) - round_magic;
+        t = t > 127.0f ? 127.0f : (t < -127.0f ? -127.0f : t);
+        q[i] = (int8_t)t;
+    }
+    return amax / 127.0f;
+}
+
+#ifdef LSTM_HAVE_X86_KERNELS
+int lstm_q8_isa_supported(unsigned isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+    case LSTM_ISA_AUTO:
+    case LSTM_ISA_REFERENCE: return 1;
+    case LSTM_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case LSTM_ISA_AVX512_VNNI:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    default: return 0;
+    }
+}
+
+const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa) {
+    switch (isa) {
+    case LSTM_ISA_AVX2: return &lstm_q8_avx2;
+    case LSTM_ISA_AVX512_VNNI: return &lstm_q8_avx512_vnni;
+    default: return &lstm_q8_reference;
+    }
+}
+#else
+int lstm_q8_isa_supported(unsigned isa) { return isa == LSTM_ISA_AUTO || isa == LSTM_ISA_REFERENCE; }
+const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa) { (void)isa; return &lstm_q8_reference; }
+#endif
+
+unsigned lstm_q8_best_isa(void) {
+    if (lstm_q8_isa_supported(LSTM_ISA_AVX512_VNNI)) return LSTM_ISA_AVX512_VNNI;
+    if (lstm_q8_isa_supported(LSTM_ISA_AVX2)) return LSTM_ISA_AVX2;
+    return LSTM_ISA_REFERENCE;
+}
