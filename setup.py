@@ -25,7 +25,8 @@ extension = Extension(
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library()],
     runtime_library_dirs=["$ORIGIN/../scipy_openblas32/lib"],
-    extra_compile_args=["-O3", "-fno-math-errno", "-Wall"],
+    # -fno-trapping-math lets the activation loops vectorise; it changes no result (no -ffast-math).
+    extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math", "-Wall"],
 )
 
 setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))

@@ -5,6 +5,18 @@
 
 #include "lstm.h"
 
+/* On x86-64 with GCC or clang, each array loop is built for AVX-512, AVX2 and baseline SSE2, and the
+ * loader picks the widest the CPU has (function multiversioning). The loops vectorise only when the
+ * compiler may if-convert the clamps: build with -fno-trapping-math (it changes no result). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_SIMD) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define LSTM_WIDEST __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef LSTM_WIDEST
+#define LSTM_WIDEST
+#endif
+
 /* exp(x) for x clamped to [-87.3, 88.7]: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series
  * to degree 7 (truncation error < 6e-9 relative), times 2^n built from the exponent bits. */
 static inline float exp_clamped(float x) {
@@ -36,19 +48,19 @@ static inline float sigmoid1(float x) { return 1.0f / (1.0f + exp_clamped(-x)); 
 /* tanh(x) = 2 sigmoid(2x) - 1: absolute error stays at a few 1e-8 near 0, where relative error would grow */
 static inline float tanh1(float x) { return 2.0f / (1.0f + exp_clamped(-2.0f * x)) - 1.0f; }
 
-void lstm_sigmoid(float *v, size_t n) {
+LSTM_WIDEST void lstm_sigmoid(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = sigmoid1(v[i]);
 }
 
-void lstm_tanh(float *v, size_t n) {
+LSTM_WIDEST void lstm_tanh(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = tanh1(v[i]);
 }
 
-void lstm_relu(float *v, size_t n) {
+LSTM_WIDEST void lstm_relu(float *v, size_t n) {
     for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
 }
 
-void lstm_softmax(float *v, size_t n) {
+LSTM_WIDEST void lstm_softmax(float *v, size_t n) {
     if (n == 0) return;
     float mx = v[0];
     for (size_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
@@ -71,7 +83,7 @@ void lstm_activate(unsigned activation, float *v, size_t n) {
     }
 }
 
-void lstm_cell_update(size_t hidden, float *gates, float *c, float *hfull) {
+LSTM_WIDEST void lstm_cell_update(size_t hidden, float *gates, float *c, float *hfull) {
     float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
     for (size_t j = 0; j < hidden; j++) {
         float i = sigmoid1(gi[j]), f = sigmoid1(gf[j]), g = tanh1(gg[j]), o = sigmoid1(go[j]);

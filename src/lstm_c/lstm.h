@@ -120,7 +120,8 @@ typedef struct lstm_model_info {
  * LSTM_E_NONFINITE_WEIGHT, LSTM_E_MISALIGNED, LSTM_E_INVALID_ARGUMENT. `len` may exceed the file (the
  * rest is ignored). lstm_model_open allocates the small model descriptor with malloc (free it with
  * lstm_model_close); lstm_model_init places it in caller memory of lstm_model_mem_size() bytes instead,
- * aligned to 16 bytes, for systems without malloc (then do not call lstm_model_close). */
+ * aligned to 16 bytes, for systems without malloc (then do not call lstm_model_close): a shorter `mem`
+ * gives LSTM_E_BUFFER_TOO_SMALL, a misaligned one LSTM_E_INVALID_ARGUMENT. */
 lstm_status lstm_model_open(const void *data, size_t len, lstm_model **out);
 size_t lstm_model_mem_size(void);
 lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t len, lstm_model **out);

@@ -255,7 +255,8 @@ size_t lstm_model_mem_size(void) { return sizeof(lstm_model); }
 
 lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t len, lstm_model **out) {
     if (!mem || !data || !out) return LSTM_E_INVALID_ARGUMENT;
-    if (mem_len < sizeof(lstm_model) || ((uintptr_t)mem % 16) != 0) return LSTM_E_INVALID_ARGUMENT;
+    if (mem_len < sizeof(lstm_model)) return LSTM_E_BUFFER_TOO_SMALL;
+    if ((uintptr_t)mem % 16 != 0) return LSTM_E_INVALID_ARGUMENT;
     if ((uintptr_t)data % 4 != 0) return LSTM_E_MISALIGNED;
     const unsigned char *p = (const unsigned char *)data;
     if (len < LSTM_HDR_SIZE) return len >= LSTM_FILE_MAGIC_LEN && memcmp(p, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN)

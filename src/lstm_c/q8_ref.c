@@ -5,32 +5,36 @@
 #include "lstm.h"
 #include "q8.h"
 
+/* Both kernels walk the blocks in storage order with 16 row sums, a shape compilers vectorise. */
 static void gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                          const float *scale, float *y) {
-    for (size_t r = 0; r < rows; r++) {
-        const int8_t *panel = w + (r / 16) * groups * 64 + (r % 16) * 4;
-        float sum = 0.0f;
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        float sum[16] = {0};
         for (size_t g = g0; g < g1; g++) {
             const int8_t *b = panel + g * 64;
             const float *xg = x + (g - g0) * 4;
-            sum += (float)b[0] * xg[0] + (float)b[1] * xg[1] + (float)b[2] * xg[2] + (float)b[3] * xg[3];
+            for (size_t r = 0; r < 16; r++)
+                sum[r] += ((float)b[4 * r] * xg[0] + (float)b[4 * r + 1] * xg[1]) +
+                          ((float)b[4 * r + 2] * xg[2] + (float)b[4 * r + 3] * xg[3]);
         }
-        y[r] += scale[r] * sum;
+        for (size_t r = 0; r < 16 && r0 + r < rows; r++) y[r0 + r] += scale[r0 + r] * sum[r];
     }
 }
 
 static void gemv_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                         const int32_t *rowsum, int32_t *acc) {
     (void)rowsum;
-    for (size_t r = 0; r < lstm_r16(rows); r++) {
-        const int8_t *panel = w + (r / 16) * groups * 64 + (r % 16) * 4;
-        int32_t sum = 0;
+    for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        int32_t sum[16] = {0};
         for (size_t g = g0; g < g1; g++) {
             const int8_t *b = panel + g * 64;
             const int8_t *qg = q + (g - g0) * 4;
-            sum += b[0] * qg[0] + b[1] * qg[1] + b[2] * qg[2] + b[3] * qg[3];
+            for (size_t r = 0; r < 16; r++)
+                sum[r] += b[4 * r] * qg[0] + b[4 * r + 1] * qg[1] + b[4 * r + 2] * qg[2] + b[4 * r + 3] * qg[3];
         }
-        acc[r] = sum;
+        memcpy(acc + r0, sum, sizeof sum);
     }
 }
 

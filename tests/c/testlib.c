@@ -1,0 +1,304 @@
+/* testlib.c - harness, random numbers, random networks and the model-file writer of testlib.h. */
+#include "testlib.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lstm_format.h"
+
+/* ---- harness ---------------------------------------------------------------------------------------- */
+
+#define MAX_REPORTS_PER_TEST 10
+
+static int g_passed, g_failed, g_test_failures;
+static const char *g_test_name = "";
+static char g_context[200];
+
+void test_context(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_context, sizeof g_context, fmt, ap);
+    va_end(ap);
+}
+
+void check_at(int ok, const char *file, int line, const char *what) {
+    if (ok) return;
+    if (g_test_failures < MAX_REPORTS_PER_TEST)
+        printf("  FAIL %s: %s:%d: %s%s%s\n", g_test_name, file, line, what, g_context[0] ? " -- " : "", g_context);
+    else if (g_test_failures == MAX_REPORTS_PER_TEST) printf("  (further failures of %s not shown)\n", g_test_name);
+    g_test_failures++;
+}
+
+void check_status_at(lstm_status got, lstm_status want, const char *file, int line, const char *what) {
+    char msg[512];
+    if (got == want) return;
+    snprintf(msg, sizeof msg, "%s returned %d (%s), expected %d (%s)", what, (int)got, lstm_status_str(got),
+             (int)want, lstm_status_str(want));
+    check_at(0, file, line, msg);
+}
+
+void check_error_at(double err, double tol, const char *file, int line, const char *what) {
+    char msg[512];
+    if (err <= tol) return;
+    snprintf(msg, sizeof msg, "%s = %.3g, more than %.3g", what, err, tol);
+    check_at(0, file, line, msg);
+}
+
+void run_test(const char *name, void (*fn)(void)) {
+    g_test_name = name;
+    g_test_failures = 0;
+    g_context[0] = '\0';
+    fn();
+    if (g_test_failures == 0) {
+        g_passed++;
+        printf("ok   %s\n", name);
+    } else {
+        g_failed++;
+        printf("FAIL %s (%d failed checks)\n", name, g_test_failures);
+    }
+    fflush(stdout);
+}
+
+int test_summary(void) {
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 && g_passed > 0 ? 0 : 1;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------------------- */
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        printf("out of memory allocating %lu bytes\n", (unsigned long)n);
+        exit(2);
+    }
+    return p;
+}
+
+uint64_t rng_next(rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+float rng_uniform(rng *r, float scale) {
+    double u = (double)(rng_next(r) >> 11) / 9007199254740992.0; /* [0, 1) with 53 bits */
+    return (float)((2.0 * u - 1.0) * scale);
+}
+
+float *random_floats(rng *r, size_t n, float scale) {
+    float *v = (float *)xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = rng_uniform(r, scale);
+    return v;
+}
+
+float *random_inputs(uint64_t seed, size_t n, size_t width, float scale) {
+    rng r = {seed};
+    return random_floats(&r, n * width, scale);
+}
+
+uint32_t get32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+void put32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+void put64(unsigned char *p, uint64_t v) {
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint32_t crc32_ieee(const unsigned char *p, size_t n, uint32_t crc) {
+    static uint32_t table[256];
+    static int ready;
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320U & (0U - (c & 1U)));
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) crc = (crc >> 8) ^ table[(crc ^ p[i]) & 0xffU];
+    return ~crc;
+}
+
+void fix_file_crc(unsigned char *file, size_t len) {
+    uint64_t declared = get64(file + LSTM_HDR_FILE_SIZE);
+    size_t n = declared < len ? (size_t)declared : len;
+    put32(file + LSTM_HDR_CRC32, 0);
+    put32(file + LSTM_HDR_CRC32, crc32_ieee(file, n, 0));
+}
+
+double max_abs_diff_ff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d != d) return INFINITY; /* a NaN is never hidden behind a smaller difference */
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+double max_abs_diff_fd(const float *a, const double *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d != d) return INFINITY;
+        if (d > m) m = d;
+    }
+    return m;
+}
+
+/* ---- random networks -------------------------------------------------------------------------------- */
+
+void net_make(net *n, const net_spec *spec) {
+    rng r = {spec->seed};
+    size_t H = spec->hidden_size;
+    memset(n, 0, sizeof *n);
+    n->spec = *spec;
+    n->hr = spec->proj_size ? spec->proj_size : spec->hidden_size;
+    n->layer_out = n->hr * spec->num_directions;
+    n->output_size = spec->head_size ? spec->head_size : n->layer_out;
+    for (uint32_t l = 0; l < spec->num_layers; l++)
+        for (uint32_t d = 0; d < spec->num_directions; d++) {
+            net_cell *c = &n->cells[l][d];
+            c->in = l == 0 ? spec->input_size : n->layer_out;
+            c->w = random_floats(&r, 4 * H * (c->in + n->hr), spec->scale);
+            c->b = random_floats(&r, 4 * H, spec->scale);
+            if (spec->proj_size) c->w_hr = random_floats(&r, (size_t)spec->proj_size * H, spec->scale);
+        }
+    if (spec->head_size) {
+        n->head_w = random_floats(&r, (size_t)spec->head_size * n->layer_out, spec->scale);
+        n->head_b = random_floats(&r, spec->head_size, spec->scale);
+    }
+}
+
+void net_free(net *n) {
+    for (uint32_t l = 0; l < LSTM_MAX_LAYERS; l++)
+        for (uint32_t d = 0; d < 2; d++) {
+            free(n->cells[l][d].w);
+            free(n->cells[l][d].b);
+            free(n->cells[l][d].w_hr);
+        }
+    free(n->head_w);
+    free(n->head_b);
+    memset(n, 0, sizeof *n);
+}
+
+/* ---- the writer ------------------------------------------------------------------------------------- */
+
+typedef struct tensor_ref {
+    uint32_t role, index, rows, cols;
+    const float *data;
+} tensor_ref;
+
+/* Every tensor of the net in the natural order; returns how many. */
+static size_t list_tensors(const net *n, tensor_ref *out) {
+    size_t k = 0, H4 = 4 * (size_t)n->spec.hidden_size;
+    for (uint32_t l = 0; l < n->spec.num_layers; l++)
+        for (uint32_t d = 0; d < n->spec.num_directions; d++) {
+            const net_cell *c = &n->cells[l][d];
+            uint32_t index = l * 2 + d;
+            out[k++] = (tensor_ref){LSTM_ROLE_WEIGHT, index, (uint32_t)H4, c->in + n->hr, c->w};
+            out[k++] = (tensor_ref){LSTM_ROLE_BIAS, index, (uint32_t)H4, 1, c->b};
+            if (n->spec.proj_size)
+                out[k++] = (tensor_ref){LSTM_ROLE_PROJ, index, n->spec.proj_size, n->spec.hidden_size, c->w_hr};
+        }
+    if (n->spec.head_size) {
+        out[k++] = (tensor_ref){LSTM_ROLE_HEAD_W, 0, n->spec.head_size, n->layer_out, n->head_w};
+        out[k++] = (tensor_ref){LSTM_ROLE_HEAD_B, 0, n->spec.head_size, 1, n->head_b};
+    }
+    return k;
+}
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+/* FNV-1a, 64 bits: this writer's fingerprint of the weights (the format only asks that it identify them). */
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+unsigned char *net_write(const net *n, int reversed, size_t *len) {
+    tensor_ref list[LSTM_MAX_TENSORS], t[LSTM_MAX_TENSORS];
+    size_t count = list_tensors(n, list), offsets[LSTM_MAX_TENSORS];
+    for (size_t i = 0; i < count; i++) t[i] = list[reversed ? count - 1 - i : i];
+    size_t header_size = LSTM_HDR_SIZE + count * LSTM_TENSOR_ENTRY_SIZE;
+    size_t pos = align_up(header_size, LSTM_TENSOR_ALIGN);
+    for (size_t i = 0; i < count; i++) {
+        offsets[i] = pos;
+        pos += align_up((size_t)t[i].rows * t[i].cols * sizeof(float), LSTM_TENSOR_ALIGN);
+    }
+    unsigned char *f = (unsigned char *)xmalloc(pos);
+    memset(f, 0, pos);
+    uint64_t fp = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < count; i++) {
+        unsigned char *e = f + LSTM_HDR_SIZE + i * LSTM_TENSOR_ENTRY_SIZE;
+        size_t nf = (size_t)t[i].rows * t[i].cols;
+        put32(e + LSTM_TENSOR_ROLE, t[i].role);
+        put32(e + LSTM_TENSOR_INDEX, t[i].index);
+        put32(e + LSTM_TENSOR_DTYPE, LSTM_DTYPE_F32);
+        put32(e + LSTM_TENSOR_ROWS, t[i].rows);
+        put32(e + LSTM_TENSOR_COLS, t[i].cols);
+        put64(e + LSTM_TENSOR_OFFSET, offsets[i]);
+        for (size_t j = 0; j < nf; j++) { /* little-endian float32, whatever the host's byte order */
+            uint32_t u;
+            memcpy(&u, &t[i].data[j], 4);
+            put32(f + offsets[i] + 4 * j, u);
+        }
+        fp = fnv1a(fp, e, LSTM_TENSOR_OFFSET);
+        fp = fnv1a(fp, f + offsets[i], nf * sizeof(float));
+    }
+    memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
+    put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
+    put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
+    put64(f + LSTM_HDR_FILE_SIZE, pos);
+    put64(f + LSTM_HDR_FINGERPRINT, fp);
+    put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
+    put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
+    put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);
+    put32(f + LSTM_HDR_NUM_LAYERS, n->spec.num_layers);
+    put32(f + LSTM_HDR_NUM_DIRECTIONS, n->spec.num_directions);
+    put32(f + LSTM_HDR_HEAD_SIZE, n->spec.head_size);
+    put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
+    put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
+    for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = LSTM_LAYER_FP32;
+    fix_file_crc(f, pos);
+    *len = pos;
+    return f;
+}
+
+/* ---- opened models and states ----------------------------------------------------------------------- */
+
+int tmodel_open(tmodel *t, const net_spec *spec) {
+    net_make(&t->n, spec);
+    t->bytes = net_write(&t->n, 0, &t->len);
+    t->m = NULL;
+    lstm_status st = lstm_model_open(t->bytes, t->len, &t->m);
+    CHECK_STATUS(st, LSTM_OK);
+    return st == LSTM_OK;
+}
+
+void tmodel_close(tmodel *t) {
+    lstm_model_close(t->m);
+    free(t->bytes);
+    net_free(&t->n);
+    t->m = NULL;
+    t->bytes = NULL;
+}
+
+lstm_state *new_state(const lstm_model *m, void **buf, size_t *len) {
+    size_t size = lstm_state_size(m);
+    lstm_state *s = NULL;
+    *buf = xmalloc(size);
+    CHECK_OK(lstm_state_init(m, *buf, size, &s));
+    if (len) *len = size;
+    return s;
+}
