@@ -4,18 +4,8 @@
 #include <string.h>
 
 #include "lstm.h"
+#include "multiversion.h"
 
-/* On x86-64 with GCC or clang, each array loop is built for AVX-512, AVX2 and baseline SSE2, and the
- * loader picks the widest the CPU has (function multiversioning). The loops vectorise only when the
- * compiler may if-convert the clamps: build with -fno-trapping-math (it changes no result). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_SIMD) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define LSTM_WIDEST __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef LSTM_WIDEST
-#define LSTM_WIDEST
-#endif
 
 /* exp(x) for x clamped to [-87.3, 88.7]: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series
  * to degree 7 (truncation error < 6e-9 relative), times 2^n built from the exponent bits. */

@@ -29,7 +29,7 @@ static void add_q8_part(const lstm_model *m, const lstm_cell *c, size_t part, co
     int32_t *acc = (int32_t *)(void *)(scratch + m->off_acc);
     float s = lstm_q8_quantize(v, n, q, lstm_r4(n));
     m->q8->gemv_s8(c->wq, rows, groups, g0, g1, q, c->rowsum + part * rows, acc);
-    for (size_t r = 0; r < rows; r++) gates[r] += (float)acc[r] * (s * scale[r]);
+    lstm_q8_add_scaled(gates, acc, scale, s, rows);
 }
 
 /* gates[4H] += W_ih x */

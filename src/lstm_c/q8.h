@@ -36,6 +36,9 @@ const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa);
  * q is zero-padded up to `padded` entries. A zero vector gets scale 0 and all-zero q. */
 float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded);
 
+/* y[i] += acc[i] * (s * scale[i]): the float epilogue shared by every ISA, so results stay identical. */
+void lstm_q8_add_scaled(float *y, const int32_t *acc, const float *scale, float s, size_t n);
+
 static inline size_t lstm_r4(size_t n) { return (n + 3) & ~(size_t)3; }
 static inline size_t lstm_r16(size_t n) { return (n + 15) & ~(size_t)15; }
 

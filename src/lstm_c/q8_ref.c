@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lstm.h"
+#include "multiversion.h"
 #include "q8.h"
 
 /* Both kernels walk the blocks in storage order with 16 row sums, a shape compilers vectorise. */
@@ -40,12 +41,17 @@ static void gemv_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, 
 
 const lstm_q8_kernels lstm_q8_reference = {gemv_f32_ref, gemv_s8_ref};
 
-float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
-    float amax = 0.0f;
+LSTM_WIDEST float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
+    /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
+    uint32_t max_bits = 0;
     for (size_t i = 0; i < n; i++) {
-        float a = v[i] < 0.0f ? -v[i] : v[i];
-        amax = a > amax ? a : amax;
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        u &= 0x7fffffffU;
+        max_bits = u > max_bits ? u : max_bits;
     }
+    float amax;
+    memcpy(&amax, &max_bits, 4);
     memset(q + n, 0, padded - n);
     if (amax == 0.0f) {
         memset(q, 0, n);
@@ -58,6 +64,10 @@ float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
         q[i] = (int8_t)t;
     }
     return amax / 127.0f;
+}
+
+LSTM_WIDEST void lstm_q8_add_scaled(float *y, const int32_t *acc, const float *scale, float s, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += (float)acc[i] * (s * scale[i]);
 }
 
 #ifdef LSTM_HAVE_X86_KERNELS
