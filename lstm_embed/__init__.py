@@ -27,14 +27,17 @@ from lstm_embed.errors import (  # noqa: E402
 __version__ = "0.1.0"
 
 
-def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", calibration=None) -> bytes:
+def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", calibration=None,
+                  tolerance=None) -> bytes:
     """Convert a PyTorch ``nn.LSTM`` or ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
-    See ``lstm_embed.convert.convert_torch``; torch is imported only when this is called.
+    ``dtype``: "float32", "int8" or "int8-dynamic"; see ``lstm_embed.convert.convert_torch`` for
+    ``calibration`` and ``tolerance``. torch is imported only when this is called.
     """
     from lstm_embed.convert import convert_torch as _convert
 
-    return _convert(lstm, head=head, head_activation=head_activation, dtype=dtype, calibration=calibration)
+    return _convert(lstm, head=head, head_activation=head_activation, dtype=dtype, calibration=calibration,
+                    tolerance=tolerance)
 
 
 __all__ = [

@@ -443,6 +443,11 @@ cdef class Stream:
             st = lstm_step(self._s, xp, yp)
         self._busy = False
         if st != LSTM_OK:
+            if st == LSTM_E_UNSUPPORTED and self._model._info.num_directions == 2:
+                raise UnsupportedError(
+                    "step() streams one timestep at a time, which needs a unidirectional model: the backward "
+                    "direction of a bidirectional LSTM reads the sequence from its end. Use run(xs) on the "
+                    "whole sequence.", int(st))
             _check(st, "step")
         return ya
 

@@ -2,7 +2,8 @@
 
 ``spec_from_state_dict`` works on plain arrays (no torch needed): it reads PyTorch's parameter names,
 infers every size from the tensor shapes and checks them against each other. ``convert_torch`` takes the
-modules themselves.
+modules themselves; ``lstm_embed.checkpoint`` finds them in checkpoint files. Both end in
+``spec_to_bytes``, the one place where the stored dtype is chosen.
 """
 from __future__ import annotations
 
@@ -15,22 +16,52 @@ from lstm_embed._lstm import ACTIVATIONS
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import CellWeights, ModelSpec, write_model
 
-DTYPES = ("float32",)
+DTYPES = ("float32", "int8", "int8-dynamic")
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 _CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def _array(value: Any, name: str) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor
-        value = value.detach().cpu().numpy()
+    """A float32 copy of a weight tensor (torch tensor of any float dtype, bfloat16 included, or array)."""
+    if hasattr(value, "detach"):  # a torch tensor, possibly on a GPU or in half precision
+        value = value.detach().cpu()
+        value = (value.float() if value.is_floating_point() else value).numpy()
     arr = np.asarray(value)
     if arr.dtype.kind != "f":
         raise ConversionError(f"{name} must hold floating-point weights, got dtype {arr.dtype}")
-    return arr.astype(np.float32)
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ConversionError(f"{name} holds NaN or infinite values (did training diverge?); "
+                              "such weights cannot be converted")
+    return arr
+
+
+def recurrent_kind(shapes: Mapping[str, tuple]) -> str | None:
+    """Which PyTorch recurrent module a set of parameter names and shapes comes from.
+
+    ``shapes`` maps parameter names without prefix to shapes. Returns "LSTM", "LSTMCell", "GRU",
+    "GRUCell", "RNN", "RNNCell", "unknown recurrent" (recurrent names, but the gate count fits none),
+    or None when the names are not those of a recurrent module. The gate count is read from
+    ``weight_hh``: [gates * H, H] (LSTM 4, GRU 3, RNN 1); an LSTM with projection has ``weight_hr_l0``.
+    """
+    if "weight_hh_l0" in shapes and "weight_ih_l0" in shapes:
+        hh, suffix = shapes["weight_hh_l0"], ""
+        if "weight_hr_l0" in shapes:
+            return "LSTM"
+    elif "weight_hh" in shapes and "weight_ih" in shapes:
+        hh, suffix = shapes["weight_hh"], "Cell"
+    else:
+        return None
+    if len(hh) != 2 or not hh[1] or hh[0] % hh[1]:
+        return "unknown recurrent"
+    kind = {4: "LSTM", 3: "GRU", 1: "RNN"}.get(hh[0] // hh[1])
+    return kind + suffix if kind else "unknown recurrent"
 
 
 def _shape_error(name: str, got, want) -> ConversionError:
-    return ConversionError(f"{name} has shape {tuple(got)}, expected {tuple(want)} from the other tensors")
+    return ConversionError(f"{name} has shape {tuple(got)}, but the sizes read from the other tensors need "
+                           f"{tuple(want)}: the tensors do not form one consistent model (edited, or mixed "
+                           "from two models?); convert the state_dict of the trained module as it was saved")
 
 
 def _cell(state: Mapping[str, np.ndarray], suffix: str, in_size: int, hidden: int, proj: int) -> CellWeights:
@@ -61,6 +92,14 @@ def spec_from_state_dict(state: Mapping[str, Any], head: Mapping[str, Any] | Non
     optional ``nn.Linear`` state_dict (``weight``, ``bias``). Every key must be understood: anything
     else raises ``ConversionError`` naming it, so nothing is silently dropped."""
     keys = set(state)
+    kind = recurrent_kind({k: tuple(np.shape(v)) for k, v in state.items()})
+    if kind == "unknown recurrent":
+        raise ConversionError("weight_hh has a shape that fits no LSTM (expected [4*hidden, hidden]); only "
+                              "nn.LSTM and nn.LSTMCell weights can be converted")
+    if kind and not kind.startswith("LSTM"):
+        raise ConversionError(f"{kind} is not supported: these tensors come from a torch.nn.{kind} "
+                              "(weight_hh has the gate rows of that module, not the 4 of an LSTM); "
+                              "lstm_embed converts only nn.LSTM and nn.LSTMCell")
     if set(_CELL_KEYS[:2]) <= keys:  # nn.LSTMCell
         unknown = keys - set(_CELL_KEYS)
         w_ih = _array(state["weight_ih"], "weight_ih")
@@ -109,7 +148,7 @@ def spec_from_state_dict(state: Mapping[str, Any], head: Mapping[str, Any] | Non
     return spec
 
 
-def _activation_name(head_activation: Any) -> str:
+def activation_name(head_activation: Any) -> str:
     """Accept a name ("softmax") or a torch activation module (nn.Softmax(dim=-1), nn.Tanh(), ...)."""
     if head_activation is None:
         return "none"
@@ -126,23 +165,42 @@ def _activation_name(head_activation: Any) -> str:
     return name
 
 
-def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float32", calibration=None) -> bytes:
+def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None,
+                  tolerance: float | None = None) -> bytes:
+    """Model-file bytes of ``spec`` with weights stored as ``dtype``: the one place where every converter
+    (``convert_torch``, ``Checkpoint.convert``) checks and applies the numeric format. Quantized dtypes
+    go through ``lstm_embed.calibrate.quantized_spec`` (measurement and per-layer choice)."""
+    if dtype not in DTYPES:
+        raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype == "float32":
+        if calibration is not None or tolerance is not None:
+            raise ConversionError("calibration data and tolerance are only used for quantized dtypes")
+        return write_model(spec)
+    from lstm_embed.calibrate import quantized_spec
+
+    return write_model(quantized_spec(spec, dtype, calibration, tolerance))
+
+
+def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float32", calibration=None,
+                  tolerance: float | None = None) -> bytes:
     """Convert ``nn.LSTM`` / ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
     ``head_activation``: None, "sigmoid", "tanh", "relu", "softmax", or the matching torch module.
     All layers, both directions, ``proj_size`` and ``bias=False`` are handled; ``dropout`` is an
-    inference no-op. ``dtype`` is "float32" in this version.
+    inference no-op.
+
+    ``dtype``: "float32"; "int8" (int8 weights, one scale per row, float activations: the accurate
+    int8 mode); or "int8-dynamic" (activations quantized per step too: the fastest). ``calibration``:
+    real inputs, (T, input_size) or (N, T, input_size), on which the quantization error is measured and
+    logged to the "lstm_embed" logger; with ``tolerance`` (max abs output error) each layer gets the
+    fastest mode that keeps the output within it (int8-dynamic, then int8, then float32).
     """
     import torch.nn as nn
 
-    if dtype not in DTYPES:
-        raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if calibration is not None:
-        raise ConversionError("calibration data is only used for quantized dtypes")
     if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
         raise ConversionError(f"expected torch.nn.LSTM or torch.nn.LSTMCell, got {type(lstm).__name__}")
     if head is not None and not isinstance(head, nn.Linear):
         raise ConversionError(f"head must be a torch.nn.Linear, got {type(head).__name__}")
     spec = spec_from_state_dict(lstm.state_dict(), None if head is None else head.state_dict(),
-                                _activation_name(head_activation))
-    return write_model(spec)
+                                activation_name(head_activation))
+    return spec_to_bytes(spec, dtype, calibration, tolerance)

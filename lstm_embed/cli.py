@@ -1,0 +1,244 @@
+"""The ``lstm-embed`` command: convert, info, verify (see docs/cli.md).
+
+A thin shell over ``lstm_embed.checkpoint`` and ``lstm_embed.verify``. Exit codes: 0 success, 1 failure
+(unreadable file, unsupported model, verification above tolerance), 2 usage error (bad options, or a
+choice the user must make with --lstm/--head). Expected errors print one message on stderr, no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import os
+import sys
+from typing import Callable
+
+import numpy as np
+
+from lstm_embed.errors import LstmError
+
+PROG = "lstm-embed"
+_USAGE, _FAILURE = 2, 1
+
+
+class _UsageError(Exception):
+    """A bad combination of options found after parsing (exit code 2)."""
+
+
+def _say(*lines: str, err: bool = False) -> None:
+    print(*lines, sep="\n", file=sys.stderr if err else sys.stdout)
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lstm", metavar="PREFIX", help="the LSTM to use when the checkpoint holds several "
+                   "(its key prefix, e.g. encoder.lstm)")
+    p.add_argument("--head", metavar="PREFIX", help="the nn.Linear head (key prefix), or 'none'; default: "
+                   "the only Linear (weight + bias) taking the LSTM's output, if exactly one does")
+    p.add_argument("--weights-only", action="store_true", help="refuse files that need full unpickling "
+                   "(a whole pickled module runs code from the file when loaded)")
+
+
+# --- convert ---------------------------------------------------------------------------------------------
+
+def _convert(args: argparse.Namespace) -> int:
+    from lstm_embed._lstm import Model
+    from lstm_embed.checkpoint import load_checkpoint
+
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(errno.ENOENT, "no such directory", folder)
+    calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
+    ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
+    data = ckpt.convert(head_activation=args.head_activation, dtype=args.dtype, calibration=calibration,
+                        tolerance=args.tolerance)
+    model = Model.from_bytes(data)  # the file must open before it is written
+    tmp = f"{args.output}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, args.output)
+    _say(*(f"note: {n}" for n in ckpt.notes))
+    _say(*(f"warning: {w}" for w in ckpt.warnings), err=True)
+    head = f", head {model.head_size} ({model.head_activation})" if model.head_size else ", no head"
+    _say(f"wrote {args.output}: {model.dtype}, input {model.input_size}, hidden {model.hidden_size}"
+         f"{f', proj {model.proj_size}' if model.proj_size else ''}, {model.num_layers} layer(s) x "
+         f"{model.num_directions} direction(s){head}; {model.param_count:,} parameters, "
+         f"{model.file_size:,} bytes",
+         f"check it: {PROG} verify {args.output} --against {args.src}")
+    return 0
+
+
+# --- info ------------------------------------------------------------------------------------------------
+
+def _info_lines(info: dict) -> list[str]:
+    if not info["ok"]:
+        return [f"{info['path']}: DAMAGED ({info['bytes']:,} bytes); the header says:",
+                *(f"  {k:<16}{v}" for k, v in info["header"].items()),
+                f"  {'checksum':<16}{info['checksum']}"]
+    proj = info["proj_size"] or "none"
+    head = f"{info['head_size']} ({info['head_activation']})" if info["head_size"] else "none"
+    mode = "step and run" if info["streaming"] else "run only (bidirectional: no streaming)"
+    rows = [("format version", info["format_version"]), ("checksum", info["checksum"]),
+            ("dtype", f"{info['dtype']} (per layer: {', '.join(info['layer_dtypes'])})"),
+            ("input size", info["input_size"]), ("hidden size", info["hidden_size"]), ("proj size", proj),
+            ("layers", info["num_layers"]), ("directions", info["num_directions"]), ("head", head),
+            ("output size", info["output_size"]), ("parameters", f"{info['param_count']:,}"),
+            ("file size", f"{info['file_size']:,} bytes"),
+            ("state/stream", f"{info['state_size']:,} bytes"),
+            ("fingerprint", info["fingerprint"]), ("use", mode)]
+    return [f"{info['path']}: lstm_embed model", *(f"  {k:<16}{v}" for k, v in rows)]
+
+
+def _info(args: argparse.Namespace) -> int:
+    from lstm_embed.verify import inspect_file
+
+    info = inspect_file(args.file)
+    _say(json.dumps(info, indent=2) if args.json else "\n".join(_info_lines(info)))
+    if not info["ok"]:
+        _say(f"{PROG}: error: {info['path']}: {info['error']}", err=True)
+        return _FAILURE
+    return 0
+
+
+# --- verify ----------------------------------------------------------------------------------------------
+
+def _verify_data(args: argparse.Namespace, input_size: int) -> tuple[np.ndarray, str]:
+    if args.data is None:
+        steps = 1000 if args.steps is None else args.steps
+        rng = np.random.default_rng(args.seed)
+        return rng.standard_normal((steps, input_size)).astype(np.float32), f"N(0,1) data, seed {args.seed}"
+    try:
+        xs = np.load(args.data, allow_pickle=False)
+    except ValueError as e:
+        raise LstmError(f"cannot read {args.data} as a .npy array: {e}") from None
+    if not isinstance(xs, np.ndarray):
+        raise LstmError(f"{args.data} is an .npz archive; save one array with np.save")
+    if xs.ndim == 1 and input_size == 1:
+        xs = xs[:, None]
+    if xs.ndim != 2 or xs.shape[1] != input_size or xs.dtype.kind not in "fiu":
+        raise LstmError(f"{args.data} must hold a real (T, {input_size}) array, got {xs.dtype} {xs.shape}")
+    return xs[:args.steps], args.data
+
+
+def _verify_lines(args: argparse.Namespace, ckpt, report, source: str) -> list[str]:
+    head = f", head {ckpt.head_prefix!r}" if ckpt.head_prefix is not None else ""
+    how = "step by step, state carried" if report.mode == "step" else "whole sequence (bidirectional: run)"
+    lines = [f"verify {args.file} against {args.against} (LSTM {ckpt.lstm_prefix!r}{head})",
+             f"data: {len(report.errors)} steps of {source}, {how}", "",
+             f"{'output':>8}  {'max abs err':>12}  {'mean abs err':>12}"]
+    per_output = report.per_output()
+    worst = sorted(per_output, key=lambda r: -r[1])[:16] if len(per_output) > 32 else per_output
+    lines += [f"{j:>8}  {mx:12.3e}  {mn:12.3e}" for j, mx, mn in worst]
+    if len(worst) < len(per_output):
+        lines.append(f"({len(worst)} worst outputs of {len(per_output)} shown; --json lists all)")
+    lines += ["", f"{'steps':>13}  {'max abs err':>12}  {'mean abs err':>12}"]
+    lines += [f"{f'{a}-{b - 1}':>13}  {mx:12.3e}  {mn:12.3e}" for a, b, mx, mn in report.windows()]
+    verdict = "PASS" if report.passed else "FAIL"
+    lines += ["", f"max abs error {report.max_abs:.3e}, mean {report.mean_abs:.3e} (largest |output| "
+                  f"{report.scale:.3g}); tolerance {report.tolerance:g}: {verdict}"]
+    return lines
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from lstm_embed._lstm import Model
+    from lstm_embed.checkpoint import load_checkpoint
+    from lstm_embed.verify import verify
+
+    if args.tolerance < 0 or (args.steps is not None and args.steps < 1):
+        raise _UsageError("--tolerance must be >= 0 and --steps >= 1")
+    model = Model.load(args.file)
+    head = args.head if args.head is not None or model.head_size else "none"
+    ckpt = load_checkpoint(args.against, lstm=args.lstm, head=head, weights_only=args.weights_only)
+    xs, source = _verify_data(args, model.input_size)
+    report = verify(model, ckpt, xs, args.tolerance)
+    if args.json:
+        _say(json.dumps({"file": args.file, "against": args.against, "lstm": ckpt.lstm_prefix,
+                         "head": ckpt.head_prefix, "head_activation": model.head_activation, "data": source,
+                         **report.to_dict()}, indent=2))
+    else:
+        _say(*_verify_lines(args, ckpt, report, source))
+    if not report.passed:
+        _say(f"{PROG}: error: max abs error {report.max_abs:.3e} is above the tolerance {report.tolerance:g}",
+             err=True)
+    return 0 if report.passed else _FAILURE
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from lstm_embed._lstm import ACTIVATIONS
+    from lstm_embed.convert import DTYPES
+
+    parser = argparse.ArgumentParser(prog=PROG, description="Convert PyTorch LSTMs to lstm_embed model "
+                                     "files, inspect them, and verify them against PyTorch.")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("convert", help="PyTorch checkpoint -> model file",
+                       description="Convert the LSTM (and optional Linear head) of a PyTorch checkpoint: a "
+                       "state_dict, a whole pickled module, a TorchScript file or a training checkpoint dict.")
+    p.add_argument("src", metavar="SRC", help="checkpoint file (torch.save or torch.jit.save)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="model file to write")
+    p.add_argument("--dtype", choices=DTYPES, default="float32",
+                   help="weight format: float32 (default), int8 (int8 weights, float activations) or "
+                   "int8-dynamic (activations quantized per step too; fastest)")
+    p.add_argument("--head-activation", choices=ACTIVATIONS, default="none",
+                   help="activation after the head (default none)")
+    p.add_argument("--calibration", metavar="X.npy", help="real inputs, (T, input_size) or (N, T, input_size): "
+                   "measure the int8 error on them and print it per layer")
+    p.add_argument("--tolerance", type=float, help="with --calibration: give each layer the fastest int8 "
+                   "mode whose output error stays within this max abs error")
+    _selection(p)
+    p.set_defaults(run=_convert)
+
+    p = sub.add_parser("info", help="describe a model file and check it",
+                       description="Sizes, dtypes, parameters, file and state sizes, checksum status. Exit 1 "
+                       "if the file does not open (the header fields are printed as stored).")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_info)
+
+    p = sub.add_parser("verify", help="compare a model file with PyTorch",
+                       description="Run the model file and PyTorch (nn.LSTM rebuilt from SRC's tensors) "
+                       "step by step over the same data; exit 1 if the max abs error exceeds the tolerance.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--against", metavar="SRC", required=True, help="the checkpoint the file came from")
+    p.add_argument("--data", metavar="X.npy", help="inputs, shape (T, input_size); default N(0,1) data")
+    p.add_argument("--steps", type=int, help="number of steps (default 1000; with --data: all rows)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
+    p.add_argument("--tolerance", type=float, default=1e-5, help="max abs error allowed (default 1e-5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _selection(p)
+    p.set_defaults(run=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from lstm_embed.checkpoint import ChoiceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # the library reports calibration and quantization notes through logging: show them as plain lines
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("lstm_embed").addHandler(handler)
+    logging.getLogger("lstm_embed").setLevel(logging.INFO)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return _USAGE
+    try:
+        return run(args)
+    except (_UsageError, ChoiceError) as e:
+        _say(f"{PROG}: error: {e}", err=True)
+        return _USAGE
+    except FileNotFoundError as e:
+        _say(f"{PROG}: error: file not found: {e.filename} (check the path)", err=True)
+        return _FAILURE
+    except (OSError, LstmError) as e:
+        _say(f"{PROG}: error: {e}", err=True)
+        return _FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

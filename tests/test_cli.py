@@ -1,0 +1,182 @@
+"""The lstm-embed command through a subprocess: outputs, exit codes (0 ok, 1 failure, 2 usage) and the
+messages of each error case, on stderr and without tracebacks."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from _convert_helpers import Tagger, seeded
+from torch import nn
+
+import lstm_embed
+from lstm_embed._lstm import FORMAT
+
+torch.set_num_threads(1)
+
+
+def cli(*args, cwd):
+    """Run ``python -m lstm_embed.cli ARGS`` in ``cwd``; returns the CompletedProcess (text)."""
+    proc = subprocess.run([sys.executable, "-m", "lstm_embed.cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A directory of checkpoints: a training checkpoint (LSTM + head + other layers + optimizer), a
+    twin with other weights, a bidirectional state_dict, a GRU, two LSTMs, a non-torch file, and a
+    whole module pickled from code that is not importable."""
+    d = tmp_path_factory.mktemp("cli")
+    model = seeded(Tagger, num_layers=2)
+    state = dict(model.state_dict(), **{f"extra.{k}": v for k, v in nn.Linear(3, 3).state_dict().items()})
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 5)).sum().backward()
+    opt.step()
+    torch.save({"epoch": 1, "model_state": state, "optimizer": opt.state_dict()}, d / "ckpt.pt")
+    torch.save(seeded(Tagger, seed=9, num_layers=2).state_dict(), d / "twin.pt")
+    torch.save(seeded(Tagger, bidirectional=True).state_dict(), d / "bidi.pt")
+    torch.save(nn.GRU(5, 8).state_dict(), d / "gru.pt")
+    torch.save({"a": nn.LSTM(5, 8).state_dict(), "b": nn.LSTM(5, 8).state_dict()}, d / "two.pt")
+    (d / "notes.txt").write_text("not a checkpoint\n")
+    (d / "code").mkdir()
+    (d / "code" / "train_script_y2.py").write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(3, 4)
+        torch.save(Net(), "pickled.pt")
+    """))
+    subprocess.run([sys.executable, "code/train_script_y2.py"], cwd=d, check=True)
+    assert cli("convert", "ckpt.pt", "-o", "model.lstm", cwd=d).returncode == 0
+    return d
+
+
+def test_convert_prints_notes_and_warnings(files):
+    proc = cli("convert", "ckpt.pt", "-o", "again.lstm", cwd=files)
+    assert proc.returncode == 0
+    assert "note: LSTM 'model_state.lstm': nn.LSTM input 5, hidden 16, 2 layers" in proc.stdout
+    assert "note: head 'model_state.fc': Linear 16 -> 3: the only Linear layer" in proc.stdout
+    assert "note: ignored, outside the model's state_dict: optimizer" in proc.stdout
+    assert "wrote again.lstm: float32, input 5, hidden 16, 2 layer(s) x 1 direction(s), head 3" in proc.stdout
+    assert "warning: not converted, other layers of the model: 'model_state.extra' (2 tensors)" in proc.stderr
+    assert (files / "again.lstm").read_bytes() == (files / "model.lstm").read_bytes()
+
+
+def test_convert_choices_are_usage_errors(files):
+    proc = cli("convert", "two.pt", "-o", "x.lstm", cwd=files)
+    assert proc.returncode == 2
+    assert "lstm-embed: error: two.pt holds 2 LSTMs; choose one with --lstm PREFIX" in proc.stderr
+    assert "  'a': nn.LSTM input 5, hidden 8, 1 layer\n  'b': nn.LSTM" in proc.stderr
+    assert not (files / "x.lstm").exists()
+    proc = cli("convert", "two.pt", "-o", "x.lstm", "--lstm", "b", "--head-activation", "tanh", cwd=files)
+    assert proc.returncode == 2 and "'tanh' needs a head" in proc.stderr
+    assert cli("convert", "two.pt", "-o", "x.lstm", "--lstm", "b", cwd=files).returncode == 0
+
+
+@pytest.mark.parametrize("src, out, message", [
+    ("missing.pt", "failed.lstm", "lstm-embed: error: file not found: missing.pt (check the path)"),
+    ("ckpt.pt", "no/such/dir/x.lstm", "lstm-embed: error: file not found: "),
+    ("notes.txt", "failed.lstm", "lstm-embed: error: notes.txt is not a PyTorch file: expected the output of "
+                                 "torch.save"),
+    ("model.lstm", "failed.lstm", "model.lstm is already an lstm_embed model file, not a PyTorch checkpoint; "
+                                  "inspect it with `lstm-embed info model.lstm`"),
+    ("gru.pt", "failed.lstm", "lstm-embed: error: GRU is not supported: gru.pt holds no LSTM"),
+    ("pickled.pt", "failed.lstm", "lstm-embed: error: pickled.pt holds a pickled object whose class cannot be "
+                                  "imported here"),
+])
+def test_convert_failures(files, src, out, message):
+    proc = cli("convert", src, "-o", out, cwd=files)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert message in proc.stderr
+    assert not (files / out).exists()
+
+
+def test_pickled_module_message_explains_weights_only(files):
+    err = cli("convert", "pickled.pt", "-o", "failed.lstm", cwd=files).stderr
+    assert "refers to" in err and "__main__.Net" in err and "weights_only" in err
+    assert "save the weights only with torch.save(model.state_dict(), PATH)" in err
+
+
+def test_usage_errors(files):
+    assert cli(cwd=files).returncode == 2
+    proc = cli("convert", "ckpt.pt", "-o", "x.lstm", "--head-activation", "gelu", cwd=files)
+    assert proc.returncode == 2 and "invalid choice: 'gelu'" in proc.stderr
+    proc = cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "0", cwd=files)
+    assert proc.returncode == 2 and "--steps >= 1" in proc.stderr
+
+
+def test_info(files):
+    proc = cli("info", "model.lstm", cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    model = lstm_embed.Model.load(files / "model.lstm")
+    for line in ("model.lstm: lstm_embed model", "format version  1", "checksum        OK",
+                 "dtype           float32 (per layer: float32, float32)", "input size      5",
+                 "hidden size     16", "proj size       none", "layers          2", "directions      1",
+                 "head            3 (none)", "output size     3", f"parameters      {model.param_count:,}",
+                 f"file size       {model.file_size:,} bytes", f"state/stream    {model.state_size:,} bytes",
+                 "use             step and run"):
+        assert f"  {line}" in proc.stdout or proc.stdout.startswith(line)
+    info = json.loads(cli("info", "model.lstm", "--json", cwd=files).stdout)
+    assert info["ok"] and info["checksum"] == "OK" and info["layer_dtypes"] == ["float32", "float32"]
+    assert (info["param_count"], info["state_size"], info["file_size"]) == (model.param_count, model.state_size,
+                                                                            model.file_size)
+
+
+def test_info_on_damaged_files(files):
+    data = bytearray((files / "model.lstm").read_bytes())
+    data[-70] ^= 0x10  # a bit flip in the weights
+    (files / "flipped.lstm").write_bytes(bytes(data))
+    (files / "short.lstm").write_bytes(bytes(data[:100]))
+    proc = cli("info", "flipped.lstm", cwd=files)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"flipped.lstm: DAMAGED ({len(data):,} bytes); the header says:")
+    assert "magic           b'LSTMEMB\\x00' (OK)" in proc.stdout and "input_size      5" in proc.stdout
+    assert "checksum        MISMATCH: stored 0x" in proc.stdout
+    assert "lstm-embed: error: flipped.lstm: cannot open model: " in proc.stderr and "[status 6]" in proc.stderr
+    info = json.loads(cli("info", "short.lstm", "--json", cwd=files).stdout)
+    assert not info["ok"] and info["bytes"] == 100 and "truncated" in info["error"].lower()
+    assert info["checksum"].startswith("cannot check: the file has 100 bytes")
+    proc = cli("info", "notes.txt", cwd=files)
+    assert proc.returncode == 1 and f"(expected {FORMAT['MAGIC']!r})" in proc.stdout
+
+
+def test_verify_passes(files):
+    proc = cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "300", cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "verify model.lstm against ckpt.pt (LSTM 'model_state.lstm', head 'model_state.fc')" in out
+    assert "data: 300 steps of N(0,1) data, seed 0, step by step, state carried" in out
+    assert "  output   max abs err  mean abs err" in out and "      270-299" in out
+    assert "tolerance 1e-05: PASS" in out
+    report = json.loads(cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "200", "--json",
+                            cwd=files).stdout)
+    assert report["passed"] and report["steps"] == 200 and report["mode"] == "step"
+    assert len(report["per_output"]) == 3 and len(report["windows"]) == 10
+    assert report["windows"][-1] == {**report["windows"][-1], "start": 180, "stop": 200}
+    assert report["max_abs_error"] <= 1e-5
+
+
+def test_verify_fails_against_other_weights(files):
+    proc = cli("verify", "model.lstm", "--against", "twin.pt", "--steps", "50", cwd=files)
+    assert proc.returncode == 1
+    assert ": FAIL" in proc.stdout and "lstm-embed: error: max abs error" in proc.stderr
+    proc = cli("verify", "model.lstm", "--against", "bidi.pt", cwd=files)
+    assert proc.returncode == 1 and "differ" in proc.stderr and "directions 1" in proc.stderr
+
+
+def test_verify_bidirectional_with_data(files):
+    assert cli("convert", "bidi.pt", "-o", "bidi.lstm", cwd=files).returncode == 0
+    np.save(files / "xs.npy", np.random.default_rng(1).standard_normal((40, 5)))
+    proc = cli("verify", "bidi.lstm", "--against", "bidi.pt", "--data", "xs.npy", "--json", cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["steps"], report["mode"], report["data"]) == (40, "run", "xs.npy")
+    np.save(files / "bad.npy", np.zeros((4, 2)))
+    proc = cli("verify", "bidi.lstm", "--against", "bidi.pt", "--data", "bad.npy", cwd=files)
+    assert proc.returncode == 1 and "must hold a real (T, 5) array, got float64 (4, 2)" in proc.stderr

@@ -1,0 +1,72 @@
+"""A model trained here on real data (scikit-learn's handwritten digits), saved as a training checkpoint,
+converted through load_checkpoint: same outputs as PyTorch and the same held-out accuracy."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lstm_embed
+from lstm_embed.checkpoint import load_checkpoint
+
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+model_selection = pytest.importorskip("sklearn.model_selection")
+
+torch.set_num_threads(1)
+
+
+class DigitReader(nn.Module):
+    """Reads an 8x8 image row by row (8 steps of 8 pixels); classifies from the last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 32, batch_first=True)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 8, 8) -> class logits at every step, (N, 8, 10)."""
+        return self.fc(self.lstm(images)[0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(checkpoint path, trained model, held-out images, labels), fixed seeds, about 2 s of training."""
+    digits = sklearn_datasets.load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    x_train, x_test, y_train, y_test = model_selection.train_test_split(
+        images, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+    torch.manual_seed(0)
+    model = DigitReader()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    xs, ys = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    for epoch in range(12):
+        order = torch.randperm(len(xs))
+        for batch in order.split(64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xs[batch])[:, -1], ys[batch]).backward()
+            opt.step()
+    model.eval()
+    path = tmp_path_factory.mktemp("digits") / "digits.ckpt"
+    torch.save({"epoch": epoch, "model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()},
+               path)
+    return path, model, x_test, y_test
+
+
+def test_converted_digit_reader_matches_pytorch(trained):
+    path, model, x_test, y_test = trained
+    ckpt = load_checkpoint(path)
+    assert (ckpt.lstm_prefix, ckpt.head_prefix) == ("model_state_dict.lstm", "model_state_dict.fc")
+    converted = lstm_embed.Model.from_bytes(ckpt.convert(head_activation="softmax"))
+    with torch.no_grad():
+        want = torch.softmax(model(torch.from_numpy(x_test)), dim=-1).numpy()
+
+    streams = [converted.stream() for _ in x_test]  # one stream per image, all stepped together
+    got = np.stack([converted.step_many(streams, x_test[:, t]) for t in range(8)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    for i in range(0, len(x_test), 97):  # whole-sequence path on a few images
+        np.testing.assert_allclose(converted.stream().run(x_test[i]), want[i], rtol=0, atol=1e-5)
+
+    ours, theirs = got[:, -1].argmax(1), want[:, -1].argmax(1)
+    assert np.array_equal(ours, theirs)
+    accuracy = float((ours == y_test).mean())
+    assert accuracy == float((theirs == y_test).mean())
+    assert accuracy > 0.9  # the model really learned the task
