@@ -10,12 +10,10 @@
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
-/* Sum the 4 lanes of each row in the row-major 16 x 4 partial sums, then y += scale * sum. */
-static inline void finish_rows(const float *part, size_t r0, size_t rows, const float *scale, float *y) {
-    for (size_t i = 0; i < 16 && r0 + i < rows; i++) {
-        const float *p = part + 4 * i;
-        y[r0 + i] += scale[r0 + i] * ((p[0] + p[1]) + (p[2] + p[3]));
-    }
+/* acc[0..3] hold rows (2j, 2j + 1) as 4 partial sums each: return the 8 row sums in row order. */
+AVX2 static inline __m256 eight_rows(const __m256 *acc) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
+    return _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
 AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
@@ -33,9 +31,10 @@ AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size
                 acc[j] = _mm256_fmadd_ps(wf, xb, acc[j]);
             }
         }
-        float part[64];
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps(part + 8 * j, acc[j]);
-        finish_rows(part, r0, rows, scale, y);
+        float sums[16];
+        _mm256_storeu_ps(sums, eight_rows(acc));
+        _mm256_storeu_ps(sums + 8, eight_rows(acc + 4));
+        for (size_t i = 0; i < 16 && r0 + i < rows; i++) y[r0 + i] += scale[r0 + i] * sums[i];
     }
 }
 

@@ -9,6 +9,16 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 
+/* Within each 128-bit lane: [a0 + a1, a2 + a3, b0 + b1, b2 + b3]. */
+AVX512 static inline __m512 pair_sums(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* Gather index: row r sits at position 4 * (r % 4) + r / 4. */
+AVX512 static inline __m512i row_order(void) {
+    return _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+}
+
 AVX512 static void gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                    const float *x, const float *scale, float *y) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
@@ -23,12 +33,14 @@ AVX512 static void gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups, 
                 acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes)), xb, acc[j]);
             }
         }
-        float part[64];
-        for (int j = 0; j < 4; j++) _mm512_storeu_ps(part + 16 * j, acc[j]);
-        for (size_t i = 0; i < 16 && r0 + i < rows; i++) {
-            const float *p = part + 4 * i;
-            y[r0 + i] += scale[r0 + i] * ((p[0] + p[1]) + (p[2] + p[3]));
-        }
+        /* acc[j], 128-bit lane i: the 4 partial sums of row 4j + i. Pairwise adds within lanes leave row
+         * 4j + i at position 4i + j; one permutation restores row order. */
+        __m512 h01 = pair_sums(acc[0], acc[1]), h23 = pair_sums(acc[2], acc[3]);
+        __m512 sums = _mm512_permutexvar_ps(row_order(), pair_sums(h01, h23));
+        __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
+        __m512 yv = _mm512_maskz_loadu_ps(valid, y + r0);
+        yv = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(valid, scale + r0), sums, yv);
+        _mm512_mask_storeu_ps(y + r0, valid, yv);
     }
 }
 
