@@ -135,19 +135,28 @@ cdef cnp.ndarray _as_float32(object x, str name):
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-cdef cnp.ndarray _output(object out, tuple shape, str name):
-    """A new float32 array of `shape`, or `out` after checking it can receive the result in place."""
+cdef cnp.ndarray _output(object out, int nd, Py_ssize_t rows, Py_ssize_t cols, str name):
+    """A new float32 array of shape (cols,) when nd == 1 or (rows, cols) when nd == 2, or `out` after
+    checking it can receive the result in place. Runs on every step: C-level checks only."""
+    cdef cnp.npy_intp dims[2]
+    if nd == 1:
+        dims[0] = cols
+    else:
+        dims[0] = rows
+        dims[1] = cols
     if out is None:
-        return np.empty(shape, dtype=np.float32)
+        return cnp.PyArray_EMPTY(nd, dims, cnp.NPY_FLOAT32, 0)
     if not cnp.PyArray_CheckExact(out):
         raise DTypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     arr = <cnp.ndarray>out
     if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise DTypeError(f"{name} must be a C-contiguous float32 array, got {arr.dtype}")
-    if not arr.flags.writeable:
+    if not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError(f"{name} is read-only")
-    if (<object>arr).shape != shape:
-        raise ShapeError(f"{name} must have shape {shape}, got {(<object>arr).shape}")
+    if (cnp.PyArray_NDIM(arr) != nd or cnp.PyArray_DIM(arr, 0) != dims[0]
+            or (nd == 2 and cnp.PyArray_DIM(arr, 1) != cols)):
+        want = f"({cols},)" if nd == 1 else f"({rows}, {cols})"
+        raise ShapeError(f"{name} must have shape {want}, got {np.shape(arr)}")
     return arr
 
 
@@ -348,7 +357,7 @@ cdef class Model:
         if x.ndim != 2 or x.shape[0] != n or x.shape[1] != self._info.input_size:
             raise ShapeError(f"xs must have shape ({n}, {self._info.input_size}) for {n} streams, "
                              f"got {np.shape(xs)}")
-        cdef cnp.ndarray y = _output(out, (n, self._info.output_size), "out")
+        cdef cnp.ndarray y = _output(out, 2, n, self._info.output_size, "out")
         if n == 0:
             return y
         cdef cnp.ndarray ptrs = np.empty(n, dtype=np.uintp)
@@ -434,7 +443,7 @@ cdef class Stream:
         cdef cnp.ndarray xa = _as_float32(x, "x")
         if cnp.PyArray_NDIM(xa) != 1 or cnp.PyArray_DIM(xa, 0) != self._in:
             raise ShapeError(f"x must have shape ({self._in},), got {np.shape(x)}")
-        cdef cnp.ndarray ya = _output(out, (self._out,), "out")
+        cdef cnp.ndarray ya = _output(out, 1, 0, self._out, "out")
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         cdef lstm_status st
@@ -462,7 +471,7 @@ cdef class Stream:
         if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_DIM(xa, 1) != self._in:
             raise ShapeError(f"xs must have shape (T, {self._in}), got {np.shape(xs)}")
         cdef size_t T = <size_t>cnp.PyArray_DIM(xa, 0)
-        cdef cnp.ndarray ya = _output(out, (<Py_ssize_t>T, self._out), "out")
+        cdef cnp.ndarray ya = _output(out, 2, <Py_ssize_t>T, self._out, "out")
         if T == 0:
             return ya
         chunk = T if self._model._info.num_directions == 2 else min(T, _RUN_CHUNK)
