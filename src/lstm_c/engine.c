@@ -48,6 +48,26 @@ static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float
         add_q8_part(m, c, 1, h, m->hr, gates, scratch);
 }
 
+/* Scratch of the batched int8-dynamic path: n vectors' int8 copies, scales and int32 sums. */
+typedef struct q8_batch {
+    int8_t *q;     /* [n][r4(widest)] */
+    float *scale;  /* [n] */
+    int32_t *acc;  /* [n][4H] */
+} q8_batch;
+
+/* gates[i][4H] += W_part v_i for the n vectors v_i = v + i * ldv of an int8-dynamic layer: one pass of
+ * the batched kernel over the weights for all of them (part 0: W_ih, 1: W_hh, of width n_cols). */
+static void add_q8_dynamic_batch(const lstm_model *m, const lstm_cell *c, size_t part, const float *v,
+                                 size_t ldv, size_t width, size_t n, float *gates, const q8_batch *b) {
+    size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh, padded = lstm_r4(width);
+    size_t g0 = part ? c->gx : 0;
+    for (size_t i = 0; i < n; i++) b->scale[i] = lstm_q8_quantize(v + i * ldv, width, b->q + i * padded, padded);
+    m->q8->gemm_s8(c->wq, rows, groups, g0, g0 + padded / 4, n, b->q, padded, c->rowsum + part * rows, b->acc,
+                   rows);
+    for (size_t i = 0; i < n; i++)
+        lstm_q8_add_scaled(gates + i * rows, b->acc + i * rows, c->wscale + part * rows, b->scale[i], rows);
+}
+
 /* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. `scratch` is the state's
  * data; its hfull area ([r4(H)], zero past H) holds o * tanh(c) before the projection. */
 static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates, float *h, float *c,
@@ -116,29 +136,37 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
 static size_t run_extra_floats(const lstm_model *m) {
     return m->info.num_directions == 2 ? lstm_r16(m->hr) + lstm_r16(m->info.hidden_size) : 0;
 }
+/* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic layers the int32 sums [4H],
+ * int8 inputs [r4(widest input)] (counted in floats) and a scale. */
+static size_t widest_input(const lstm_model *m) {
+    return m->info.input_size > m->layer_out ? m->info.input_size : m->layer_out;
+}
 static size_t run_floats_per_step(const lstm_model *m) {
-    return 4 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out;
+    return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + lstm_r4(widest_input(m)) / 4 + 1;
 }
 
 size_t lstm_run_workspace_size(const lstm_model *m, size_t steps) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || steps == 0) return 0;
     if (steps > (SIZE_MAX / 8 - 4096) / run_floats_per_step(m)) return SIZE_MAX; /* cannot exist */
-    return (LSTM_ALIGN - 1) + (steps * run_floats_per_step(m) + 48 + run_extra_floats(m)) * sizeof(float);
+    return (LSTM_ALIGN - 1) + (steps * run_floats_per_step(m) + 96 + run_extra_floats(m)) * sizeof(float);
 }
 
 /* Steps per chunk a workspace of `len` bytes allows (0: none). */
 static size_t run_chunk(const lstm_model *m, size_t len) {
-    size_t fixed = (LSTM_ALIGN - 1) + (48 + run_extra_floats(m)) * sizeof(float);
+    size_t fixed = (LSTM_ALIGN - 1) + (96 + run_extra_floats(m)) * sizeof(float);
     return len <= fixed ? 0 : (len - fixed) / (run_floats_per_step(m) * sizeof(float));
 }
 
 /* One direction of one layer over k steps: X[k][ldx] in, Y[t][d*hr ...] out, h and c carried. */
 static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, const float *x, size_t ldx,
-                     size_t k, float *g, float *y, float *h, float *c, float *scratch) {
+                     size_t k, float *g, float *y, float *h, float *c, float *scratch, const q8_batch *qb) {
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     broadcast_rows(g, k, H4, cell->b, H4);
-    if (cell->dtype == LSTM_LAYER_FP32) /* input projection of all steps as one matrix product */
+    /* the input projection of all steps in one pass over W_ih */
+    if (cell->dtype == LSTM_LAYER_FP32)
         lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
+    else if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC)
+        add_q8_dynamic_batch(m, cell, 0, x, ldx, cell->in, k, g, qb);
     else
         for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
     for (size_t s = 0; s < k; s++) {
@@ -158,7 +186,12 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
     float *g = work, *buf[2];
     buf[0] = g + lstm_r16(k * 4 * H);
     buf[1] = buf[0] + lstm_r16(k * lo);
-    float *own_h = buf[1] + lstm_r16(k * lo), *own_c = own_h + lstm_r16(m->hr);
+    q8_batch qb;
+    qb.acc = (int32_t *)(void *)(buf[1] + lstm_r16(k * lo));
+    qb.scale = (float *)(qb.acc + lstm_r16(k * 4 * H));
+    qb.q = (int8_t *)(void *)(qb.scale + lstm_r16(k));
+    float *own_h = (float *)(void *)(qb.q + 4 * lstm_r16(k * lstm_r4(widest_input(m)) / 4));
+    float *own_c = own_h + lstm_r16(m->hr);
     const float *x = xs;
     size_t ldx = m->info.input_size;
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
@@ -171,7 +204,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
                 memset(h, 0, m->hr * sizeof(float));
                 memset(c, 0, H * sizeof(float));
             }
-            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data);
+            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data, &qb);
         }
         x = y;
         ldx = lo;
@@ -207,12 +240,16 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
 
 /* ---- many streams ----------------------------------------------------------------------------------- */
 
+/* Per stream: [x; h] [widest input + Hr], gates [4H], int32 sums [4H], int8 copy, scale. */
+static size_t many_floats_per_stream(const lstm_model *m) {
+    size_t widest = widest_input(m) > m->hr ? widest_input(m) : m->hr;
+    return widest_input(m) + m->hr + 8 * (size_t)m->info.hidden_size + lstm_r4(widest) / 4 + 1;
+}
+
 size_t lstm_step_many_workspace_size(const lstm_model *m, size_t n) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || n == 0) return 0;
-    size_t max_in = m->info.input_size > m->layer_out ? m->info.input_size : m->layer_out;
-    size_t per = max_in + m->hr + 4 * (size_t)m->info.hidden_size;
-    if (n > (SIZE_MAX / 8 - 4096) / per) return SIZE_MAX;
-    return (LSTM_ALIGN - 1) + (n * per + 32) * sizeof(float);
+    if (n > (SIZE_MAX / 8 - 4096) / many_floats_per_stream(m)) return SIZE_MAX;
+    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 80) * sizeof(float);
 }
 
 lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_t n, const float *xs, float *ys,
@@ -228,20 +265,14 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     }
     size_t in0 = m->info.input_size, H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     if (!lstm_all_finite(xs, n * in0)) return LSTM_E_NONFINITE_INPUT;
-    size_t max_in = in0 > m->layer_out ? in0 : m->layer_out, ld = max_in + hr;
+    size_t ld = widest_input(m) + hr;
     float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + lstm_r16(n * ld);
+    q8_batch qb;
+    qb.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));
+    qb.scale = (float *)(void *)(qb.acc + lstm_r16(n * H4));
+    qb.q = (int8_t *)(void *)(qb.scale + lstm_r16(n));
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
-        if (cell->dtype != LSTM_LAYER_FP32) { /* int8 kernels are matrix-vector: one stream at a time */
-            for (size_t i = 0; i < n; i++) {
-                float *d = lstm_state_data(states[i]), *gates = g + i * H4;
-                memcpy(gates, cell->b, H4 * sizeof(float));
-                add_input_part(m, cell, l == 0 ? xs + i * in0 : d + lstm_off_h(m, l - 1, 0), gates, d);
-                add_hidden_part(m, cell, d + lstm_off_h(m, l, 0), gates, d);
-                finish_cell(m, cell, gates, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d);
-            }
-            continue;
-        }
         for (size_t i = 0; i < n; i++) { /* gather [x; h] of every stream */
             float *d = lstm_state_data(states[i]);
             const float *x = l == 0 ? xs + i * in0 : d + lstm_off_h(m, l - 1, 0);
@@ -249,7 +280,18 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             memcpy(xh + i * ld + cell->in, d + lstm_off_h(m, l, 0), hr * sizeof(float));
         }
         broadcast_rows(g, n, H4, cell->b, H4);
-        lstm_gemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
+        if (cell->dtype == LSTM_LAYER_FP32) {
+            lstm_gemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
+        } else if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
+            add_q8_dynamic_batch(m, cell, 0, xh, ld, cell->in, n, g, &qb);
+            add_q8_dynamic_batch(m, cell, 1, xh + cell->in, ld, hr, n, g, &qb);
+        } else { /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
+            for (size_t i = 0; i < n; i++) {
+                float *d = lstm_state_data(states[i]);
+                add_input_part(m, cell, xh + i * ld, g + i * H4, d);
+                add_hidden_part(m, cell, xh + i * ld + cell->in, g + i * H4, d);
+            }
+        }
         for (size_t i = 0; i < n; i++) {
             float *d = lstm_state_data(states[i]);
             finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d);

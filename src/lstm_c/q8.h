@@ -18,6 +18,10 @@ typedef struct lstm_q8_kernels {
      * W[r][k] (kernels that feed q + 128 as unsigned bytes need it; others ignore it). */
     void (*gemv_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                     const int32_t *rowsum, int32_t *acc);
+    /* gemv_s8 for n vectors in one pass over the weights: vector i at q + i * ldq, its sums at
+     * acc + i * ldacc; only rows < rows are written. */
+    void (*gemm_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                    const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
 } lstm_q8_kernels;
 
 extern const lstm_q8_kernels lstm_q8_reference;
@@ -35,6 +39,13 @@ const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa);
 /* Symmetric quantisation of v[n] to q[n] in [-127, 127]; returns the scale (v ~= scale * q).
  * q is zero-padded up to `padded` entries. A zero vector gets scale 0 and all-zero q. */
 float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded);
+
+/* gemm_s8 built from a gemv_s8, vector by vector (panel_tail: 16 int32 of scratch). */
+void lstm_q8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int8_t *,
+                                          const int32_t *, int32_t *),
+                             const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc,
+                             int32_t *panel_tail);
 
 /* y[i] += acc[i] * (s * scale[i]): the float epilogue shared by every ISA, so results stay identical. */
 void lstm_q8_add_scaled(float *y, const int32_t *acc, const float *scale, float s, size_t n);

@@ -63,6 +63,12 @@ AVX2 static void gemv_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_
     }
 }
 
-const lstm_q8_kernels lstm_q8_avx2 = {gemv_f32_avx2, gemv_s8_avx2};
+static void gemm_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                         const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    int32_t tail[16];
+    lstm_q8_gemm_by_vectors(gemv_s8_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
+}
+
+const lstm_q8_kernels lstm_q8_avx2 = {gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
 
 #endif

@@ -71,6 +71,41 @@ AVX512 static void gemv_s8_avx512(const int8_t *w, size_t rows, size_t groups, s
     }
 }
 
-const lstm_q8_kernels lstm_q8_avx512_vnni = {gemv_f32_avx512, gemv_s8_avx512};
+/* Tiles of 4 panels (64 rows) x 4 vectors: each weight block loaded feeds 4 vectors, each broadcast of
+ * activations feeds 4 panels; 16 accumulators stay in registers. */
+AVX512 static void gemm_s8_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                                  const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    size_t panels = lstm_r16(rows) / 16;
+    for (size_t p0 = 0; p0 < panels; p0 += 4) {
+        size_t np = panels - p0 < 4 ? panels - p0 : 4;
+        const int8_t *base = w + p0 * groups * 64;
+        for (size_t i0 = 0; i0 < n; i0 += 4) {
+            size_t nv = n - i0 < 4 ? n - i0 : 4;
+            __m512i a[4][4];
+            for (size_t j = 0; j < 4; j++)
+                for (size_t v = 0; v < 4; v++) a[j][v] = _mm512_setzero_si512();
+            for (size_t g = g0; g < g1; g++) {
+                __m512i wb[4], qb[4];
+                for (size_t j = 0; j < np; j++) wb[j] = _mm512_loadu_si512(base + (j * groups + g) * 64);
+                for (size_t v = 0; v < nv; v++) {
+                    uint32_t q4;
+                    memcpy(&q4, q + (i0 + v) * ldq + (g - g0) * 4, 4);
+                    qb[v] = _mm512_set1_epi32((int)(q4 ^ 0x80808080U));
+                }
+                for (size_t j = 0; j < np; j++)
+                    for (size_t v = 0; v < nv; v++) a[j][v] = _mm512_dpbusd_epi32(a[j][v], qb[v], wb[j]);
+            }
+            for (size_t j = 0; j < np; j++) {
+                size_t r0 = (p0 + j) * 16;
+                __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
+                __m512i rs = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, rowsum + r0), 7);
+                for (size_t v = 0; v < nv; v++)
+                    _mm512_mask_storeu_epi32(acc + (i0 + v) * ldacc + r0, valid, _mm512_sub_epi32(a[j][v], rs));
+            }
+        }
+    }
+}
+
+const lstm_q8_kernels lstm_q8_avx512_vnni = {gemv_f32_avx512, gemv_s8_avx512, gemm_s8_avx512};
 
 #endif

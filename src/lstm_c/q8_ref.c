@@ -39,7 +39,33 @@ static void gemv_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, 
     }
 }
 
-const lstm_q8_kernels lstm_q8_reference = {gemv_f32_ref, gemv_s8_ref};
+/* n vectors one after another through the matrix-vector kernel of any ISA. */
+void lstm_q8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int8_t *,
+                                          const int32_t *, int32_t *),
+                             const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc,
+                             int32_t *panel_tail) {
+    size_t full = rows / 16 * 16;
+    for (size_t i = 0; i < n; i++) {
+        int32_t *out = acc + i * ldacc;
+        if (full == rows) {
+            gemv(w, rows, groups, g0, g1, q + i * ldq, rowsum, out);
+            continue;
+        }
+        /* the kernel writes whole panels: run the last, partial panel into a 16-row buffer */
+        if (full) gemv(w, full, groups, g0, g1, q + i * ldq, rowsum, out);
+        gemv(w + full * groups * 4, rows - full, groups, g0, g1, q + i * ldq, rowsum + full, panel_tail);
+        memcpy(out + full, panel_tail, (rows - full) * sizeof(int32_t));
+    }
+}
+
+static void gemm_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                        const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    int32_t tail[16];
+    lstm_q8_gemm_by_vectors(gemv_s8_ref, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
+}
+
+const lstm_q8_kernels lstm_q8_reference = {gemv_f32_ref, gemv_s8_ref, gemm_s8_ref};
 
 LSTM_WIDEST float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
     /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
