@@ -7,31 +7,27 @@
 #include "multiversion.h"
 
 
-/* exp(x) for x clamped to [-87.3, 88.7]: x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series
- * to degree 7 (truncation error < 6e-9 relative), times 2^n built from the exponent bits. */
+/* exp(x) for x clamped to [-87.3, 88]: x = n ln2 + r with |r| <= ln2/2; exp(r) by a degree-6 polynomial
+ * fitted for least maximum relative error on that interval (< 1e-7); 2^n (n in [-126, 127]) placed
+ * straight into the exponent bits. */
 static inline float exp_clamped(float x) {
     const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to the nearest integer */
     x = x < -87.3f ? -87.3f : x;
-    x = x > 88.7f ? 88.7f : x;
+    x = x > 88.0f ? 88.0f : x;
     float n = (x * log2e + round_magic) - round_magic;
     float r = (x - n * ln2_hi) - n * ln2_lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
+    float p = 0.0013843654f;
+    p = p * r + 0.0083741555f;
+    p = p * r + 0.041668002f;
+    p = p * r + 0.16666432f;
+    p = p * r + 0.49999994f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* 2^n as a float: n + 127 in the exponent field; n is in [-126, 128), 2^128 split in two halves */
-    int ni = (int)n;
-    int half = ni / 2;
-    unsigned a = (unsigned)(half + 127) << 23, b = (unsigned)(ni - half + 127) << 23;
-    float fa, fb;
-    memcpy(&fa, &a, 4);
-    memcpy(&fb, &b, 4);
-    return p * fa * fb;
+    unsigned bits = (unsigned)((int)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
 }
 
 static inline float sigmoid1(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }

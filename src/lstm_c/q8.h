@@ -14,8 +14,9 @@ typedef struct lstm_q8_kernels {
     /* y[r] += scale[r] * sum_k W[r][k] x[k] */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);
-    /* acc[r] = sum_k W[r][k] q[k] exactly, for r < r16(rows); rowsum[r] = sum over the same columns of
-     * W[r][k] (kernels that feed q + 128 as unsigned bytes need it; others ignore it). */
+    /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
+     * unspecified); rowsum[r] = sum over the same columns of W[r][k] (kernels that feed q + 128 as
+     * unsigned bytes need it; others ignore it). */
     void (*gemv_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                     const int32_t *rowsum, int32_t *acc);
     /* gemv_s8 for n vectors in one pass over the weights: vector i at q + i * ldq, its sums at

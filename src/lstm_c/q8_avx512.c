@@ -44,65 +44,76 @@ AVX512 static void gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups, 
     }
 }
 
-/* Four panels (64 rows) at a time share each broadcast of the activations. */
-AVX512 static void gemv_s8_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
-                                  const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
-    size_t panels = lstm_r16(rows) / 16;
-    for (size_t p0 = 0; p0 < panels; p0 += 4) {
-        size_t np = panels - p0 < 4 ? panels - p0 : 4;
-        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                          _mm512_setzero_si512()};
-        const int8_t *base = w + p0 * groups * 64;
-        for (size_t g = g0; g < g1; g++) {
-            uint32_t q4;
-            memcpy(&q4, q + (g - g0) * 4, 4);
-            __m512i qb = _mm512_set1_epi32((int)(q4 ^ 0x80808080U)); /* q + 128 as unsigned bytes */
-            for (size_t j = 0; j < np; j++)
-                acc[j] = _mm512_dpbusd_epi32(acc[j], qb, _mm512_loadu_si512(base + (j * groups + g) * 64));
-        }
-        for (size_t j = 0; j < np; j++) {
-            size_t r0 = (p0 + j) * 16;
-            /* rows past `rows` are zero weights: their rowsum is 0 and need not be read */
-            __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
-            __m512i rs = _mm512_maskz_loadu_epi32(valid, rowsum + r0);
-            __m512i exact = _mm512_sub_epi32(acc[j], _mm512_slli_epi32(rs, 7));
-            _mm512_storeu_si512(acc_out + r0, exact);
-        }
-    }
+/* Activations q[4g .. 4g+3] + 128 as unsigned bytes, in every 32-bit lane. */
+AVX512 static inline __m512i q_lanes(const int8_t *q) {
+    int32_t q4;
+    memcpy(&q4, q, 4);
+    return _mm512_xor_si512(_mm512_set1_epi32(q4), _mm512_set1_epi32((int)0x80808080U));
 }
 
-/* Tiles of 4 panels (64 rows) x 4 vectors: each weight block loaded feeds 4 vectors, each broadcast of
- * activations feeds 4 panels; 16 accumulators stay in registers. */
+/* acc - 128 * rowsum for rows [r0, r0 + 16), stored for the rows < rows. */
+AVX512 static inline void store_sums(__m512i acc, const int32_t *rowsum, size_t r0, size_t rows, int32_t *out) {
+    __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
+    __m512i rs = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, rowsum + r0), 7);
+    _mm512_mask_storeu_epi32(out + r0, valid, _mm512_sub_epi32(acc, rs));
+}
+
+/* One panel x one vector: the edges of the tiling. */
+AVX512 static void tile_1x1(const int8_t *base, size_t g0, size_t g1, const int8_t *q,
+                            const int32_t *rowsum, size_t r0, size_t rows, int32_t *acc) {
+    __m512i a = _mm512_setzero_si512();
+    for (size_t g = g0; g < g1; g++)
+        a = _mm512_dpbusd_epi32(a, q_lanes(q + (g - g0) * 4), _mm512_loadu_si512(base + g * 64));
+    store_sums(a, rowsum, r0, rows, acc);
+}
+
+/* Four panels (64 rows) at a time share each broadcast of the activations; the accumulators stay in
+ * registers because the trip counts are constants. */
+AVX512 static void gemv_s8_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                                  const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
+    size_t panels = lstm_r16(rows) / 16, p = 0;
+    for (; p + 4 <= panels; p += 4) {
+        const int8_t *base = w + p * groups * 64;
+        __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                          _mm512_setzero_si512()};
+        for (size_t g = g0; g < g1; g++) {
+            __m512i qb = q_lanes(q + (g - g0) * 4);
+            for (int j = 0; j < 4; j++)
+                acc[j] = _mm512_dpbusd_epi32(acc[j], qb, _mm512_loadu_si512(base + (j * groups + g) * 64));
+        }
+        for (int j = 0; j < 4; j++) store_sums(acc[j], rowsum, (p + (size_t)j) * 16, rows, acc_out);
+    }
+    for (; p < panels; p++) tile_1x1(w + p * groups * 64, g0, g1, q, rowsum, p * 16, rows, acc_out);
+}
+
+/* A full tile: 4 panels (64 rows) x 4 vectors. Each weight block loaded feeds 4 vectors, each broadcast
+ * of activations feeds 4 panels, and the 16 accumulators stay in registers (constant trip counts). */
+AVX512 static void tile_4x4(const int8_t *base, size_t groups, size_t g0, size_t g1, const int8_t *q, size_t ldq,
+                            const int32_t *rowsum, size_t r0, size_t rows, int32_t *acc, size_t ldacc) {
+    __m512i a[4][4];
+    for (int j = 0; j < 4; j++)
+        for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_si512();
+    for (size_t g = g0; g < g1; g++) {
+        __m512i wb[4], qb[4];
+        for (int j = 0; j < 4; j++) wb[j] = _mm512_loadu_si512(base + (j * groups + g) * 64);
+        for (int v = 0; v < 4; v++) qb[v] = q_lanes(q + v * ldq + (g - g0) * 4);
+        for (int j = 0; j < 4; j++)
+            for (int v = 0; v < 4; v++) a[j][v] = _mm512_dpbusd_epi32(a[j][v], qb[v], wb[j]);
+    }
+    for (int j = 0; j < 4; j++)
+        for (int v = 0; v < 4; v++) store_sums(a[j][v], rowsum, r0 + 16 * (size_t)j, rows, acc + v * ldacc);
+}
+
 AVX512 static void gemm_s8_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                                   const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
-    size_t panels = lstm_r16(rows) / 16;
-    for (size_t p0 = 0; p0 < panels; p0 += 4) {
-        size_t np = panels - p0 < 4 ? panels - p0 : 4;
-        const int8_t *base = w + p0 * groups * 64;
-        for (size_t i0 = 0; i0 < n; i0 += 4) {
-            size_t nv = n - i0 < 4 ? n - i0 : 4;
-            __m512i a[4][4];
-            for (size_t j = 0; j < 4; j++)
-                for (size_t v = 0; v < 4; v++) a[j][v] = _mm512_setzero_si512();
-            for (size_t g = g0; g < g1; g++) {
-                __m512i wb[4], qb[4];
-                for (size_t j = 0; j < np; j++) wb[j] = _mm512_loadu_si512(base + (j * groups + g) * 64);
-                for (size_t v = 0; v < nv; v++) {
-                    uint32_t q4;
-                    memcpy(&q4, q + (i0 + v) * ldq + (g - g0) * 4, 4);
-                    qb[v] = _mm512_set1_epi32((int)(q4 ^ 0x80808080U));
-                }
-                for (size_t j = 0; j < np; j++)
-                    for (size_t v = 0; v < nv; v++) a[j][v] = _mm512_dpbusd_epi32(a[j][v], qb[v], wb[j]);
-            }
-            for (size_t j = 0; j < np; j++) {
-                size_t r0 = (p0 + j) * 16;
-                __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
-                __m512i rs = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, rowsum + r0), 7);
-                for (size_t v = 0; v < nv; v++)
-                    _mm512_mask_storeu_epi32(acc + (i0 + v) * ldacc + r0, valid, _mm512_sub_epi32(a[j][v], rs));
-            }
-        }
+    size_t panels = lstm_r16(rows) / 16, full_p = panels / 4 * 4, full_v = n / 4 * 4;
+    for (size_t p = 0; p < panels; p++) {
+        const int8_t *base = w + p * groups * 64;
+        if (p % 4 == 0 && p < full_p)
+            for (size_t i = 0; i < full_v; i += 4)
+                tile_4x4(base, groups, g0, g1, q + i * ldq, ldq, rowsum, p * 16, rows, acc + i * ldacc, ldacc);
+        for (size_t i = p < full_p ? full_v : 0; i < n; i++)
+            tile_1x1(base, g0, g1, q + i * ldq, rowsum, p * 16, rows, acc + i * ldacc);
     }
 }
 
