@@ -180,3 +180,18 @@ def test_verify_bidirectional_with_data(files):
     np.save(files / "bad.npy", np.zeros((4, 2)))
     proc = cli("verify", "bidi.lstm", "--against", "bidi.pt", "--data", "bad.npy", cwd=files)
     assert proc.returncode == 1 and "must hold a real (T, 5) array, got float64 (4, 2)" in proc.stderr
+
+
+def test_convert_int8_with_calibration_and_tolerance(files):
+    np.save(files / "calib.npy", np.random.default_rng(0).normal(size=(2, 50, 5)).astype(np.float32))
+    proc = cli("convert", "ckpt.pt", "-o", "q.lstm", "--dtype", "int8", "--calibration", "calib.npy",
+               "--tolerance", "1.0", cwd=files)
+    assert proc.returncode == 0, proc.stderr
+    assert "calibration on 100 steps" in proc.stdout and "chosen: layer 0: int8-dynamic" in proc.stdout
+    assert lstm_embed.Model.load(files / "q.lstm").layer_dtypes == ("int8-dynamic", "int8-dynamic")
+    proc = cli("convert", "ckpt.pt", "-o", "q2.lstm", "--dtype", "int8", cwd=files)
+    assert proc.returncode == 0 and "without calibration data" in proc.stdout
+    proc = cli("info", "q2.lstm", cwd=files)
+    assert "int8 (per layer: int8, int8)" in proc.stdout
+    proc = cli("convert", "ckpt.pt", "-o", "q3.lstm", "--tolerance", "0.1", cwd=files)
+    assert proc.returncode == 1 and "only used for quantized dtypes" in proc.stderr
