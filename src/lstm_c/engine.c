@@ -11,61 +11,70 @@ static void broadcast_rows(float *out, size_t rows, size_t ld, const float *v, s
     for (size_t r = 0; r < rows; r++) memcpy(out + r * ld, v, n * sizeof(float));
 }
 
-/* gates[4H] += W v for one part of an int8 layer's columns (part 0: W_ih, 1: W_hh) with the n values of
- * v. `scratch` is the state's data (padded copies, int8 activations, accumulators). */
-static void add_q8_part(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t n,
-                        float *gates, float *scratch) {
-    size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh;
-    size_t g0 = part ? c->gx : 0, g1 = g0 + lstm_r4(n) / 4;
-    const float *scale = c->wscale + part * rows;
-    if (c->dtype == LSTM_LAYER_INT8) {
-        float *padded = scratch + m->off_xh;
-        memcpy(padded, v, n * sizeof(float));
-        memset(padded + n, 0, (lstm_r4(n) - n) * sizeof(float));
-        m->q8->gemv_f32(c->wq, rows, groups, g0, g1, padded, scale, gates);
-        return;
-    }
-    int8_t *q = (int8_t *)(void *)(scratch + m->off_q);
-    int32_t *acc = (int32_t *)(void *)(scratch + m->off_acc);
-    float s = lstm_q8_quantize(v, n, q, lstm_r4(n));
-    m->q8->gemv_s8(c->wq, rows, groups, g0, g1, q, c->rowsum + part * rows, acc);
-    lstm_q8_add_scaled(gates, acc, scale, s, rows);
+/* gates[4H] += W v for one part of an int8 (float activations) layer's columns (part 0: W_ih, 1: W_hh)
+ * with the n values of v, padded with zeros in the state's scratch `xh` area. */
+static void add_q8_float_part(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t n,
+                              float *gates, float *scratch) {
+    size_t rows = 4 * (size_t)m->info.hidden_size, g0 = part ? c->gx : 0;
+    float *padded = scratch + m->off_xh;
+    memcpy(padded, v, n * sizeof(float));
+    memset(padded + n, 0, (lstm_r4(n) - n) * sizeof(float));
+    m->q8->gemv_f32(c->wq, rows, c->gx + c->gh, g0, g0 + lstm_r4(n) / 4, padded, c->wscale + part * rows, gates);
 }
 
-/* gates[4H] += W_ih x */
+/* gates[4H] += W_ih x (fp32 and int8 layers; int8-dynamic layers go through q8_dynamic_sums) */
 static void add_input_part(const lstm_model *m, const lstm_cell *c, const float *x, float *gates, float *scratch) {
     if (c->dtype == LSTM_LAYER_FP32)
         lstm_gemv_acc(4 * (size_t)m->info.hidden_size, c->in, c->w, c->ld, x, gates);
     else
-        add_q8_part(m, c, 0, x, c->in, gates, scratch);
+        add_q8_float_part(m, c, 0, x, c->in, gates, scratch);
 }
 
-/* gates[4H] += W_hh h */
+/* gates[4H] += W_hh h (fp32 and int8 layers) */
 static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float *h, float *gates, float *scratch) {
     if (c->dtype == LSTM_LAYER_FP32)
         lstm_gemv_acc(4 * (size_t)m->info.hidden_size, m->hr, c->w + c->in, c->ld, h, gates);
     else
-        add_q8_part(m, c, 1, h, m->hr, gates, scratch);
+        add_q8_float_part(m, c, 1, h, m->hr, gates, scratch);
 }
 
-/* Scratch of the batched int8-dynamic path: n vectors' int8 copies, scales and int32 sums. */
+/* Scratch of the int8-dynamic path for n vectors. */
 typedef struct q8_batch {
-    int8_t *q;     /* [n][r4(widest)] */
-    float *scale;  /* [n] */
-    int32_t *acc;  /* [n][4H] */
+    int8_t *q;     /* [n][r4(width)] int8 copies */
+    float *scale;  /* [n] their scales */
+    int32_t *acc;  /* [r16(n * 4H)] exact sums */
 } q8_batch;
 
-/* gates[i][4H] += W_part v_i for the n vectors v_i = v + i * ldv of an int8-dynamic layer: one pass of
- * the batched kernel over the weights for all of them (part 0: W_ih, 1: W_hh, of width n_cols). */
-static void add_q8_dynamic_batch(const lstm_model *m, const lstm_cell *c, size_t part, const float *v,
-                                 size_t ldv, size_t width, size_t n, float *gates, const q8_batch *b) {
+/* int8-dynamic layers: quantise the n vectors v + i * ldv (width values each), then the exact int32 sums of
+ * one part of W (0: W_ih, 1: W_hh) for all of them in one pass over the weights, into b->acc + i * 4H. */
+static void q8_dynamic_sums(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t ldv,
+                            size_t width, size_t n, const q8_batch *b) {
     size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh, padded = lstm_r4(width);
-    size_t g0 = part ? c->gx : 0;
+    size_t g0 = part ? c->gx : 0, g1 = g0 + padded / 4;
+    const int32_t *rowsum = c->rowsum + part * rows;
     for (size_t i = 0; i < n; i++) b->scale[i] = lstm_q8_quantize(v + i * ldv, width, b->q + i * padded, padded);
-    m->q8->gemm_s8(c->wq, rows, groups, g0, g0 + padded / 4, n, b->q, padded, c->rowsum + part * rows, b->acc,
-                   rows);
-    for (size_t i = 0; i < n; i++)
-        lstm_q8_add_scaled(gates + i * rows, b->acc + i * rows, c->wscale + part * rows, b->scale[i], rows);
+    if (n == 1)
+        m->q8->gemv_s8(c->wq, rows, groups, g0, g1, b->q, rowsum, b->acc);
+    else
+        m->q8->gemm_s8(c->wq, rows, groups, g0, g1, n, b->q, padded, rowsum, b->acc, rows);
+}
+
+/* gates[4H] of an int8-dynamic layer: bias plus both parts' sums times their scales, in one fused pass
+ * (the same arithmetic in step, run and step_many, so they agree to the bit). */
+static void q8_dynamic_gates(const lstm_model *m, const lstm_cell *c, float *gates, const q8_batch *x, size_t i,
+                             const q8_batch *h, size_t j) {
+    size_t rows = 4 * (size_t)m->info.hidden_size;
+    lstm_q8_gates(gates, c->b, x->acc + i * rows, x->scale[i], c->wscale, h->acc + j * rows, h->scale[j],
+                  c->wscale + rows, rows);
+}
+
+/* The state's scratch for one vector of the int8-dynamic path; `slot` 0 or 1 picks one of two. */
+static q8_batch state_batch(const lstm_model *m, float *scratch, size_t slot, float *scale) {
+    q8_batch b;
+    b.q = (int8_t *)(void *)(scratch + m->off_q) + slot * lstm_r4(m->q_width);
+    b.acc = (int32_t *)(void *)(scratch + m->off_acc) + slot * lstm_r16(4 * (size_t)m->info.hidden_size);
+    b.scale = scale;
+    return b;
 }
 
 /* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. `scratch` is the state's
@@ -114,12 +123,19 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
         float *h = d + lstm_off_h(m, l, 0), *c = d + lstm_off_c(m, l, 0);
-        memcpy(gates, cell->b, H4 * sizeof(float));
-        if (cell->dtype == LSTM_LAYER_FP32) { /* [W_ih | W_hh] . [x; h] in one pass */
+        if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
+            float sx, sh;
+            q8_batch bx = state_batch(m, d, 0, &sx), bh = state_batch(m, d, 1, &sh);
+            q8_dynamic_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
+            q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &bh);
+            q8_dynamic_gates(m, cell, gates, &bx, 0, &bh, 0);
+        } else if (cell->dtype == LSTM_LAYER_FP32) { /* [W_ih | W_hh] . [x; h] in one pass */
+            memcpy(gates, cell->b, H4 * sizeof(float));
             memcpy(xh, in, cell->in * sizeof(float));
             memcpy(xh + cell->in, h, hr * sizeof(float));
             lstm_gemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates);
         } else {
+            memcpy(gates, cell->b, H4 * sizeof(float));
             add_input_part(m, cell, in, gates, d);
             add_hidden_part(m, cell, h, gates, d);
         }
@@ -159,20 +175,30 @@ static size_t run_chunk(const lstm_model *m, size_t len) {
 
 /* One direction of one layer over k steps: X[k][ldx] in, Y[t][d*hr ...] out, h and c carried. */
 static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, const float *x, size_t ldx,
-                     size_t k, float *g, float *y, float *h, float *c, float *scratch, const q8_batch *qb) {
+                     size_t k, float *g, float *y, float *h, float *c, float *scratch, const q8_batch *qx) {
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
-    broadcast_rows(g, k, H4, cell->b, H4);
+    int dynamic = cell->dtype == LSTM_LAYER_INT8_DYNAMIC;
     /* the input projection of all steps in one pass over W_ih */
-    if (cell->dtype == LSTM_LAYER_FP32)
-        lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
-    else if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC)
-        add_q8_dynamic_batch(m, cell, 0, x, ldx, cell->in, k, g, qb);
-    else
-        for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
+    if (dynamic) {
+        q8_dynamic_sums(m, cell, 0, x, ldx, cell->in, k, qx);
+    } else {
+        broadcast_rows(g, k, H4, cell->b, H4);
+        if (cell->dtype == LSTM_LAYER_FP32)
+            lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
+        else
+            for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
+    }
+    float sh;
+    q8_batch qh = state_batch(m, scratch, 1, &sh);
     for (size_t s = 0; s < k; s++) {
         size_t t = d ? k - 1 - s : s;
         float *gates = g + t * H4;
-        add_hidden_part(m, cell, h, gates, scratch);
+        if (dynamic) {
+            q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &qh);
+            q8_dynamic_gates(m, cell, gates, qx, t, &qh, 0);
+        } else {
+            add_hidden_part(m, cell, h, gates, scratch);
+        }
         finish_cell(m, cell, gates, h, c, scratch);
         memcpy(y + t * m->layer_out + d * hr, h, hr * sizeof(float));
     }
@@ -186,11 +212,11 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
     float *g = work, *buf[2];
     buf[0] = g + lstm_r16(k * 4 * H);
     buf[1] = buf[0] + lstm_r16(k * lo);
-    q8_batch qb;
-    qb.acc = (int32_t *)(void *)(buf[1] + lstm_r16(k * lo));
-    qb.scale = (float *)(qb.acc + lstm_r16(k * 4 * H));
-    qb.q = (int8_t *)(void *)(qb.scale + lstm_r16(k));
-    float *own_h = (float *)(void *)(qb.q + 4 * lstm_r16(k * lstm_r4(widest_input(m)) / 4));
+    q8_batch qx;
+    qx.acc = (int32_t *)(void *)(buf[1] + lstm_r16(k * lo));
+    qx.scale = (float *)(void *)(qx.acc + lstm_r16(k * 4 * H));
+    qx.q = (int8_t *)(void *)(qx.scale + lstm_r16(k));
+    float *own_h = (float *)(void *)(qx.q + 4 * lstm_r16(k * lstm_r4(widest_input(m)) / 4));
     float *own_c = own_h + lstm_r16(m->hr);
     const float *x = xs;
     size_t ldx = m->info.input_size;
@@ -204,7 +230,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
                 memset(h, 0, m->hr * sizeof(float));
                 memset(c, 0, H * sizeof(float));
             }
-            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data, &qb);
+            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data, &qx);
         }
         x = y;
         ldx = lo;
@@ -240,16 +266,16 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
 
 /* ---- many streams ----------------------------------------------------------------------------------- */
 
-/* Per stream: [x; h] [widest input + Hr], gates [4H], int32 sums [4H], int8 copy, scale. */
+/* Per stream: [x; h] [widest input + Hr], gates [4H], the two parts' int32 sums [2][4H], an int8 copy,
+ * two scales. */
 static size_t many_floats_per_stream(const lstm_model *m) {
-    size_t widest = widest_input(m) > m->hr ? widest_input(m) : m->hr;
-    return widest_input(m) + m->hr + 8 * (size_t)m->info.hidden_size + lstm_r4(widest) / 4 + 1;
+    return widest_input(m) + m->hr + 12 * (size_t)m->info.hidden_size + lstm_r4(m->q_width) / 4 + 2;
 }
 
 size_t lstm_step_many_workspace_size(const lstm_model *m, size_t n) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || n == 0) return 0;
     if (n > (SIZE_MAX / 8 - 4096) / many_floats_per_stream(m)) return SIZE_MAX;
-    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 80) * sizeof(float);
+    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 112) * sizeof(float);
 }
 
 lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_t n, const float *xs, float *ys,
@@ -267,10 +293,12 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     if (!lstm_all_finite(xs, n * in0)) return LSTM_E_NONFINITE_INPUT;
     size_t ld = widest_input(m) + hr;
     float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + lstm_r16(n * ld);
-    q8_batch qb;
-    qb.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));
-    qb.scale = (float *)(void *)(qb.acc + lstm_r16(n * H4));
-    qb.q = (int8_t *)(void *)(qb.scale + lstm_r16(n));
+    q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */
+    qx.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));
+    qh.acc = qx.acc + lstm_r16(n * H4);
+    qx.scale = (float *)(void *)(qh.acc + lstm_r16(n * H4));
+    qh.scale = qx.scale + lstm_r16(n);
+    qx.q = qh.q = (int8_t *)(void *)(qh.scale + lstm_r16(n));
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
         for (size_t i = 0; i < n; i++) { /* gather [x; h] of every stream */
@@ -279,13 +307,15 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             memcpy(xh + i * ld, x, cell->in * sizeof(float));
             memcpy(xh + i * ld + cell->in, d + lstm_off_h(m, l, 0), hr * sizeof(float));
         }
-        broadcast_rows(g, n, H4, cell->b, H4);
-        if (cell->dtype == LSTM_LAYER_FP32) {
+        if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
+            q8_dynamic_sums(m, cell, 0, xh, ld, cell->in, n, &qx);
+            q8_dynamic_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh);
+            for (size_t i = 0; i < n; i++) q8_dynamic_gates(m, cell, g + i * H4, &qx, i, &qh, i);
+        } else if (cell->dtype == LSTM_LAYER_FP32) {
+            broadcast_rows(g, n, H4, cell->b, H4);
             lstm_gemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
-        } else if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
-            add_q8_dynamic_batch(m, cell, 0, xh, ld, cell->in, n, g, &qb);
-            add_q8_dynamic_batch(m, cell, 1, xh + cell->in, ld, hr, n, g, &qb);
-        } else { /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
+        } else {
+            broadcast_rows(g, n, H4, cell->b, H4); /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
             for (size_t i = 0; i < n; i++) {
                 float *d = lstm_state_data(states[i]);
                 add_input_part(m, cell, xh + i * ld, g + i * H4, d);

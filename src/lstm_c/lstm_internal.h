@@ -42,8 +42,9 @@ struct lstm_model {
     size_t off_xh;               /* scratch: [r4(in) + r4(Hr)] input and h, side by side */
     size_t off_gates;            /* scratch: [4H] */
     size_t off_hfull;            /* scratch: [H] o * tanh(c), before projection */
-    size_t off_q;                /* scratch: int8 activations, r4(max(in, Hr)) bytes */
-    size_t off_acc;              /* scratch: int32 accumulators, [r16(4H)] */
+    size_t q_width;              /* widest vector the int8-dynamic path quantises: max(in, Hr) */
+    size_t off_q;                /* scratch: two int8 vectors of r4(q_width) bytes */
+    size_t off_acc;              /* scratch: two int32 sum vectors of r16(4H) */
     size_t state_floats;
 };
 

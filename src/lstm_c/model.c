@@ -246,9 +246,10 @@ static void plan_state(lstm_model *m) {
     m->off_xh = lstm_r16(m->persist_floats);
     m->off_gates = m->off_xh + lstm_r16(lstm_r4(max_in) + lstm_r4(m->hr));
     m->off_hfull = m->off_gates + lstm_r16(4 * H);
+    m->q_width = widest;
     m->off_q = m->off_hfull + lstm_r16(H);
-    m->off_acc = m->off_q + lstm_r16(lstm_r4(widest) / 4); /* bytes, counted in floats */
-    m->state_floats = m->off_acc + lstm_r16(4 * H);
+    m->off_acc = m->off_q + lstm_r16(2 * lstm_r4(widest) / 4); /* two int8 vectors, counted in floats */
+    m->state_floats = m->off_acc + 2 * lstm_r16(4 * H);
 }
 
 size_t lstm_model_mem_size(void) { return sizeof(lstm_model); }

@@ -48,8 +48,10 @@ void lstm_q8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t
                              const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc,
                              int32_t *panel_tail);
 
-/* y[i] += acc[i] * (s * scale[i]): the float epilogue shared by every ISA, so results stay identical. */
-void lstm_q8_add_scaled(float *y, const int32_t *acc, const float *scale, float s, size_t n);
+/* y[i] = bias[i] + acc_x[i] * (sx * scale_x[i]) + acc_h[i] * (sh * scale_h[i]): the float epilogue of the
+ * int8-dynamic path, shared by every ISA so that results stay identical. */
+void lstm_q8_gates(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                   const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 
 static inline size_t lstm_r4(size_t n) { return (n + 3) & ~(size_t)3; }
 static inline size_t lstm_r16(size_t n) { return (n + 15) & ~(size_t)15; }

@@ -92,8 +92,10 @@ LSTM_WIDEST float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t p
     return amax / 127.0f;
 }
 
-LSTM_WIDEST void lstm_q8_add_scaled(float *y, const int32_t *acc, const float *scale, float s, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] += (float)acc[i] * (s * scale[i]);
+LSTM_WIDEST void lstm_q8_gates(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                               const int32_t *acc_h, float sh, const float *scale_h, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        y[i] = (bias[i] + (float)acc_x[i] * (sx * scale_x[i])) + (float)acc_h[i] * (sh * scale_h[i]);
 }
 
 #ifdef LSTM_HAVE_X86_KERNELS
