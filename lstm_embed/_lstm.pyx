@@ -170,6 +170,8 @@ cdef class Model:
     cdef lstm_model_info _info
     cdef cnp.ndarray _data
     cdef bint _closed
+    cdef object _many_work  # workspace of step_many, reused while no other thread holds it
+    cdef bint _many_busy
 
     def __cinit__(self):
         self._m = NULL
@@ -352,7 +354,7 @@ cdef class Model:
         """
         self._usable()
         cdef list group = list(streams)
-        cdef Py_ssize_t n = len(group), i
+        cdef Py_ssize_t n = len(group), i, marked = 0
         cdef cnp.ndarray x = _as_float32(xs, "xs")
         if x.ndim != 2 or x.shape[0] != n or x.shape[1] != self._info.input_size:
             raise ShapeError(f"xs must have shape ({n}, {self._info.input_size}) for {n} streams, "
@@ -361,31 +363,41 @@ cdef class Model:
         if n == 0:
             return y
         cdef cnp.ndarray ptrs = np.empty(n, dtype=np.uintp)
+        cdef lstm_state **states = <lstm_state **>cnp.PyArray_DATA(ptrs)
         cdef Stream s
-        for i in range(n):
-            if not isinstance(group[i], Stream):
-                raise TypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream")
-            s = <Stream>group[i]
-            if s._model is not self:
-                raise StateError(f"streams[{i}] belongs to another Model")
-            if s._busy:
-                raise LstmError(f"streams[{i}] is in use by another thread")
-            ptrs[i] = <uintptr_t>s._s
-        if len(set(ptrs.tolist())) != n:
-            raise ValueError("step_many needs distinct streams; the same stream appears twice")
         cdef lstm_status st
         cdef size_t wlen = lstm_step_many_workspace_size(self._m, n)
-        cdef cnp.ndarray work = np.empty(wlen, dtype=np.uint8)
-        for i in range(n):
-            (<Stream>group[i])._busy = True
+        cdef cnp.ndarray work
+        cdef bint own_work = not self._many_busy
         try:
+            for i in range(n):  # mark each stream busy: a second mark means a repeat or another thread
+                if type(group[i]) is not Stream:
+                    raise TypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream")
+                s = <Stream>group[i]
+                if s._model is not self:
+                    raise StateError(f"streams[{i}] belongs to another Model")
+                if s._busy:
+                    if any(group[j] is s for j in range(i)):
+                        raise ValueError(f"streams[{i}] appears twice: step_many needs distinct streams")
+                    raise LstmError(f"streams[{i}] is in use by another thread")
+                s._busy = True
+                marked = i + 1
+                states[i] = s._s
+            if own_work:  # reuse the model's workspace unless another thread is using it
+                self._many_busy = True
+                if self._many_work is None or <size_t>cnp.PyArray_SIZE(self._many_work) < wlen:
+                    self._many_work = np.empty(wlen, dtype=np.uint8)
+                work = self._many_work
+            else:
+                work = np.empty(wlen, dtype=np.uint8)
             with nogil:
-                st = lstm_step_many(self._m, <lstm_state **>cnp.PyArray_DATA(ptrs), n,
-                                    <const float *>cnp.PyArray_DATA(x), <float *>cnp.PyArray_DATA(y),
-                                    cnp.PyArray_DATA(work), wlen)
+                st = lstm_step_many(self._m, states, n, <const float *>cnp.PyArray_DATA(x),
+                                    <float *>cnp.PyArray_DATA(y), cnp.PyArray_DATA(work), wlen)
         finally:
-            for i in range(n):
+            for i in range(marked):
                 (<Stream>group[i])._busy = False
+            if own_work:
+                self._many_busy = False
         _check(st, "step_many")
         return y
 

@@ -71,10 +71,13 @@ void lstm_activate(unsigned activation, float *v, size_t n) {
 
 LSTM_WIDEST void lstm_cell_update(size_t hidden, float *gates, float *c, float *hfull) {
     float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
+    /* the gates first, as long simple loops; then the state, with one more tanh per unit */
+    for (size_t j = 0; j < 2 * hidden; j++) gi[j] = sigmoid1(gi[j]);
+    for (size_t j = 0; j < hidden; j++) gg[j] = tanh1(gg[j]);
+    for (size_t j = 0; j < hidden; j++) go[j] = sigmoid1(go[j]);
     for (size_t j = 0; j < hidden; j++) {
-        float i = sigmoid1(gi[j]), f = sigmoid1(gf[j]), g = tanh1(gg[j]), o = sigmoid1(go[j]);
-        float cj = f * c[j] + i * g;
+        float cj = gf[j] * c[j] + gi[j] * gg[j];
         c[j] = cj;
-        hfull[j] = o * tanh1(cj);
+        hfull[j] = go[j] * tanh1(cj);
     }
 }
