@@ -19,13 +19,13 @@ static void add_q8_float_part(const lstm_model *m, const lstm_cell *c, size_t pa
     float *padded = scratch + m->off_xh;
     memcpy(padded, v, n * sizeof(float));
     memset(padded + n, 0, (lstm_r4(n) - n) * sizeof(float));
-    m->q8->gemv_f32(c->wq, rows, c->gx + c->gh, g0, g0 + lstm_r4(n) / 4, padded, c->wscale + part * rows, gates);
+    m->kern->gemv_f32(c->wq, rows, c->gx + c->gh, g0, g0 + lstm_r4(n) / 4, padded, c->wscale + part * rows, gates);
 }
 
 /* gates[4H] += W_ih x (fp32 and int8 layers; int8-dynamic layers go through q8_dynamic_sums) */
 static void add_input_part(const lstm_model *m, const lstm_cell *c, const float *x, float *gates, float *scratch) {
     if (c->dtype == LSTM_LAYER_FP32)
-        lstm_gemv_acc(4 * (size_t)m->info.hidden_size, c->in, c->w, c->ld, x, gates);
+        m->kern->sgemv_acc(4 * (size_t)m->info.hidden_size, c->in, c->w, c->ld, x, gates);
     else
         add_q8_float_part(m, c, 0, x, c->in, gates, scratch);
 }
@@ -33,7 +33,7 @@ static void add_input_part(const lstm_model *m, const lstm_cell *c, const float 
 /* gates[4H] += W_hh h (fp32 and int8 layers) */
 static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float *h, float *gates, float *scratch) {
     if (c->dtype == LSTM_LAYER_FP32)
-        lstm_gemv_acc(4 * (size_t)m->info.hidden_size, m->hr, c->w + c->in, c->ld, h, gates);
+        m->kern->sgemv_acc(4 * (size_t)m->info.hidden_size, m->hr, c->w + c->in, c->ld, h, gates);
     else
         add_q8_float_part(m, c, 1, h, m->hr, gates, scratch);
 }
@@ -54,9 +54,9 @@ static void q8_dynamic_sums(const lstm_model *m, const lstm_cell *c, size_t part
     const int32_t *rowsum = c->rowsum + part * rows;
     for (size_t i = 0; i < n; i++) b->scale[i] = lstm_q8_quantize(v + i * ldv, width, b->q + i * padded, padded);
     if (n == 1)
-        m->q8->gemv_s8(c->wq, rows, groups, g0, g1, b->q, rowsum, b->acc);
+        m->kern->gemv_s8(c->wq, rows, groups, g0, g1, b->q, rowsum, b->acc);
     else
-        m->q8->gemm_s8(c->wq, rows, groups, g0, g1, n, b->q, padded, rowsum, b->acc, rows);
+        m->kern->gemm_s8(c->wq, rows, groups, g0, g1, n, b->q, padded, rowsum, b->acc, rows);
 }
 
 /* gates[4H] of an int8-dynamic layer: bias plus both parts' sums times their scales, in one fused pass
@@ -91,9 +91,9 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     memset(h, 0, P * sizeof(float));
     if (cell->hrq) {
         size_t groups = lstm_r4(H) / 4;
-        m->q8->gemv_f32(cell->hrq, P, groups, 0, groups, hfull, cell->hr_scale, h);
+        m->kern->gemv_f32(cell->hrq, P, groups, 0, groups, hfull, cell->hr_scale, h);
     } else {
-        lstm_gemv_acc(P, H, cell->w_hr, H, hfull, h);
+        m->kern->sgemv_acc(P, H, cell->w_hr, H, hfull, h);
     }
 }
 
@@ -133,7 +133,7 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
             memcpy(gates, cell->b, H4 * sizeof(float));
             memcpy(xh, in, cell->in * sizeof(float));
             memcpy(xh + cell->in, h, hr * sizeof(float));
-            lstm_gemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates);
+            m->kern->sgemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates);
         } else {
             memcpy(gates, cell->b, H4 * sizeof(float));
             add_input_part(m, cell, in, gates, d);

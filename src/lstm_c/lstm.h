@@ -81,7 +81,9 @@ typedef enum lstm_layer_dtype {
                                    each with their own scale), int32 accumulation */
 } lstm_layer_dtype;
 
-/* Instruction-set paths of the int8 kernels. Every path gives the same integer results. */
+/* Instruction-set paths of the kernels: the int8 kernels and the fp32 matrix-vector product. Every path
+ * gives the same int8 integer results; LSTM_ISA_REFERENCE is portable C for int8 and the CBLAS (or
+ * portable) path for fp32, the others are kernels of our own. */
 typedef enum lstm_isa {
     LSTM_ISA_AUTO = 0,          /* the best this CPU has (chosen when the model is opened) */
     LSTM_ISA_REFERENCE = 1,     /* portable C, always available */
@@ -107,7 +109,7 @@ typedef struct lstm_model_info {
     uint64_t fingerprint;    /* identifies the weights; snapshots carry it */
     uint64_t file_size;      /* bytes of the model file */
     uint64_t param_count;    /* weights and biases */
-    uint32_t isa;            /* the lstm_isa the int8 kernels use (LSTM_ISA_REFERENCE when none is int8) */
+    uint32_t isa;            /* the lstm_isa of the kernels in use (see lstm_model_set_isa) */
 } lstm_model_info;
 
 /* ---- model ------------------------------------------------------------------------------------------ */
@@ -131,7 +133,7 @@ void lstm_model_close(lstm_model *model);
 /* Fill *info. Thread-safe. */
 lstm_status lstm_model_get_info(const lstm_model *model, lstm_model_info *info);
 
-/* Choose the int8 kernels' instruction set (lstm_model_open picks LSTM_ISA_AUTO). Call it before the
+/* Choose the kernels' instruction set (lstm_model_open picks LSTM_ISA_AUTO). Call it before the
  * model is used, not while another thread steps it. LSTM_E_UNSUPPORTED if this CPU or build lacks it. */
 lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa);
 

@@ -3,7 +3,7 @@
 #define LSTM_INTERNAL_H
 
 #include "lstm.h"
-#include "q8.h"
+#include "kernels.h"
 
 #define LSTM_MODEL_MAGIC 0x4c53544dU /* "LSTM" */
 #define LSTM_STATE_MAGIC 0x53544154U /* "STAT" */
@@ -18,7 +18,7 @@ typedef struct lstm_cell {
     const float *w;     /* [4H][in + Hr]: [W_ih | W_hh], gate order i, f, g, o */
     uint32_t ld;        /* row stride of w: in + Hr */
     const float *w_hr;  /* [P][H], or NULL */
-    /* int8 layers: blocked matrices (q8.h) */
+    /* int8 layers: blocked matrices (kernels.h) */
     const int8_t *wq;   /* [4H][r4(in) + r4(Hr)] */
     const float *wscale;/* [2][4H]: W_ih part, W_hh part */
     const int32_t *rowsum; /* [2][4H]: W_ih part, W_hh part */
@@ -36,7 +36,7 @@ struct lstm_model {
     lstm_cell cells[LSTM_MAX_LAYERS][2];
     const float *head_w;         /* [head][layer_out] or NULL */
     const float *head_b;         /* [head] */
-    const lstm_q8_kernels *q8;   /* int8 kernels of info.isa */
+    const lstm_kernels *kern;    /* kernels of info.isa */
     /* state layout, in floats from the state's data start */
     size_t persist_floats;       /* h then c, for every layer and direction: what a snapshot holds */
     size_t off_xh;               /* scratch: [r4(in) + r4(Hr)] input and h, side by side */

@@ -283,7 +283,7 @@ lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t 
     if (st != LSTM_OK) return st;
     plan_state(&m);
     m.info.isa = lstm_q8_best_isa();
-    m.q8 = lstm_q8_kernels_for(m.info.isa);
+    m.kern = lstm_kernels_for(m.info.isa);
     m.magic = LSTM_MODEL_MAGIC;
     memcpy(mem, &m, sizeof m);
     *out = (lstm_model *)mem;
@@ -313,7 +313,7 @@ lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa) {
     if (!model || model->magic != LSTM_MODEL_MAGIC) return LSTM_E_INVALID_ARGUMENT;
     if (!lstm_q8_isa_supported(isa)) return LSTM_E_UNSUPPORTED;
     model->info.isa = isa == LSTM_ISA_AUTO ? lstm_q8_best_isa() : isa;
-    model->q8 = lstm_q8_kernels_for(model->info.isa);
+    model->kern = lstm_kernels_for(model->info.isa);
     return LSTM_OK;
 }
 

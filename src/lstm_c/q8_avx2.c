@@ -2,7 +2,8 @@
  * has them). The int8 x int8 products are widened to int16 and summed in pairs into int32
  * (vpmaddwd): unlike u8 x s8 vpmaddubsw, which saturates its 16-bit pair sums at full 8-bit range, this
  * cannot saturate, so results equal the reference exactly for every input. */
-#include "q8.h"
+#include "blas.h"
+#include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
 #include <immintrin.h>
@@ -69,6 +70,6 @@ static void gemm_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0,
     lstm_q8_gemm_by_vectors(gemv_s8_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
 }
 
-const lstm_q8_kernels lstm_q8_avx2 = {gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
+const lstm_kernels lstm_q8_avx2 = {lstm_gemv_acc, gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
 
 #endif

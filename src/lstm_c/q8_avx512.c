@@ -1,7 +1,8 @@
 /* q8_avx512.c - int8 kernels for x86-64 with AVX-512 (F, BW, VL) and VNNI, used only when the CPU has
  * them. vpdpbusd multiplies unsigned by signed bytes, so activations go in as q + 128 and the sum is
  * corrected by 128 * rowsum(W): exact, no saturation (int32 bounds are checked when a model opens). */
-#include "q8.h"
+#include "blas.h"
+#include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
 #include <immintrin.h>
@@ -117,6 +118,43 @@ AVX512 static void gemm_s8_avx512(const int8_t *w, size_t rows, size_t groups, s
     }
 }
 
-const lstm_q8_kernels lstm_q8_avx512_vnni = {gemv_f32_avx512, gemv_s8_avx512, gemm_s8_avx512};
+/* fp32 y += A x, A row-major: 8 rows at a time share each load of x; the 8 sums are reduced together. */
+AVX512 static void sgemv_avx512(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y) {
+    size_t kf = k / 16 * 16, r = 0;
+    __mmask16 tail = (__mmask16)((1U << (k % 16)) - 1U);
+    for (; r + 8 <= m; r += 8) {
+        const float *row = a + r * lda;
+        __m512 acc[8];
+        for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+        for (size_t j = 0; j < kf; j += 16) {
+            __m512 xv = _mm512_loadu_ps(x + j);
+            for (int i = 0; i < 8; i++) acc[i] = _mm512_fmadd_ps(_mm512_loadu_ps(row + i * lda + j), xv, acc[i]);
+        }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + kf);
+            for (int i = 0; i < 8; i++)
+                acc[i] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, row + i * lda + kf), xv, acc[i]);
+        }
+        __m256 half[8];
+        for (int i = 0; i < 8; i++)
+            half[i] = _mm256_add_ps(_mm512_castps512_ps256(acc[i]),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i]), 1)));
+        /* pairwise adds leave rows 0-3 in each 128-bit half of u[0] and rows 4-7 in u[1] */
+        __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(half[0], half[1]), _mm256_hadd_ps(half[2], half[3]));
+        __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(half[4], half[5]), _mm256_hadd_ps(half[6], half[7]));
+        __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+        _mm256_storeu_ps(y + r, _mm256_add_ps(_mm256_loadu_ps(y + r), sums));
+    }
+    for (; r < m; r++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t j = 0; j < kf; j += 16)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + r * lda + j), _mm512_loadu_ps(x + j), acc);
+        if (tail)
+            acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, a + r * lda + kf), _mm512_maskz_loadu_ps(tail, x + kf), acc);
+        y[r] += _mm512_reduce_add_ps(acc);
+    }
+}
+
+const lstm_kernels lstm_q8_avx512_vnni = {sgemv_avx512, gemv_f32_avx512, gemv_s8_avx512, gemm_s8_avx512};
 
 #endif

@@ -4,7 +4,8 @@
 
 #include "lstm.h"
 #include "multiversion.h"
-#include "q8.h"
+#include "blas.h"
+#include "kernels.h"
 
 /* Both kernels walk the blocks in storage order with 16 row sums, a shape compilers vectorise. */
 static void gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
@@ -65,7 +66,7 @@ static void gemm_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, 
     lstm_q8_gemm_by_vectors(gemv_s8_ref, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
 }
 
-const lstm_q8_kernels lstm_q8_reference = {gemv_f32_ref, gemv_s8_ref, gemm_s8_ref};
+const lstm_kernels lstm_q8_reference = {lstm_gemv_acc, gemv_f32_ref, gemv_s8_ref, gemm_s8_ref};
 
 LSTM_WIDEST float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
     /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
@@ -109,7 +110,7 @@ int lstm_q8_isa_supported(unsigned isa) {
     }
 }
 
-const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa) {
+const lstm_kernels *lstm_kernels_for(unsigned isa) {
     switch (isa) {
     case LSTM_ISA_AVX2: return &lstm_q8_avx2;
     case LSTM_ISA_AVX512_VNNI: return &lstm_q8_avx512_vnni;
@@ -118,7 +119,7 @@ const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa) {
 }
 #else
 int lstm_q8_isa_supported(unsigned isa) { return isa == LSTM_ISA_AUTO || isa == LSTM_ISA_REFERENCE; }
-const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa) { (void)isa; return &lstm_q8_reference; }
+const lstm_kernels *lstm_kernels_for(unsigned isa) { (void)isa; return &lstm_q8_reference; }
 #endif
 
 unsigned lstm_q8_best_isa(void) {

@@ -1,16 +1,19 @@
-/* q8.h - int8 kernels over the blocked layout of lstm_format.h (blocks of 16 rows x 4 columns).
+/* kernels.h - the kernels picked per instruction set when a model is opened: the fp32 matrix-vector
+ * product, and the int8 kernels over the blocked layout of lstm_format.h (blocks of 16 rows x 4 columns).
  *
- * A matrix has `rows` rows (the blocked data holds r16(rows)) and `groups` column groups of 4 per panel
+ * An int8 matrix has `rows` rows (the blocked data holds r16(rows)) and `groups` column groups of 4 per panel
  * of 16 rows. Each kernel works on the column groups [g0, g1) and on every row; the activation vectors
  * are indexed from column 4 * g0. One table of function pointers per instruction set; the model picks one
  * when it is opened. All tables give identical integer results; float sums may differ in the last bits. */
-#ifndef LSTM_Q8_H
-#define LSTM_Q8_H
+#ifndef LSTM_KERNELS_H
+#define LSTM_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct lstm_q8_kernels {
+typedef struct lstm_kernels {
+    /* fp32: y[m] += A[m][k] x[k], A row-major with row stride lda (the CBLAS path, or an own kernel) */
+    void (*sgemv_acc)(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
     /* y[r] += scale[r] * sum_k W[r][k] x[k] */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);
@@ -23,19 +26,19 @@ typedef struct lstm_q8_kernels {
      * acc + i * ldacc; only rows < rows are written. */
     void (*gemm_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                     const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
-} lstm_q8_kernels;
+} lstm_kernels;
 
-extern const lstm_q8_kernels lstm_q8_reference;
+extern const lstm_kernels lstm_q8_reference;
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_SIMD)
 #define LSTM_HAVE_X86_KERNELS 1
-extern const lstm_q8_kernels lstm_q8_avx2;
-extern const lstm_q8_kernels lstm_q8_avx512_vnni;
+extern const lstm_kernels lstm_q8_avx2;
+extern const lstm_kernels lstm_q8_avx512_vnni;
 #endif
 
 /* Whether this CPU can run the kernels of an lstm_isa (LSTM_ISA_AUTO: the best one it can). */
 int lstm_q8_isa_supported(unsigned isa);
 unsigned lstm_q8_best_isa(void);
-const lstm_q8_kernels *lstm_q8_kernels_for(unsigned isa);
+const lstm_kernels *lstm_kernels_for(unsigned isa);
 
 /* Symmetric quantisation of v[n] to q[n] in [-127, 127]; returns the scale (v ~= scale * q).
  * q is zero-padded up to `padded` entries. A zero vector gets scale 0 and all-zero q. */
@@ -56,4 +59,4 @@ void lstm_q8_gates(float *y, const float *bias, const int32_t *acc_x, float sx, 
 static inline size_t lstm_r4(size_t n) { return (n + 3) & ~(size_t)3; }
 static inline size_t lstm_r16(size_t n) { return (n + 15) & ~(size_t)15; }
 
-#endif /* LSTM_Q8_H */
+#endif /* LSTM_KERNELS_H */
