@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import logging
 import os
 import shlex
 import subprocess
@@ -331,6 +332,8 @@ def main(argv=None) -> int:
     plan = PLANS[name]
 
     _set_threads()
+    # int8 models are converted without calibration data on purpose (accuracy is measured in table 5)
+    logging.getLogger("lstm_embed").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     started = time.time()
