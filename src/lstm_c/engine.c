@@ -2,7 +2,6 @@
 #include <string.h>
 
 #include "activations.h"
-#include "blas.h"
 #include "lstm_internal.h"
 
 
@@ -105,7 +104,7 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
         return;
     }
     broadcast_rows(ys, n, out, m->head_b, out);
-    lstm_gemm_nt_acc(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
+    m->kern->sgemm_nt_acc(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
     for (size_t r = 0; r < n; r++) lstm_activate(m->info.head_activation, ys + r * out, out);
 }
 
@@ -184,7 +183,7 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
     } else {
         broadcast_rows(g, k, H4, cell->b, H4);
         if (cell->dtype == LSTM_LAYER_FP32)
-            lstm_gemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
+            m->kern->sgemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
         else
             for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
     }
@@ -313,7 +312,7 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             for (size_t i = 0; i < n; i++) q8_dynamic_gates(m, cell, g + i * H4, &qx, i, &qh, i);
         } else if (cell->dtype == LSTM_LAYER_FP32) {
             broadcast_rows(g, n, H4, cell->b, H4);
-            lstm_gemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
+            m->kern->sgemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
         } else {
             broadcast_rows(g, n, H4, cell->b, H4); /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
             for (size_t i = 0; i < n; i++) {

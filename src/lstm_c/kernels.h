@@ -1,5 +1,5 @@
 /* kernels.h - the kernels picked per instruction set when a model is opened: the fp32 matrix-vector
- * product, and the int8 kernels over the blocked layout of lstm_format.h (blocks of 16 rows x 4 columns).
+ * and matrix-matrix products, and the int8 kernels over the blocked layout of lstm_format.h (blocks of 16 rows x 4 columns).
  *
  * An int8 matrix has `rows` rows (the blocked data holds r16(rows)) and `groups` column groups of 4 per panel
  * of 16 rows. Each kernel works on the column groups [g0, g1) and on every row; the activation vectors
@@ -14,6 +14,9 @@
 typedef struct lstm_kernels {
     /* fp32: y[m] += A[m][k] x[k], A row-major with row stride lda (the CBLAS path, or an own kernel) */
     void (*sgemv_acc)(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
+    /* fp32: C[n][m] += X[n][k] W[m][k]^T, all row-major with the given row strides */
+    void (*sgemm_nt_acc)(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
+                         float *c, size_t ldc);
     /* y[r] += scale[r] * sum_k W[r][k] x[k] */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);

@@ -70,6 +70,6 @@ static void gemm_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0,
     lstm_q8_gemm_by_vectors(gemv_s8_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
 }
 
-const lstm_kernels lstm_q8_avx2 = {lstm_gemv_acc, gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
+const lstm_kernels lstm_q8_avx2 = {lstm_gemv_acc, lstm_gemm_nt_acc, gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
 
 #endif

@@ -155,6 +155,50 @@ AVX512 static void sgemv_avx512(size_t m, size_t k, const float *a, size_t lda, 
     }
 }
 
-const lstm_kernels lstm_q8_avx512_vnni = {sgemv_avx512, gemv_f32_avx512, gemv_s8_avx512, gemm_s8_avx512};
+/* The sums of 4 vectors, as [s(a) s(b) s(c) s(d)]. */
+AVX512 static inline __m128 sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 in[4] = {a, b, c, d};
+    __m256 half[4];
+    for (int i = 0; i < 4; i++)
+        half[i] = _mm256_add_ps(_mm512_castps512_ps256(in[i]),
+                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(in[i]), 1)));
+    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(half[0], half[1]), _mm256_hadd_ps(half[2], half[3]));
+    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
+}
+
+/* fp32 C[n][m] += X[n][k] W[m][k]^T: tiles of 4 vectors x 4 rows of W, 16 accumulators in registers;
+ * the vectors and rows past the tiles go through sgemv_avx512. */
+AVX512 static void sgemm_nt_avx512(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w,
+                                   size_t ldw, float *c, size_t ldc) {
+    size_t kf = k / 16 * 16, n4 = n / 4 * 4, m4 = m / 4 * 4;
+    __mmask16 tail = (__mmask16)((1U << (k % 16)) - 1U);
+    for (size_t i = 0; i < n4; i += 4) {
+        const float *x0 = x + i * ldx;
+        for (size_t r = 0; r < m4; r += 4) {
+            const float *w0 = w + r * ldw;
+            __m512 a[4][4];
+            for (int v = 0; v < 4; v++)
+                for (int j = 0; j < 4; j++) a[v][j] = _mm512_setzero_ps();
+            for (size_t p = 0; p <= kf; p += 16) {
+                __mmask16 lanes = p < kf ? (__mmask16)0xFFFF : tail;
+                if (!lanes) break;
+                __m512 wv[4], xv[4];
+                for (int j = 0; j < 4; j++) wv[j] = _mm512_maskz_loadu_ps(lanes, w0 + j * ldw + p);
+                for (int v = 0; v < 4; v++) xv[v] = _mm512_maskz_loadu_ps(lanes, x0 + v * ldx + p);
+                for (int v = 0; v < 4; v++)
+                    for (int j = 0; j < 4; j++) a[v][j] = _mm512_fmadd_ps(xv[v], wv[j], a[v][j]);
+            }
+            for (int v = 0; v < 4; v++) {
+                float *cv = c + (i + v) * ldc + r;
+                _mm_storeu_ps(cv, _mm_add_ps(_mm_loadu_ps(cv), sum4(a[v][0], a[v][1], a[v][2], a[v][3])));
+            }
+        }
+        if (m4 < m)
+            for (size_t v = 0; v < 4; v++) sgemv_avx512(m - m4, k, w + m4 * ldw, ldw, x0 + v * ldx, c + (i + v) * ldc + m4);
+    }
+    for (size_t i = n4; i < n; i++) sgemv_avx512(m, k, w, ldw, x + i * ldx, c + i * ldc);
+}
+
+const lstm_kernels lstm_q8_avx512_vnni = {sgemv_avx512, sgemm_nt_avx512, gemv_f32_avx512, gemv_s8_avx512, gemm_s8_avx512};
 
 #endif

@@ -66,7 +66,7 @@ static void gemm_s8_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, 
     lstm_q8_gemm_by_vectors(gemv_s8_ref, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
 }
 
-const lstm_kernels lstm_q8_reference = {lstm_gemv_acc, gemv_f32_ref, gemv_s8_ref, gemm_s8_ref};
+const lstm_kernels lstm_q8_reference = {lstm_gemv_acc, lstm_gemm_nt_acc, gemv_f32_ref, gemv_s8_ref, gemm_s8_ref};
 
 LSTM_WIDEST float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded) {
     /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
