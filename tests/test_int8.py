@@ -215,3 +215,28 @@ def test_fp32_kernels_of_every_isa_match_torch():
         got = np.stack([stream.step(x) for x in xs.numpy()])
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=isa)
         np.testing.assert_allclose(model.stream().run(xs.numpy()), want, atol=1e-5, rtol=0, err_msg=isa)
+
+
+def test_bidirectional_and_cell_models_quantize():
+    torch.manual_seed(13)
+    xs = np.random.default_rng(5).normal(size=(200, 10)).astype(np.float32)
+    bi = torch.nn.LSTM(10, 24, num_layers=2, bidirectional=True)
+    with torch.no_grad():
+        want = bi(torch.from_numpy(xs))[0].numpy()
+    for dtype in ("int8", "int8-dynamic"):
+        data = lstm_embed.convert_torch(bi, dtype=dtype)
+        outs = [lstm_embed.Model.from_bytes(data, isa=isa).stream().run(xs) for isa in available_isas()]
+        assert np.abs(outs[0] - want).max() < 0.02
+        if dtype == "int8-dynamic":
+            for out in outs[1:]:
+                np.testing.assert_array_equal(out, outs[0])
+    cell, head = torch.nn.LSTMCell(10, 24), torch.nn.Linear(24, 3)
+    h = c = torch.zeros(1, 24)
+    with torch.no_grad():
+        ref = []
+        for x in torch.from_numpy(xs):
+            h, c = cell(x[None], (h, c))
+            ref.append(torch.sigmoid(head(h))[0].numpy())
+    model = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(cell, head=head, head_activation="sigmoid",
+                                                                 dtype="int8-dynamic"))
+    assert np.abs(model.stream().run(xs) - np.stack(ref)).max() < 0.02
