@@ -246,10 +246,12 @@ static void plan_state(lstm_model *m) {
     m->off_xh = lstm_r16(m->persist_floats);
     m->off_gates = m->off_xh + lstm_r16(lstm_r4(max_in) + lstm_r4(m->hr));
     m->off_hfull = m->off_gates + lstm_r16(4 * H);
+    int dynamic = 0; /* only int8-dynamic layers need the int8 vectors and int32 sums */
+    for (uint32_t l = 0; l < in->num_layers; l++) dynamic |= in->layer_dtype[l] == LSTM_LAYER_INT8_DYNAMIC;
     m->q_width = widest;
     m->off_q = m->off_hfull + lstm_r16(H);
-    m->off_acc = m->off_q + lstm_r16(2 * lstm_r4(widest) / 4); /* two int8 vectors, counted in floats */
-    m->state_floats = m->off_acc + 2 * lstm_r16(4 * H);
+    m->off_acc = m->off_q + (dynamic ? lstm_r16(2 * lstm_r4(widest) / 4) : 0); /* two int8 vectors, in floats */
+    m->state_floats = m->off_acc + (dynamic ? 2 * lstm_r16(4 * H) : 0);
 }
 
 size_t lstm_model_mem_size(void) { return sizeof(lstm_model); }
