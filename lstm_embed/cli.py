@@ -85,7 +85,8 @@ def _info_lines(info: dict) -> list[str]:
             ("output size", info["output_size"]), ("parameters", f"{info['param_count']:,}"),
             ("file size", f"{info['file_size']:,} bytes"),
             ("state/stream", f"{info['state_size']:,} bytes"),
-            ("fingerprint", info["fingerprint"]), ("use", mode)]
+            ("fingerprint", info["fingerprint"]), ("use", mode),
+            ("kernels", f"{info['kernels']} (this machine)")]
     return [f"{info['path']}: lstm_embed model", *(f"  {k:<16}{v}" for k, v in rows)]
 
 

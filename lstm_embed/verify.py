@@ -85,6 +85,7 @@ def inspect_file(path: str | os.PathLike) -> dict:
         "head_activation": model.head_activation, "output_size": model.output_size,
         "param_count": model.param_count, "file_size": model.file_size, "state_size": model.state_size,
         "fingerprint": f"0x{model.fingerprint:016x}", "streaming": model.num_directions == 1,
+        "kernels": model.isa,
     }
 
 
