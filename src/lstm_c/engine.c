@@ -1,9 +1,9 @@
-/* engine.c - the fp32 forward pass: one step, a whole sequence, and many streams at once. */
+/* engine.c - the forward pass of fp32, int8 and int8-dynamic layers: one step, a whole sequence, and many
+ * streams at once. The kernels come from the model's table (kernels.h), chosen when it was opened. */
 #include <string.h>
 
 #include "activations.h"
 #include "lstm_internal.h"
-
 
 /* Fill `rows` rows of `out` (row stride ld) with the vector v[n]. */
 static void broadcast_rows(float *out, size_t rows, size_t ld, const float *v, size_t n) {
@@ -151,11 +151,11 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
 static size_t run_extra_floats(const lstm_model *m) {
     return m->info.num_directions == 2 ? lstm_r16(m->hr) + lstm_r16(m->info.hidden_size) : 0;
 }
-/* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic layers the int32 sums [4H],
- * int8 inputs [r4(widest input)] (counted in floats) and a scale. */
 static size_t widest_input(const lstm_model *m) {
     return m->info.input_size > m->layer_out ? m->info.input_size : m->layer_out;
 }
+/* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic layers the int32 sums [4H],
+ * int8 inputs [r4(widest input)] (counted in floats) and a scale. */
 static size_t run_floats_per_step(const lstm_model *m) {
     return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + lstm_r4(widest_input(m)) / 4 + 1;
 }
