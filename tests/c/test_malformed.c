@@ -11,6 +11,15 @@
 /* in, H, P, layers, dirs, head, activation, seed, scale: every tensor role, and a bidirectional net */
 static const net_spec SPEC_UNI = {3, 4, 2, 2, 1, 2, LSTM_ACT_SOFTMAX, 51, 0.5f};
 static const net_spec SPEC_BI = {3, 4, 2, 2, 2, 0, LSTM_ACT_NONE, 52, 0.5f};
+/* The files most tests walk: one unidirectional with a head, one bidirectional. */
+static const net_spec *const SPECS[] = {&SPEC_UNI, &SPEC_BI};
+#define N_SPECS 2
+
+/* Build the network of `spec` into *n and return its model file (caller frees both). */
+static unsigned char *spec_file(const net_spec *spec, net *n, size_t *len) {
+    net_make(n, spec);
+    return net_write(n, 0, len);
+}
 
 #define ENTRY(t, field) (LSTM_HDR_SIZE + (size_t)(t) * LSTM_TENSOR_ENTRY_SIZE + (field))
 
@@ -64,12 +73,10 @@ static lstm_status try_open(const unsigned char *bytes, size_t len) {
 }
 
 static void test_intact_files_open(void) {
-    const net_spec *specs[] = {&SPEC_UNI, &SPEC_BI};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_SPECS; k++) {
         net n;
         size_t len;
-        net_make(&n, specs[k]);
-        unsigned char *f = net_write(&n, 0, &len);
+        unsigned char *f = spec_file(SPECS[k], &n, &len);
         CHECK_OK(try_open(f, len));
         /* bytes after the file are ignored */
         unsigned char *longer = (unsigned char *)xmalloc(len + 100);
@@ -83,12 +90,10 @@ static void test_intact_files_open(void) {
 }
 
 static void test_every_truncation(void) {
-    const net_spec *specs[] = {&SPEC_UNI, &SPEC_BI};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_SPECS; k++) {
         net n;
         size_t len;
-        net_make(&n, specs[k]);
-        unsigned char *f = net_write(&n, 0, &len);
+        unsigned char *f = spec_file(SPECS[k], &n, &len);
         size_t wrong = 0;
         for (size_t cut = 0; cut < len; cut++) wrong += try_open(f, cut) != LSTM_E_TRUNCATED;
         CHECK(wrong == 0);
@@ -99,12 +104,10 @@ static void test_every_truncation(void) {
 
 /* Every single bit flip is refused: the CRC catches what the field checks do not. */
 static void test_every_bit_flip(void) {
-    const net_spec *specs[] = {&SPEC_UNI, &SPEC_BI};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_SPECS; k++) {
         net n;
         size_t len;
-        net_make(&n, specs[k]);
-        unsigned char *f = net_write(&n, 0, &len);
+        unsigned char *f = spec_file(SPECS[k], &n, &len);
         size_t accepted = 0;
         for (size_t bit = 0; bit < 8 * len; bit++) {
             f[bit / 8] ^= (unsigned char)(1u << (bit % 8));
@@ -127,12 +130,10 @@ static int header_flip_may_pass(size_t byte) {
 }
 
 static void test_every_bit_flip_crc_fixed(void) {
-    const net_spec *specs[] = {&SPEC_UNI, &SPEC_BI};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_SPECS; k++) {
         net n;
         size_t len;
-        net_make(&n, specs[k]);
-        unsigned char *f = net_write(&n, 0, &len), *g = (unsigned char *)xmalloc(len);
+        unsigned char *f = spec_file(SPECS[k], &n, &len), *g = (unsigned char *)xmalloc(len);
         size_t header_accepted = 0;
         for (size_t bit = 0; bit < 8 * len; bit++) {
             memcpy(g, f, len);
@@ -330,13 +331,11 @@ static void test_extreme_tensor_entries(void) {
 /* Random damage to the header and the table, CRC recomputed: a documented status every time, never a
  * crash or an overread, and an accepted file runs. */
 static void test_random_damage(void) {
-    const net_spec *specs[] = {&SPEC_UNI, &SPEC_BI};
     rng r = {71};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < N_SPECS; k++) {
         net n;
         size_t len;
-        net_make(&n, specs[k]);
-        unsigned char *f = net_write(&n, 0, &len), *g = (unsigned char *)xmalloc(len);
+        unsigned char *f = spec_file(SPECS[k], &n, &len), *g = (unsigned char *)xmalloc(len);
         size_t table_end = get32(f + LSTM_HDR_HEADER_SIZE);
         const uint32_t values[] = {0, 1, 2, 3, 4, 63, 64, 0x7f, 0x80, 0xff, 0x7fffffffu, 0x80000000u, UINT32_MAX,
                                    (uint32_t)len, (uint32_t)len - 64, (uint32_t)table_end};
