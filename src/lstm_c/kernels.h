@@ -38,10 +38,9 @@ extern const lstm_kernels lstm_q8_avx2;
 extern const lstm_kernels lstm_q8_avx512_vnni;
 #endif
 
-/* Whether this CPU can run the kernels of an lstm_isa (LSTM_ISA_AUTO: the best one it can). */
-int lstm_q8_isa_supported(unsigned isa);
-unsigned lstm_q8_best_isa(void);
-const lstm_kernels *lstm_kernels_for(unsigned isa);
+/* The table of an lstm_isa that lstm_isa_supported() accepts (dispatch.c). */
+#include "lstm.h"
+const lstm_kernels *lstm_kernels_for(lstm_isa isa);
 
 /* Symmetric quantisation of v[n] to q[n] in [-127, 127]; returns the scale (v ~= scale * q).
  * q is zero-padded up to `padded` entries. A zero vector gets scale 0 and all-zero q. */

@@ -284,7 +284,7 @@ lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t 
     if (st == LSTM_OK) st = finish_cells(&m);
     if (st != LSTM_OK) return st;
     plan_state(&m);
-    m.info.isa = lstm_q8_best_isa();
+    m.info.isa = lstm_isa_best();
     m.kern = lstm_kernels_for(m.info.isa);
     m.magic = LSTM_MODEL_MAGIC;
     memcpy(mem, &m, sizeof m);
@@ -313,8 +313,8 @@ void lstm_model_close(lstm_model *model) {
 
 lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa) {
     if (!model || model->magic != LSTM_MODEL_MAGIC) return LSTM_E_INVALID_ARGUMENT;
-    if (!lstm_q8_isa_supported(isa)) return LSTM_E_UNSUPPORTED;
-    model->info.isa = isa == LSTM_ISA_AUTO ? lstm_q8_best_isa() : isa;
+    if (!lstm_isa_supported(isa)) return LSTM_E_ISA_UNAVAILABLE;
+    model->info.isa = isa == LSTM_ISA_AUTO ? lstm_isa_best() : isa;
     model->kern = lstm_kernels_for(model->info.isa);
     return LSTM_OK;
 }

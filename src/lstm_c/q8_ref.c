@@ -96,34 +96,3 @@ LSTM_WIDEST void lstm_q8_gates(float *y, const float *bias, const int32_t *acc_x
         y[i] = (bias[i] + (float)acc_x[i] * (sx * scale_x[i])) + (float)acc_h[i] * (sh * scale_h[i]);
 }
 
-#ifdef LSTM_HAVE_X86_KERNELS
-int lstm_q8_isa_supported(unsigned isa) {
-    __builtin_cpu_init();
-    switch (isa) {
-    case LSTM_ISA_AUTO:
-    case LSTM_ISA_REFERENCE: return 1;
-    case LSTM_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case LSTM_ISA_AVX512_VNNI:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    default: return 0;
-    }
-}
-
-const lstm_kernels *lstm_kernels_for(unsigned isa) {
-    switch (isa) {
-    case LSTM_ISA_AVX2: return &lstm_q8_avx2;
-    case LSTM_ISA_AVX512_VNNI: return &lstm_q8_avx512_vnni;
-    default: return &lstm_q8_reference;
-    }
-}
-#else
-int lstm_q8_isa_supported(unsigned isa) { return isa == LSTM_ISA_AUTO || isa == LSTM_ISA_REFERENCE; }
-const lstm_kernels *lstm_kernels_for(unsigned isa) { (void)isa; return &lstm_q8_reference; }
-#endif
-
-unsigned lstm_q8_best_isa(void) {
-    if (lstm_q8_isa_supported(LSTM_ISA_AVX512_VNNI)) return LSTM_ISA_AVX512_VNNI;
-    if (lstm_q8_isa_supported(LSTM_ISA_AVX2)) return LSTM_ISA_AVX2;
-    return LSTM_ISA_REFERENCE;
-}
