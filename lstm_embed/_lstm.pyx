@@ -64,15 +64,13 @@ _STATUS_HINTS = {
     LSTM_E_BAD_TENSOR: _FILE_HINT,
     LSTM_E_NONFINITE_WEIGHT: _FILE_HINT + "; check the PyTorch weights are finite and within +-2^20",
     LSTM_E_MISALIGNED: "this is a bug in lstm_embed's binding; please report it",
-    LSTM_E_NONFINITE_INPUT: ("replace NaN and infinite inputs (e.g. with np.nan_to_num) before stepping; "
-                             "the stream's state was not changed"),
+    LSTM_E_NONFINITE_INPUT: "replace NaN and infinite inputs (e.g. with np.nan_to_num) before stepping",
     LSTM_E_WRONG_MODEL: "use a stream or snapshot of this model (the same weights and shape)",
-    LSTM_E_BAD_SNAPSHOT: "pass the bytes Stream.snapshot() returned, unchanged; the state was not changed",
+    LSTM_E_BAD_SNAPSHOT: "pass the bytes Stream.snapshot() returned, unchanged",
     LSTM_E_UNSUPPORTED: "see the model's properties (num_directions...) for what it supports",
     LSTM_E_BAD_STATE: "create a new stream with model.stream()",
     LSTM_E_OUT_OF_MEMORY: "free memory, or use smaller inputs",
-    LSTM_E_INPUT_RANGE: ("scale or clip the inputs to |x| <= 2^64 (normalise them as in training); the "
-                         "stream's state was not changed"),
+    LSTM_E_INPUT_RANGE: "scale or clip the inputs to |x| <= 2^64 (normalise them as in training)",
     LSTM_E_ISA_UNAVAILABLE: "use isa=\"auto\" or one of lstm_embed.supported_isas()",
 }
 
@@ -173,6 +171,8 @@ cdef int _check(lstm_status st, str context) except -1:
         return 0
     cls = _STATUS_ERRORS.get(st, LstmError)
     hint = _STATUS_HINTS.get(st)
+    if st == LSTM_E_ISA_UNAVAILABLE:
+        hint = f"{hint}: {['auto'] + supported_isas()}"
     raise cls(f"{context}: {lstm_status_str(st).decode()} [status {<int>st}]" + (f"; {hint}" if hint else ""),
               int(st))
 
@@ -246,9 +246,10 @@ cdef cnp.ndarray _as_float32(object x, str name):
     if kind == "f" and arr.dtype.itemsize > 4 and res.size and not np.isfinite(res).all():
         lost = np.flatnonzero((~np.isfinite(res) & np.isfinite(arr)).ravel())
         if lost.size:
-            where = np.unravel_index(lost[0], np.shape(arr))
+            where = tuple(int(i) for i in np.unravel_index(lost[0], np.shape(arr)))
             raise InputRangeError(
-                f"{name}{list(where)} = {arr[where]!r} exceeds float32's range (largest {_FLOAT32_MAX:.4g}), "
+                f"{name}[{', '.join(map(str, where))}] = {np.format_float_scientific(arr[where], precision=4)} "
+                f"({arr.dtype}) exceeds float32's range (largest {_FLOAT32_MAX:.4g}), "
                 f"and inputs beyond +-2^64 are rejected: scale or clip the inputs (normalise them as in "
                 f"training); the stream's state was not changed", int(LSTM_E_INPUT_RANGE))
     return res
