@@ -3,7 +3,8 @@ built lstm_embed):
 
     python examples/models/make_models.py
 
-- examples/models/tiny.lstm: fp32, input 4, hidden 8, head 2 (host_stream.c, the CMake consumer test)
+- examples/models/tiny.lstm: fp32, input 4, hidden 8, head 2 (host_stream.c, the CMake consumer test),
+  tiny_input.f32 (40 frames) and tiny_expected.f32 (the Python binding's outputs for them)
 - tests/c/xcheck/xcheck_{fp32,q8}_data.{c,h}: the two models every target prints outputs of (xcheck.c)
 - examples/cortex_m4/model_data.{c,h}: int8-dynamic, input 16, hidden 64, head 4 (the M4 firmware), and
   examples/cortex_m4/golden.h: inputs and the outputs the host computes for them, as float bit patterns
@@ -40,7 +41,12 @@ def bits(x):
 
 def main():
     models = os.path.join(ROOT, "examples", "models")
-    write(os.path.join(models, "tiny.lstm"), make(4, 8, 1, 2, "tanh", "float32", 1))
+    tiny = make(4, 8, 1, 2, "tanh", "float32", 1)
+    write(os.path.join(models, "tiny.lstm"), tiny)
+    m = lstm_embed.Model.from_bytes(tiny)
+    frames = np.random.default_rng(0).standard_normal((40, m.input_size)).astype("<f4")
+    write(os.path.join(models, "tiny_input.f32"), frames.tobytes())
+    write(os.path.join(models, "tiny_expected.f32"), m.stream().run(frames).astype("<f4").tobytes())
 
     xc = os.path.join(ROOT, "tests", "c", "xcheck")
     for name, args in (("xcheck_fp32", (5, 12, 2, 3, "tanh", "float32", 2)),
