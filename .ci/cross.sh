@@ -12,7 +12,9 @@
 # Firmwares under qemu-system-arm with semihosting (bounded by a timeout):
 #   cortex-m4 (mps2-an386: opens the export-c model from flash, checks golden outputs, prints xcheck)
 #   cortex-m0 (microbit, soft float: prints xcheck)
-# Plus host-stream: examples/host_stream.c on x86-64 over the shipped tiny model.
+# Plus host-stream: examples/host_stream.c on x86-64 over the shipped tiny model; and sizes: .ci/sizes.py
+# (CMake builds of the library per target with cmake/toolchains/*, sizes at -Os/-O2, Cortex-M4 stack
+# depth and firmware size) into build/cross/sizes.md.
 #
 # xcheck prints the outputs of a fixed fp32 and a fixed int8-dynamic model for a fixed input sequence as
 # float bit patterns; each target's lines are diffed against x86_64-gcc's (the SIMD kernels this CPU
@@ -29,11 +31,11 @@ JOBS=${JOBS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 mkdir -p "$OUT"
 
-ALL="x86_64-gcc x86_64-nosimd x86_64-clang i386 aarch64 armhf musl cortex-m4 cortex-m0 host-stream"
+ALL="x86_64-gcc x86_64-nosimd x86_64-clang i386 aarch64 armhf musl cortex-m4 cortex-m0 host-stream sizes"
 TARGETS=${*:-$ALL}
 NPROGS=$(ls tests/c/test_*.c | wc -l)
 
-declare -A BUILT RAN PASSED IDENT NOTE
+declare -A BUILT RAN PASSED IDENT IDENT2 NOTE
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -130,6 +132,12 @@ for t in $TARGETS; do
         cortex-m4) firmware_target "$t" examples/cortex_m4 ;;
         cortex-m0) firmware_target "$t" examples/cortex_m0 ;;
         host-stream) host_stream_target ;;
+        sizes)
+            if ! have python3 || ! have cmake; then BUILT[$t]=skip; NOTE[$t]="needs python3 and cmake"; else
+                if timeout 900 python3 .ci/sizes.py --src "$SRC" --out "$OUT/sizes" >"$OUT/sizes.md" 2>"$OUT/sizes.log"
+                then BUILT[$t]=yes; RAN[$t]=yes; PASSED[$t]=yes; else BUILT[$t]=NO; fi
+                NOTE[$t]="tables in ${OUT#$ROOT/}/sizes.md"; IDENT[$t]="-"; IDENT2[$t]="-"
+            fi ;;
         *) echo "unknown target $t (known: $ALL)" >&2; exit 2 ;;
     esac
 done
@@ -157,9 +165,8 @@ compare() { # compare NAME REFERENCE MODEL -> "same" | "k/16 differ" | "n/a"
     diff=$(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | grep -c '^>')
     [ "$diff" -eq 0 ] && echo "same" || echo "$diff/$n differ"
 }
-declare -A IDENT2
 for t in $TARGETS; do
-    [ "$t" = host-stream ] && continue
+    [ "$t" = host-stream ] || [ "$t" = sizes ] && continue
     IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn)"
     IDENT2[$t]="fp32 $(compare "$t" x86_64-nosimd fp32), q8 $(compare "$t" x86_64-nosimd int8dyn)"
 done
