@@ -7,7 +7,7 @@
 #
 # Linux targets build tests/c (test_*.c + helpers + src/lstm_c/*.c, the Makefile's CONFIG=none: no BLAS)
 # and tests/c/xcheck, and run them (qemu-user for aarch64/armhf):
-#   x86_64-gcc  x86_64-nosimd (-DLSTM_NO_SIMD: the portable kernels)  x86_64-clang  i386 (i686-linux-gnu-gcc, x87 float, static)  aarch64 (static, qemu-aarch64)
+#   x86_64-gcc  x86_64-nosimd (-DLSTM_NO_SIMD: the portable kernels)  x86_64-clang  x86_64-clang-nosimd  i386 (i686-linux-gnu-gcc, x87 float, static)  aarch64 (static, qemu-aarch64)
 #   armhf (static, qemu-arm)  musl (musl-gcc, static, SIMD on)
 # Firmwares under qemu-system-arm with semihosting (bounded by a timeout):
 #   cortex-m4 (mps2-an386: opens the export-c model from flash, checks golden outputs, prints xcheck)
@@ -31,7 +31,7 @@ JOBS=${JOBS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 mkdir -p "$OUT"
 
-ALL="x86_64-gcc x86_64-nosimd x86_64-clang i386 aarch64 armhf musl cortex-m4 cortex-m0 host-stream sizes"
+ALL="x86_64-gcc x86_64-nosimd x86_64-clang x86_64-clang-nosimd i386 aarch64 armhf musl cortex-m4 cortex-m0 host-stream sizes"
 TARGETS=${*:-$ALL}
 NPROGS=$(ls tests/c/test_*.c | wc -l)
 
@@ -125,6 +125,7 @@ for t in $TARGETS; do
         x86_64-gcc) linux_target "$t" gcc "" "" "" ;;
         x86_64-nosimd) linux_target "$t" gcc "-DLSTM_NO_SIMD" "" "" ;;
         x86_64-clang) linux_target "$t" clang "" "" "" ;;
+        x86_64-clang-nosimd) linux_target "$t" clang "-DLSTM_NO_SIMD" "" "" ;;
         i386) linux_target "$t" i686-linux-gnu-gcc "" "-static" "" ;;
         aarch64) linux_target "$t" aarch64-linux-gnu-gcc "" "-static" "qemu-aarch64" ;;
         armhf) linux_target "$t" arm-linux-gnueabihf-gcc "" "-static" "qemu-arm" ;;
