@@ -173,11 +173,11 @@ for t in $TARGETS; do
 done
 
 fail=0
-printf '\n%-13s %-5s %-10s %-6s %-36s %-36s %s\n' target built ran passed "xcheck vs x86_64-gcc" \
+printf '\n%-19s %-5s %-10s %-6s %-36s %-36s %s\n' target built ran passed "xcheck vs x86_64-gcc" \
        "xcheck vs x86_64-nosimd" notes
 for t in $TARGETS; do
     b=${BUILT[$t]:-NO}; r=${RAN[$t]:--}; p=${PASSED[$t]:--}
-    printf '%-13s %-5s %-10s %-6s %-36s %-36s %s\n' "$t" "$b" "$r" "$p" "${IDENT[$t]:--}" "${IDENT2[$t]:--}" \
+    printf '%-19s %-5s %-10s %-6s %-36s %-36s %s\n' "$t" "$b" "$r" "$p" "${IDENT[$t]:--}" "${IDENT2[$t]:--}" \
         "${NOTE[$t]:-}"
     [ "$b" = skip ] && continue
     [ "$b" = yes ] && [ "$r" = yes ] && [ "$p" = yes ] || fail=1
