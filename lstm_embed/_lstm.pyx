@@ -537,6 +537,20 @@ cdef class Model:
         self._opened()
         return lstm_state_size(self._m)
 
+    def run_workspace_size(self, steps):
+        """Bytes of workspace the C ``lstm_run`` needs to process ``steps`` timesteps per pass."""
+        self._opened()
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        return lstm_run_workspace_size(self._m, <size_t>steps)
+
+    def step_many_workspace_size(self, n):
+        """Bytes of workspace the C ``lstm_step_many`` needs for ``n`` streams."""
+        self._opened()
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return lstm_step_many_workspace_size(self._m, <size_t>n)
+
     def __repr__(self):
         if self._m == NULL:
             return "<lstm_embed.Model (not opened)>"

@@ -14,7 +14,6 @@ exported.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 from dataclasses import dataclass
@@ -42,45 +41,17 @@ def default_name(output: str) -> str:
     return name if _IDENT.match(name) else f"m_{name}"
 
 
-def _workspace_sizes(data: bytes) -> tuple[int, int, int, int] | None:
-    """(run_fixed, run_per_step, many_fixed, many_per_stream) from the core's own size functions.
-
-    The Python Model does not expose lstm_run_workspace_size / lstm_step_many_workspace_size, so they are
-    called through the extension module's exported C symbols (the public API has default visibility).
-    Returns None when they cannot be reached; the header then says to ask at run time.
-    """
-    try:
-        from lstm_embed import _lstm
-
-        lib = ctypes.CDLL(_lstm.__file__)
-        open_, close = lib.lstm_model_open, lib.lstm_model_close
-        run_ws, many_ws = lib.lstm_run_workspace_size, lib.lstm_step_many_workspace_size
-    except (OSError, AttributeError, ImportError):
-        return None
-    open_.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]
-    open_.restype = ctypes.c_int
-    close.argtypes = [ctypes.c_void_p]
-    close.restype = None
-    for f in (run_ws, many_ws):
-        f.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-        f.restype = ctypes.c_size_t
-    buf = ctypes.create_string_buffer(data, len(data))  # malloc'd: aligned enough (>= 8 bytes)
-    model = ctypes.c_void_p()
-    if open_(ctypes.addressof(buf), len(data), ctypes.byref(model)) != 0:
-        return None
-    try:
-        r1, r2 = run_ws(model, 1), run_ws(model, 2)
-        m1, m2 = many_ws(model, 1), many_ws(model, 2)
-    finally:
-        close(model)
+def _workspace_sizes(model) -> tuple[int, int, int, int]:
+    """(run_fixed, run_per_step, many_fixed, many_per_stream): the core's own size functions are affine in
+    the step and stream counts, so two calls each give the constants for the header's macros."""
+    r1, r2 = model.run_workspace_size(1), model.run_workspace_size(2)
+    m1, m2 = model.step_many_workspace_size(1), model.step_many_workspace_size(2)
     return r1 - (r2 - r1), r2 - r1, m1 - (m2 - m1), m2 - m1
 
 
 def model_sizes(data: bytes, model) -> Sizes:
     sizes = Sizes(state=model.state_size)
-    ws = _workspace_sizes(data)
-    if ws is not None:
-        sizes.run_fixed, sizes.run_per_step, sizes.many_fixed, sizes.many_per_stream = ws
+    sizes.run_fixed, sizes.run_per_step, sizes.many_fixed, sizes.many_per_stream = _workspace_sizes(model)
     return sizes
 
 

@@ -80,7 +80,7 @@ def test_c_same_results_with_and_without_simd():
     simd = xcheck_lines("xcheck-simd")
     portable = xcheck_lines("xcheck-portable", "EXTRA_CFLAGS=-DLSTM_NO_SIMD")
     np.testing.assert_allclose(as_floats(simd["fp32"]), as_floats(portable["fp32"]), rtol=1e-5, atol=1e-6)
-    if simd["int8dyn"] != portable["int8dyn"]:
-        diff = np.abs(as_floats(simd["int8dyn"]) - as_floats(portable["int8dyn"])).max()
-        pytest.xfail(f"int8-dynamic results differ between the SIMD and portable kernels (max {diff:.2g}); "
-                     "lstm.h promises identical bits (known: the core's dispatch is being reworked)")
+    diff = np.abs(as_floats(simd["int8dyn"]) - as_floats(portable["int8dyn"])).max()
+    assert simd["int8dyn"] == portable["int8dyn"], (
+        f"int8-dynamic results differ between the SIMD and portable kernels (max {diff:.2g}): "
+        "lstm.h promises identical bits")
