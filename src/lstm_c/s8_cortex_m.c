@@ -4,9 +4,10 @@
  *
  * A block row holds 4 int8 weights (w0 w1 w2 w3) in one word. SXTB16 sign-extends bytes 0 and 2 into two
  * halfwords, SXTB16 with ROR #8 bytes 1 and 3; SMLAD multiplies two halfword pairs and adds both products
- * to an int32: 5 instructions per 4 weights (LDR, 2 SXTB16, 2 SMLAD). The activations are extracted the
- * same way once per call into a small stack buffer (2 words per group), and each group's pair is loaded
- * once for 4 rows. The sums cannot overflow (|w q| <= 2^14, at most 2^14 columns... far below 2^31). */
+ * to an int32: 4.5 instructions per 4 weights (half an LDRD, 2 SXTB16, 2 SMLAD). The activations are
+ * extracted the same way once per call into a small stack buffer (2 words per group), and each group's
+ * pair is loaded once for 4 rows. The sums are exact: |w q| <= 127 * 127 and at most LSTM_MAX_DIM / 4
+ * groups, far below 2^31. Weights must be 4-byte aligned (LDRD): model tensors are. */
 #include "kernels_arm.h"
 
 #ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
@@ -31,56 +32,66 @@ static inline int32_t sxtb16_ror8(uint32_t x) {
 
 /* acc[4 rows] (+)= the rows of 16-byte block slices at pw, pw + 64, ... against the extracted pairs
  * qx[0 .. 2 * ng). */
-/* One group of 4 rows: the activation pair from qx (post-incremented by 8), the 4 block-row words at pw
- * + 4, + 8, + 12, then + 0 with pw post-incremented by 64 to the next block. 23 instructions per 16
- * weights with the loop's compare and branch. Written in assembly so that the compiler's scheduling (which
- * hoists every load and then spills accumulators) cannot change the count. */
+/* One group (16 weights) of the 4 rows in r4-r7: the activation pair (q0, q2), (q1, q3) from [r1] (post-
+ * incremented by 8), block rows 2 and 3 from [r0 + 8], rows 0 and 1 from [r0] with r0 post-incremented by
+ * 64 to the next block of the panel. 19 instructions. */
 #define GROUP_ASM                                                                                            \
-    "ldrd   %[qa], %[qb], [%[qx]], #8\n\t"                                                                   \
-    "ldr    %[w], [%[pw], #4]\n\t"                                                                           \
-    "sxtb16 %[t], %[w]\n\t"                                                                                  \
-    "smlad  %[a1], %[t], %[qa], %[a1]\n\t"                                                                   \
-    "sxtb16 %[t], %[w], ror #8\n\t"                                                                          \
-    "smlad  %[a1], %[t], %[qb], %[a1]\n\t"                                                                   \
-    "ldr    %[w], [%[pw], #8]\n\t"                                                                           \
-    "sxtb16 %[t], %[w]\n\t"                                                                                  \
-    "smlad  %[a2], %[t], %[qa], %[a2]\n\t"                                                                   \
-    "sxtb16 %[t], %[w], ror #8\n\t"                                                                          \
-    "smlad  %[a2], %[t], %[qb], %[a2]\n\t"                                                                   \
-    "ldr    %[w], [%[pw], #12]\n\t"                                                                          \
-    "sxtb16 %[t], %[w]\n\t"                                                                                  \
-    "smlad  %[a3], %[t], %[qa], %[a3]\n\t"                                                                   \
-    "sxtb16 %[t], %[w], ror #8\n\t"                                                                          \
-    "smlad  %[a3], %[t], %[qb], %[a3]\n\t"                                                                   \
-    "ldr    %[w], [%[pw]], #64\n\t"                                                                          \
-    "sxtb16 %[t], %[w]\n\t"                                                                                  \
-    "smlad  %[a0], %[t], %[qa], %[a0]\n\t"                                                                   \
-    "sxtb16 %[t], %[w], ror #8\n\t"                                                                          \
-    "smlad  %[a0], %[t], %[qb], %[a0]\n\t"
+    "ldrd   r8, r9, [r1], #8\n\t"                                                                            \
+    "ldrd   r10, r11, [r0, #8]\n\t"                                                                          \
+    "sxtb16 r12, r10\n\t"                                                                                    \
+    "smlad  r6, r12, r8, r6\n\t"                                                                             \
+    "sxtb16 r12, r10, ror #8\n\t"                                                                            \
+    "smlad  r6, r12, r9, r6\n\t"                                                                             \
+    "sxtb16 r12, r11\n\t"                                                                                    \
+    "smlad  r7, r12, r8, r7\n\t"                                                                             \
+    "sxtb16 r12, r11, ror #8\n\t"                                                                            \
+    "smlad  r7, r12, r9, r7\n\t"                                                                             \
+    "ldrd   r10, r11, [r0], #64\n\t"                                                                         \
+    "sxtb16 r12, r10\n\t"                                                                                    \
+    "smlad  r4, r12, r8, r4\n\t"                                                                             \
+    "sxtb16 r12, r10, ror #8\n\t"                                                                            \
+    "smlad  r4, r12, r9, r4\n\t"                                                                             \
+    "sxtb16 r12, r11\n\t"                                                                                    \
+    "smlad  r5, r12, r8, r5\n\t"                                                                             \
+    "sxtb16 r12, r11, ror #8\n\t"                                                                            \
+    "smlad  r5, r12, r9, r5\n\t"
 
-#define GROUP_OPERANDS                                                                                       \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [pw] "+r"(pw), [qx] "+r"(qx),              \
-      [qa] "=&r"(qa), [qb] "=&r"(qb), [w] "=&r"(wv), [t] "=&r"(t)
+/* panel(pw, qx, ng, out): the 16 rows of one panel over ng >= 1 groups: pw is the panel's first block of
+ * the range, qx the ng extracted activation pairs, out[16] the row sums (stored, or added to with the
+ * _add variant). For 4 rows at a time (r4-r7, so LDM / STM keep row order) the group loop runs two groups
+ * per iteration (entered in its middle when ng is odd); then pw and qx rewind to the next 4 rows. Written
+ * in assembly so that the instruction count cannot depend on the compiler's scheduling (GCC hoists every
+ * load of the loop and spills accumulators). */
+#define PANEL_ASM(init)                                                                                      \
+    "push   {r4-r11, lr}\n\t"                                                                                \
+    "add    r12, r3, #64\n\t"                                                                                \
+    "push   {r12}\n\t" /* [sp]: end of out */                                                                \
+    "lsls   r2, r2, #3\n\t" /* r2: bytes of qx */                                                            \
+    "add    lr, r1, r2\n\t" /* lr: end of qx */                                                              \
+    "1:\n\t" init "tst    r2, #8\n\t"                                                                        \
+    "bne    3f\n\t"                                                                                          \
+    "2:\n\t" GROUP_ASM "3:\n\t" GROUP_ASM "cmp    r1, lr\n\t"                                                \
+    "bne    2b\n\t"                                                                                          \
+    "stmia  r3!, {r4-r7}\n\t"                                                                                \
+    "sub    r1, r1, r2\n\t"                                                                                  \
+    "sub    r0, r0, r2, lsl #3\n\t"                                                                          \
+    "add    r0, r0, #16\n\t"                                                                                 \
+    "ldr    r12, [sp]\n\t"                                                                                   \
+    "cmp    r3, r12\n\t"                                                                                     \
+    "bne    1b\n\t"                                                                                          \
+    "add    sp, sp, #4\n\t"                                                                                  \
+    "pop    {r4-r11, pc}\n\t"
 
-/* acc[4 rows] (+)= the rows of the 16-byte block slices at pw, pw + 64, ... against the extracted pairs
- * qx[0 .. 2 * ng), ng >= 1. */
-static void four_rows(const unsigned char *pw, const int32_t *qx, size_t ng, int32_t *out, int first) {
-    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, qa, qb, wv, t;
-    if (!first) {
-        a0 = out[0];
-        a1 = out[1];
-        a2 = out[2];
-        a3 = out[3];
-    }
-    const int32_t *end = qx + 2 * ng;
-    if (ng & 1) __asm__(GROUP_ASM GROUP_OPERANDS : : "memory");
-    if (qx != end)
-        __asm__("1:\n\t" GROUP_ASM GROUP_ASM "cmp    %[qx], %[end]\n\t"
-                "bne    1b\n\t" GROUP_OPERANDS : [end] "r"(end) : "cc", "memory");
-    out[0] = a0;
-    out[1] = a1;
-    out[2] = a2;
-    out[3] = a3;
+__attribute__((naked, noinline)) static void panel_set(const unsigned char *pw, const int32_t *qx, size_t ng,
+                                                       int32_t *out) {
+    (void)pw, (void)qx, (void)ng, (void)out;
+    __asm__ volatile(PANEL_ASM("movs   r4, #0\n\tmovs   r5, #0\n\tmovs   r6, #0\n\tmovs   r7, #0\n\t"));
+}
+
+__attribute__((naked, noinline)) static void panel_add(const unsigned char *pw, const int32_t *qx, size_t ng,
+                                                       int32_t *out) {
+    (void)pw, (void)qx, (void)ng, (void)out;
+    __asm__ volatile(PANEL_ASM("ldm    r3, {r4-r7}\n\t"));
 }
 
 void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
@@ -101,7 +112,7 @@ void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
         }
         for (size_t r0 = 0; r0 < prows; r0 += 16) {
             const unsigned char *panel = (const unsigned char *)w + ((r0 / 16) * groups + c0) * 64;
-            for (size_t j = 0; j < 4; j++) four_rows(panel + 16 * j, qx, ng, acc + r0 + 4 * j, c0 == g0);
+            (c0 == g0 ? panel_set : panel_add)(panel, qx, ng, acc + r0);
         }
     }
 }

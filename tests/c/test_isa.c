@@ -21,7 +21,7 @@ static int bits_equal(const void *a, const void *b, size_t n) { return memcmp(a,
 /* ---- kernels ---------------------------------------------------------------------------------------- */
 
 /* A random blocked matrix of r16(rows) x 4 * groups int8 values in [-127, 127] (rows past `rows` zero);
- * extreme: every value +-127. */
+ * extreme: every value +-127 (the largest sums). */
 static int8_t *random_blocked(rng *r, size_t rows, size_t groups, int extreme) {
     size_t n = lstm_r16(rows) * groups * 4;
     int8_t *w = (int8_t *)xmalloc(n);
@@ -42,16 +42,16 @@ static void test_kernels(void) {
         if (!lstm_isa_supported(isa)) continue;
         const lstm_kernels *k = lstm_kernels_for(isa);
         for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
-            for (int extreme = 0; extreme < 2; extreme++) {
+            for (int extreme = 0; extreme < 3; extreme++) { /* 1: every value +-127; 2: subnormal activations */
                 size_t rows = shapes[sh][0], groups = shapes[sh][1];
                 size_t g0 = groups > 2 ? 1 + rng_next(&r) % (groups / 2) : 0, g1 = groups;
                 test_context("%s rows %lu groups %lu [%lu, %lu) extreme %d", lstm_isa_name(isa), (unsigned long)rows,
                              (unsigned long)groups, (unsigned long)g0, (unsigned long)g1, extreme);
-                int8_t *w = random_blocked(&r, rows, groups, extreme);
+                int8_t *w = random_blocked(&r, rows, groups, extreme == 1);
                 size_t nv = 5, width = (g1 - g0) * 4, ldq = width + 4, pr = lstm_r16(rows);
                 int8_t *q = (int8_t *)xmalloc(nv * ldq);
                 for (size_t i = 0; i < nv * ldq; i++)
-                    q[i] = (int8_t)(extreme ? ((rng_next(&r) & 1) ? 127 : -127) : (int)(rng_next(&r) % 255) - 127);
+                    q[i] = (int8_t)(extreme == 1 ? ((rng_next(&r) & 1) ? 127 : -127) : (int)(rng_next(&r) % 255) - 127);
                 int32_t *rowsum = (int32_t *)xmalloc(pr * sizeof(int32_t));
                 for (size_t row = 0; row < pr; row++) {
                     int32_t sum = 0;
@@ -75,8 +75,9 @@ static void test_kernels(void) {
                     CHECK(bits_equal(ga, gb, nv * ldacc * sizeof(int32_t)));
                 }
                 /* gemv_f32: y += scale * (W x), same bits */
-                float *x = random_floats(&r, width, extreme ? 1e3f : 2.0f), *scale = random_floats(&r, rows, 0.05f);
+                float *x = random_floats(&r, width, extreme == 1 ? 1e3f : extreme == 2 ? 2e-38f : 2.0f), *scale = random_floats(&r, rows, 0.05f);
                 float *ya = random_floats(&r, rows, 1.0f), *yb = (float *)xmalloc(rows * sizeof(float));
+                if (extreme == 2) memset(ya, 0, rows * sizeof(float)); /* so that subnormal results show */
                 memcpy(yb, ya, rows * sizeof(float));
                 ref->gemv_f32(w, rows, groups, g0, g1, x, scale, ya);
                 k->gemv_f32(w, rows, groups, g0, g1, x, scale, yb);
