@@ -54,10 +54,16 @@ static const lstm_kernels neon_dot_kernels = {
     lstm_quantize_neon, lstm_q8_gates_neon, lstm_cell_update_neon, lstm_activate_neon};
 #endif
 #ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
-/* SXTB16 + SMLAD for the int8 x int8 products; the rest portable C (the FPU is scalar) */
+/* SXTB16 + SMLAD for the int8 x int8 products; fp32 and int8 x float products for the scalar FPU when
+ * there is one with FMA; the elementwise kernels portable C (the FPU is scalar: the same code) */
 static const lstm_kernels cortex_m_kernels = {
-    lstm_f32_gemv_canonical, lstm_f32_gemm_canonical, lstm_s8_gemv_f32_ref, lstm_s8_gemv_cortex_m,
-    lstm_s8_gemm_cortex_m, lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref, lstm_activate_ref};
+#ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
+    lstm_f32_gemv_cortex_m, lstm_f32_gemm_cortex_m, lstm_s8_gemv_f32_cortex_m,
+#else
+    lstm_f32_gemv_canonical, lstm_f32_gemm_canonical, lstm_s8_gemv_f32_ref,
+#endif
+    lstm_s8_gemv_cortex_m, lstm_s8_gemm_cortex_m, lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref,
+    lstm_activate_ref};
 #endif
 
 #ifdef LSTM_HAVE_NEON_KERNELS

@@ -53,6 +53,15 @@ void lstm_s8_gemm_neon_dot(const int8_t *w, size_t rows, size_t groups, size_t g
 #endif
 
 #ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
+/* with a single-precision FPU that has FMA (f32_cortex_m.c; else the table uses the portable ones) */
+#if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__ARM_FEATURE_FMA)
+#define LSTM_HAVE_CORTEX_M_FPU_KERNELS 1
+void lstm_f32_gemv_cortex_m(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
+void lstm_f32_gemm_cortex_m(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
+                            float *c, size_t ldc);
+void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+                               const float *x, const float *scale, float *y);
+#endif
 void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                            const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
