@@ -82,15 +82,18 @@ static inline int32_t sxtb16_ror8(uint32_t x) {
     "add    sp, sp, #4\n\t"                                                                                  \
     "pop    {r4-r11, pc}\n\t"
 
-__attribute__((naked, noinline)) static void panel_set(const unsigned char *pw, const int32_t *qx, size_t ng,
-                                                       int32_t *out) {
-    (void)pw, (void)qx, (void)ng, (void)out;
+/* naked: the body is the assembly alone (clang allows no other statement, so the parameters are marked
+ * unused instead of cast to void) */
+#define NAKED __attribute__((naked, noinline)) static
+#define UNUSED __attribute__((unused))
+
+NAKED void panel_set(const unsigned char *pw UNUSED, const int32_t *qx UNUSED, size_t ng UNUSED,
+                     int32_t *out UNUSED) {
     __asm__ volatile(PANEL_ASM("movs   r4, #0\n\tmovs   r5, #0\n\tmovs   r6, #0\n\tmovs   r7, #0\n\t"));
 }
 
-__attribute__((naked, noinline)) static void panel_add(const unsigned char *pw, const int32_t *qx, size_t ng,
-                                                       int32_t *out) {
-    (void)pw, (void)qx, (void)ng, (void)out;
+NAKED void panel_add(const unsigned char *pw UNUSED, const int32_t *qx UNUSED, size_t ng UNUSED,
+                     int32_t *out UNUSED) {
     __asm__ volatile(PANEL_ASM("ldm    r3, {r4-r7}\n\t"));
 }
 
