@@ -292,6 +292,7 @@ def out_errors(out, shape):
     return None
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @FAST
 @given(which=st.sampled_from(WEIGHT_DTYPES), method=st.sampled_from(["step", "run", "step_many"]),
        kind=st.sampled_from(OUT_KINDS), rows=st.integers(1, 4), seed=st.integers(0, 2**16))
