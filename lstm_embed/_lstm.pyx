@@ -24,6 +24,7 @@ from lstm_embed.errors import (
     StateError,
     StreamBusyError,
     UnsupportedError,
+    model_file_error,
 )
 
 cnp.import_array()
@@ -387,14 +388,18 @@ cdef class Model:
 
     @classmethod
     def load(cls, path, *, isa=None):
-        """Open a model file from disk (see ``from_bytes``). ``FileNotFoundError`` (an OSError) if it does
-        not exist, ``ModelFormatError`` if it is not a valid model file."""
+        """Open a model file from disk (see ``from_bytes``). ``ModelFileError`` (an OSError; a
+        ``FileNotFoundError`` if it does not exist) if it cannot be read, ``ModelFormatError`` if it is not
+        a valid model file."""
         try:
             name = os.fspath(path)
         except TypeError:
             raise ArgumentTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
-        with open(name, "rb") as f:
-            data = f.read()
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise model_file_error(e) from e
         try:
             return cls.from_bytes(data, isa=isa)
         except ModelFormatError as e:
@@ -418,14 +423,17 @@ cdef class Model:
         return self._data.tobytes()
 
     def save(self, path):
-        """Write the model file to ``path``."""
+        """Write the model file to ``path``. ``ModelFileError`` (an OSError) if it cannot be written."""
         self._opened()
         try:
             name = os.fspath(path)
         except TypeError:
             raise ArgumentTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
-        with open(name, "wb") as f:
-            f.write(self._data.tobytes())
+        try:
+            with open(name, "wb") as f:
+                f.write(self._data.tobytes())
+        except OSError as e:
+            raise model_file_error(e) from e
 
     def close(self):
         """Make this model and its streams unusable (memory is released when the last reference goes)."""

@@ -15,9 +15,10 @@ so ``except ValueError`` keeps working for callers that do not know this library
     +-- StreamBusyError(RuntimeError)     a stream used by two threads at once
     +-- LstmMemoryError(MemoryError)      out of memory (16)
     +-- ConversionError(ValueError)       a PyTorch model or checkpoint cannot be converted
-
-Files that cannot be read (``Model.load``, ``Model.save``) raise the operating system's ``OSError``
-subclasses unchanged (``FileNotFoundError``...), as ``open()`` does.
+    +-- ModelFileError(OSError)           ``Model.load`` / ``Model.save`` cannot read or write the file
+        +-- ModelFileNotFoundError(FileNotFoundError)
+        +-- ModelFilePermissionError(PermissionError)
+        +-- ModelFileIsADirectoryError(IsADirectoryError)
 """
 
 
@@ -90,3 +91,42 @@ class LstmMemoryError(LstmError, MemoryError):
 
 class ConversionError(LstmError, ValueError):
     """A PyTorch model or checkpoint cannot be converted (unsupported variant, inconsistent shapes...)."""
+
+
+class ModelFileError(LstmError, OSError):
+    """``Model.load`` or ``Model.save`` could not read or write the file. ``errno``, ``strerror`` and
+    ``filename`` are those of the operating system's error; the common cases also derive from the matching
+    OSError subclass, so ``except FileNotFoundError`` works as with ``open()``."""
+
+    def __str__(self) -> str:
+        return OSError.__str__(self)
+
+    @property
+    def status(self) -> "int | None":
+        """Always None: this error comes from the operating system, not the C library."""
+        return None
+
+
+class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
+    """The model file (or the folder to save it in) does not exist."""
+
+
+class ModelFilePermissionError(ModelFileError, PermissionError):
+    """No permission to read or write the model file."""
+
+
+class ModelFileIsADirectoryError(ModelFileError, IsADirectoryError):
+    """The path names a directory, not a model file."""
+
+
+def model_file_error(e: OSError) -> ModelFileError:
+    """The ModelFileError (of the matching OSError subclass) for an OSError from opening or reading a file."""
+    for base, cls in ((FileNotFoundError, ModelFileNotFoundError), (PermissionError, ModelFilePermissionError),
+                      (IsADirectoryError, ModelFileIsADirectoryError)):
+        if isinstance(e, base):
+            break
+    else:
+        cls = ModelFileError
+    if e.errno is None:
+        return cls(str(e))
+    return cls(e.errno, e.strerror, e.filename) if e.filename is not None else cls(e.errno, e.strerror)

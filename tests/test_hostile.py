@@ -292,6 +292,7 @@ def out_errors(out, shape):
     return None
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @FAST
 @given(which=st.sampled_from(WEIGHT_DTYPES), method=st.sampled_from(["step", "run", "step_many"]),
        kind=st.sampled_from(OUT_KINDS), rows=st.integers(1, 4), seed=st.integers(0, 2**16))
@@ -605,3 +606,38 @@ def test_streams_outlive_dropped_references(tiny):
     x = np.ones((4, 2), np.float32)
     want = lstm_embed.Model.from_bytes(data).stream().run(x)
     np.testing.assert_array_equal(stream.run(x), want)
+
+
+def test_file_errors_are_lstm_errors_and_os_errors(tiny, tmp_path):
+    """Model.load / Model.save: the operating system's error, as an LstmError that is also the matching
+    OSError subclass (so ``except FileNotFoundError`` keeps working); it pickles, for multiprocessing."""
+    model = tiny["float32"]
+    cases = [(lambda: lstm_embed.Model.load(tmp_path / "missing.lstm"), FileNotFoundError),
+             (lambda: lstm_embed.Model.load(tmp_path), IsADirectoryError),
+             (lambda: model.save(tmp_path / "no" / "such" / "dir.lstm"), FileNotFoundError),
+             (lambda: model.save(tmp_path), IsADirectoryError)]
+    for call, builtin in cases:
+        with pytest.raises(lstm_embed.ModelFileError) as info:
+            call()
+        e = info.value
+        assert isinstance(e, builtin) and isinstance(e, LstmError) and e.status is None
+        assert e.errno is not None and str(tmp_path) in str(e) and str(e).startswith("[Errno")
+        again = pickle.loads(pickle.dumps(e))
+        assert type(again) is type(e) and str(again) == str(e)
+    model.save(tmp_path / "ok.lstm")
+    assert lstm_embed.Model.load(tmp_path / "ok.lstm").to_bytes() == model.to_bytes()
+
+
+def test_isa_from_the_environment(tiny, monkeypatch):
+    data = tiny["float32"].to_bytes()
+    monkeypatch.setenv("LSTM_EMBED_ISA", "bogus")
+    with pytest.raises(InvalidArgumentError, match="LSTM_EMBED_ISA"):
+        lstm_embed.Model.from_bytes(data)
+    assert lstm_embed.Model.from_bytes(data, isa="reference").isa == "reference"  # an explicit isa wins
+    missing = [name for name in lstm_embed.ISAS[1:] if name not in lstm_embed.supported_isas()]
+    if missing:
+        monkeypatch.setenv("LSTM_EMBED_ISA", missing[0])
+        with pytest.raises(UnsupportedError):
+            lstm_embed.Model.from_bytes(data)
+    monkeypatch.setenv("LSTM_EMBED_ISA", "reference")
+    assert lstm_embed.Model.from_bytes(data).isa == "reference"

@@ -422,7 +422,8 @@ def test_failed_step_many_leaves_states_unchanged(model, twin_model, rng):
     (NonFiniteInputError, ValueError), (StateError, ValueError), (UnsupportedError, ValueError),
     (ClosedModelError, ValueError), (lstm_embed.ConversionError, ValueError), (InputRangeError, ValueError),
     (InvalidArgumentError, ValueError), (ArgumentTypeError, TypeError), (StreamBusyError, RuntimeError),
-    (lstm_embed.LstmMemoryError, MemoryError),
+    (lstm_embed.LstmMemoryError, MemoryError), (lstm_embed.ModelFileError, OSError),
+    (lstm_embed.ModelFileNotFoundError, FileNotFoundError),
 ])
 def test_exception_hierarchy(cls, builtin):
     assert issubclass(cls, LstmError) and issubclass(cls, builtin)

@@ -187,6 +187,46 @@ RACE_CHILD = textwrap.dedent("""
 """)
 
 
+# Two threads call step_many on one model with disjoint groups of streams whose size grows with every
+# call, so the model's shared step_many workspace keeps being outgrown while the other thread may be inside
+# lstm_step_many with it (one thread reuses it, the other gets its own). Outputs depend on the input only.
+MANY_CHILD = textwrap.dedent("""
+    import json, sys, threading
+    import numpy as np
+    import lstm_embed
+
+    model = lstm_embed.Model.load(sys.argv[1])
+    rounds, nmax = int(sys.argv[2]), int(sys.argv[3])
+    xs = np.random.default_rng(1).standard_normal((nmax, model.input_size)).astype(np.float32)
+    refs = np.stack([model.stream().step(x) for x in xs])
+    counts = {"ok": 0, "wrong": 0, "other": []}
+
+    def work(barrier):
+        streams = [model.stream() for _ in range(nmax)]
+        barrier.wait()
+        for n in range(1, nmax + 1):
+            try:
+                y = model.step_many(streams[:n], xs[:n])
+            except lstm_embed.LstmError as e:
+                counts["other"].append(repr(e))
+                continue
+            if np.allclose(y, refs[:n], rtol=0, atol=1e-5):
+                counts["ok"] += 1
+            else:
+                counts["wrong"] += 1
+
+    for _ in range(rounds):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=work, args=(barrier,)) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        model = lstm_embed.Model.load(sys.argv[1])  # a fresh model: its workspace grows again
+    print(json.dumps(counts))
+""")
+
+
 @pytest.fixture(scope="module")
 def stateless_models(make_lstm, tmp_path_factory):
     """Model files whose run() output depends only on the input sequence: a unidirectional LSTM with
@@ -204,15 +244,26 @@ def stateless_models(make_lstm, tmp_path_factory):
     return paths
 
 
-@pytest.mark.parametrize("kind", ["unidirectional", "bidirectional"])
-def test_run_from_two_threads_on_one_stream_does_not_crash(stateless_models, kind):
-    # glibc: serve every allocation over 8 KB by mmap and unmap it on free, and fill freed memory with
-    # 0xa5, so that a C call still using a freed workspace faults or visibly computes garbage.
+def run_child(script, *args):
+    """Run a child script; its JSON result. glibc: serve every allocation over 8 KB by mmap and unmap it on
+    free, and fill freed memory with 0xa5, so that a C call still using a freed workspace faults or visibly
+    computes garbage."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                MALLOC_MMAP_THRESHOLD_="8192", MALLOC_PERTURB_="165")
-    done = subprocess.run([sys.executable, "-c", RACE_CHILD, str(stateless_models[kind]), "12", "128"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"child died with {done.returncode}: {done.stderr[-2000:]}"
-    counts = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("kind", ["unidirectional", "bidirectional"])
+def test_run_from_two_threads_on_one_stream_does_not_crash(stateless_models, kind):
+    counts = run_child(RACE_CHILD, stateless_models[kind], 12, 128)
     assert counts["other"] == [] and counts["wrong"] == 0, counts
     assert counts["ok"] + counts["busy"] == 12 * 128 and counts["ok"] > 0, counts
+
+
+def test_step_many_from_two_threads_with_growing_groups_does_not_crash(stateless_models):
+    counts = run_child(MANY_CHILD, stateless_models["unidirectional"], 4, 48)
+    assert counts["other"] == [] and counts["wrong"] == 0, counts
+    assert counts["ok"] == 4 * 2 * 48, counts
