@@ -6,8 +6,9 @@
 #   armhf    built statically with arm-linux-gnueabihf-gcc (baseline ARMv7-A VFP build; NEON chosen at run
 #            time from HWCAP), run with qemu-arm -cpu max (NEON) and -cpu cortex-r5f (VFP, no NEON: the
 #            detection must keep to the portable table)
-#   cortex-m4  tools/cortex_m4/run.sh: bare-metal firmware on qemu-system-arm -M mps2-an386 checking the
-#            DSP int8 kernels and int8 / int8-dynamic models against the reference
+#   cortex-m4, cortex-m7  tools/cortex_m4/run.sh: bare-metal firmware running test_isa on qemu-system-arm
+#            -M mps2-an386 (Cortex-M4F) and -M mps2-an500 (Cortex-M7): the DSP table's kernels and fp32 /
+#            int8 / int8-dynamic models against the reference
 # test_isa is the ISA bit-identity program: its table (fp32 within rounding, int8 and int8-dynamic bit for
 # bit, per ISA) is printed for every run. Prints a table built / ran / passed; exit status 1 if anything
 # failed. Every qemu run is bounded by `timeout`.
@@ -40,7 +41,7 @@ run() {
         prog=$(basename "$t" .c)
         bin="$OUT/$name/none/$prog"
         if [ "$built" != yes ] || [ ! -x "$bin" ]; then
-            printf '%-8s %-11s %-15s %-6s %-4s %s\n' "$name" "$cpu" "$prog" no no no >> "$RESULTS"
+            printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$name" "$cpu" "$prog" no no no >> "$RESULTS"
             status=1
             continue
         fi
@@ -51,7 +52,7 @@ run() {
         [ $rc -eq 124 ] && ran=timeout
         summary=$(tail -n 1 "$log")
         if [ $rc -eq 0 ]; then passed="yes ($summary)"; else passed="NO ($summary, exit $rc)"; status=1; fi
-        printf '%-8s %-11s %-15s %-6s %-4s %s\n' "$name" "$cpu" "$prog" yes "$ran" "$passed" >> "$RESULTS"
+        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$name" "$cpu" "$prog" yes "$ran" "$passed" >> "$RESULTS"
         if [ "$prog" = test_isa ]; then
             echo "== ISA bit identity, $name, qemu -cpu $cpu"
             sed -n '/^ISAs:/p;/^isa /,/^[0-9]* passed/p' "$log" | grep -v passed
@@ -66,16 +67,22 @@ hf=$(build armhf arm-linux-gnueabihf-gcc)
 run armhf qemu-arm max "$hf"
 run armhf qemu-arm cortex-r5f "$hf"
 
-echo "== Cortex-M4 (qemu-system-arm -M mps2-an386)"
-if "$ROOT/tools/cortex_m4/run.sh" "$OUT/cortex_m4" > "$OUT/cortex_m4.log" 2>&1; then
-    printf '%-8s %-11s %-15s %-6s %-4s %s\n' cortex-m4 mps2-an386 firmware yes yes "yes ($(tail -n 1 "$OUT/cortex_m4.log"))" >> "$RESULTS"
-else
-    printf '%-8s %-11s %-15s %-6s %-4s %s\n' cortex-m4 mps2-an386 firmware "?" "?" "NO (see $OUT/cortex_m4.log)" >> "$RESULTS"
-    status=1
-fi
-sed -n '/^ISAs:/p;/^isa /,/passed/p' "$OUT/cortex_m4.log" | grep -v passed
+# cortex_m <cpu> <machine>: the firmware running test_isa (DSP table against the reference)
+cortex_m() {
+    echo "== ISA bit identity, $1 (qemu-system-arm -M $2)"
+    log="$OUT/$1.log"
+    if CORTEX_M_CPU=$1 "$ROOT/tools/cortex_m4/run.sh" "$OUT/$1" > "$log" 2>&1; then
+        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa yes yes "yes ($(tail -n 1 "$log"))" >> "$RESULTS"
+    else
+        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa "?" "?" "NO (see $log)" >> "$RESULTS"
+        status=1
+    fi
+    sed -n '/^ISAs:/p;/^isa /,/passed/p' "$log" | grep -v passed
+}
+cortex_m cortex-m4 mps2-an386
+cortex_m cortex-m7 mps2-an500
 
 echo
-printf '%-8s %-11s %-15s %-6s %-4s %s\n' target qemu-cpu program built ran passed
+printf '%-9s %-11s %-15s %-6s %-4s %s\n' target qemu-cpu program built ran passed
 cat "$RESULTS"
 exit $status
