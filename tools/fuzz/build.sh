@@ -109,4 +109,5 @@ for h in model snapshot; do
         [ -x "$out/fuzz_${h}_$form" ] || { echo "fuzz build: fuzz_${h}_$form failed to build" >&2; exit 1; }
     done
 done
+echo "$cc" >"$out/compiler"
 echo "built in $out: fuzz_model_raw fuzz_model_crc fuzz_snapshot_raw fuzz_snapshot_crc"

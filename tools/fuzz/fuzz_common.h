@@ -117,6 +117,15 @@ static double fz_max_abs_value(const unsigned char *p, size_t len) {
     return mx;
 }
 
+/* Every status has a message (called from LLVMFuzzerInitialize). */
+static void fz_check_status_strings(void) {
+    for (int st = 0; st < 64; st++) {
+        const char *msg = lstm_status_str((lstm_status)st);
+        if (!msg || !msg[0]) fuzz_fail("lstm_status_str(%d) is empty", st);
+    }
+    if (!lstm_version() || lstm_version_number() == 0) fuzz_fail("lstm_version");
+}
+
 static int fz_all_finite(const float *v, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) return 0;

@@ -51,6 +51,7 @@ static void check_isas(lstm_model *m, const lstm_model_info *info) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
+    fz_check_status_strings();
     if (lstm_model_mem_size() > LSTM_MODEL_MEM_SIZE)
         fuzz_fail("lstm_model_mem_size() %zu > LSTM_MODEL_MEM_SIZE %zu", lstm_model_mem_size(),
                   (size_t)LSTM_MODEL_MEM_SIZE);

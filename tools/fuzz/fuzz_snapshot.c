@@ -42,6 +42,7 @@ static int expect_finite;
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
+    fz_check_status_strings();
     size_t len = (size_t)(fuzz_snapshot_model_end - fuzz_snapshot_model);
     lstm_status rc = lstm_model_open(fuzz_snapshot_model, len, &model);
     if (rc != LSTM_OK) fuzz_fail("the embedded snapshot model does not open: %s", lstm_status_str(rc));
