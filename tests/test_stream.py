@@ -296,10 +296,19 @@ def test_non_finite_input_leaves_the_state_unchanged(model, rng, value):
     assert continues_like(stream, twin, rng)
 
 
-def test_huge_finite_input_is_accepted(model):
-    """Large but finite inputs are not errors; the gates saturate and the outputs stay finite."""
-    y = model.stream().step(np.full(model.input_size, 1e30, np.float32))
-    assert np.isfinite(y).all()
+def test_huge_finite_input_within_the_limit_is_accepted(model):
+    """Inputs up to 2^64 in magnitude are taken; the gates saturate and the outputs stay finite. Beyond,
+    the C core refuses them (status 17) and the state is unchanged."""
+    stream = model.stream()
+    for sign in (1, -1, 1):
+        y = stream.step(np.full(model.input_size, sign * 1.8e19, np.float32))
+        assert np.isfinite(y).all()
+    before = stream.snapshot()
+    with pytest.raises(LstmError) as info:
+        stream.step(np.full(model.input_size, 1e30, np.float32))
+    assert info.value.status == 17
+    assert stream.snapshot() == before
+    stream.restore(before)  # its own snapshot always restores
 
 
 # ---- bidirectional models ------------------------------------------------------------------------------

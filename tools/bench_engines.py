@@ -111,8 +111,8 @@ class OursRunner(Runner):
 
     no_run = ""
 
-    def __init__(self, net: Net, batch: int, dtype: str):
-        self.model = lstm_embed.Model.from_bytes(net.ours(dtype))
+    def __init__(self, net: Net, batch: int, dtype: str, isa: str = "auto"):
+        self.model = lstm_embed.Model.from_bytes(net.ours(dtype), isa=isa)
         self.streams = [self.model.stream() for _ in range(batch)]
         self.batch = batch
         self._ys = None
@@ -368,6 +368,22 @@ class Engine:
         return self.family == "ours"
 
 
+def other_isas() -> list:
+    """The SIMD kernel paths of ours that this CPU runs besides the one "auto" picks: each gets rows of its
+    own, so one run measures every ISA the machine has (e.g. AVX2 on an AVX-512 machine)."""
+    probe = lstm_embed.convert_torch(torch.nn.LSTM(2, 2))
+    best = lstm_embed.Model.from_bytes(probe).isa
+    found = []
+    for isa in ("avx512_vnni", "avx2", "neon_dot", "neon", "cortex_m_dsp"):
+        try:
+            lstm_embed.Model.from_bytes(probe, isa=isa)
+        except (lstm_embed.LstmError, ValueError):
+            continue
+        if isa != best:
+            found.append(isa)
+    return found
+
+
 ENGINES = [
     Engine("ours fp32", "ours", "fp32", "Stream.step(x, out) / Stream.run / Model.step_many",
            lambda n, b: OursRunner(n, b, "float32")),
@@ -375,6 +391,10 @@ ENGINES = [
            lambda n, b: OursRunner(n, b, "int8")),
     Engine("ours int8-dynamic", "ours", "int8", "int8 weights and per-step int8 activations; same calls",
            lambda n, b: OursRunner(n, b, "int8-dynamic")),
+    *[Engine(f"ours {dtype.replace('float32', 'fp32')} [{isa}]", "ours", "fp32" if dtype == "float32" else "int8",
+             f"the same, kernels forced to isa={isa!r}",
+             (lambda d, i: lambda n, b: OursRunner(n, b, d, i))(dtype, isa))
+      for isa in other_isas() for dtype in ("float32", "int8-dynamic")],
     Engine("torch LSTM", "torch", "fp32", "nn.LSTM(x[1,B,I], (h, c)), oneDNN enabled (default)",
            lambda n, b: TorchLSTMRunner(n, b, mkldnn=True)),
     Engine("torch LSTM no-oneDNN", "torch", "fp32", "nn.LSTM under torch.backends.mkldnn.flags(enabled=False)",

@@ -1,8 +1,8 @@
 /* engine.c - the forward pass of fp32, int8 and int8-dynamic layers: one step, a whole sequence, and many
- * streams at once. The kernels come from the model's table (kernels.h), chosen when it was opened. */
+ * streams at once. Every kernel comes from the model's table (kernels.h), chosen when it was opened; the
+ * dense head always uses the canonical fp32 product, so it gives the same bits on every ISA. */
 #include <string.h>
 
-#include "activations.h"
 #include "lstm_internal.h"
 
 /* Fill `rows` rows of `out` (row stride ld) with the vector v[n]. */
@@ -51,7 +51,7 @@ static void q8_dynamic_sums(const lstm_model *m, const lstm_cell *c, size_t part
     size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh, padded = lstm_r4(width);
     size_t g0 = part ? c->gx : 0, g1 = g0 + padded / 4;
     const int32_t *rowsum = c->rowsum + part * rows;
-    for (size_t i = 0; i < n; i++) b->scale[i] = lstm_q8_quantize(v + i * ldv, width, b->q + i * padded, padded);
+    for (size_t i = 0; i < n; i++) b->scale[i] = m->kern->quantize(v + i * ldv, width, b->q + i * padded, padded);
     if (n == 1)
         m->kern->gemv_s8(c->wq, rows, groups, g0, g1, b->q, rowsum, b->acc);
     else
@@ -63,7 +63,7 @@ static void q8_dynamic_sums(const lstm_model *m, const lstm_cell *c, size_t part
 static void q8_dynamic_gates(const lstm_model *m, const lstm_cell *c, float *gates, const q8_batch *x, size_t i,
                              const q8_batch *h, size_t j) {
     size_t rows = 4 * (size_t)m->info.hidden_size;
-    lstm_q8_gates(gates, c->b, x->acc + i * rows, x->scale[i], c->wscale, h->acc + j * rows, h->scale[j],
+    m->kern->q8_gates(gates, c->b, x->acc + i * rows, x->scale[i], c->wscale, h->acc + j * rows, h->scale[j],
                   c->wscale + rows, rows);
 }
 
@@ -83,10 +83,10 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     size_t H = m->info.hidden_size, P = m->info.proj_size;
     float *hfull = scratch + m->off_hfull;
     if (P == 0) {
-        lstm_cell_update(H, gates, c, h);
+        m->kern->cell_update(H, gates, c, h);
         return;
     }
-    lstm_cell_update(H, gates, c, hfull);
+    m->kern->cell_update(H, gates, c, hfull);
     memset(h, 0, P * sizeof(float));
     if (cell->hrq) {
         size_t groups = lstm_r4(H) / 4;
@@ -104,8 +104,8 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
         return;
     }
     broadcast_rows(ys, n, out, m->head_b, out);
-    m->kern->sgemm_nt_acc(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
-    for (size_t r = 0; r < n; r++) lstm_activate(m->info.head_activation, ys + r * out, out);
+    lstm_f32_gemm_canonical(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
+    for (size_t r = 0; r < n; r++) m->kern->activate(m->info.head_activation, ys + r * out, out);
 }
 
 lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
@@ -114,7 +114,8 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
     if (!x || !y) return LSTM_E_INVALID_ARGUMENT;
     const lstm_model *m = state->model;
     if (m->info.num_directions != 1) return LSTM_E_UNSUPPORTED;
-    if (!lstm_all_finite(x, m->info.input_size)) return LSTM_E_NONFINITE_INPUT;
+    st = lstm_check_input(x, m->info.input_size);
+    if (st != LSTM_OK) return st;
     float *d = lstm_state_data(state);
     float *xh = d + m->off_xh, *gates = d + m->off_gates;
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
@@ -245,7 +246,8 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
     const lstm_model *m = state->model;
     size_t in = m->info.input_size, out = m->info.output_size;
     if (steps > SIZE_MAX / sizeof(float) / in) return LSTM_E_INVALID_ARGUMENT;
-    if (!lstm_all_finite(xs, steps * in)) return LSTM_E_NONFINITE_INPUT;
+    st = lstm_check_input(xs, steps * in);
+    if (st != LSTM_OK) return st;
     size_t k = work ? run_chunk(m, work_len) : 0;
     if (m->info.num_directions == 2) {
         if (k < steps) return LSTM_E_BUFFER_TOO_SMALL;
@@ -289,7 +291,8 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
         if (states[i]->model != m) return LSTM_E_WRONG_MODEL;
     }
     size_t in0 = m->info.input_size, H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
-    if (!lstm_all_finite(xs, n * in0)) return LSTM_E_NONFINITE_INPUT;
+    lstm_status st = lstm_check_input(xs, n * in0);
+    if (st != LSTM_OK) return st;
     size_t ld = widest_input(m) + hr;
     float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + lstm_r16(n * ld);
     q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */

@@ -1,23 +1,43 @@
-/* kernels.h - the kernels picked per instruction set when a model is opened: the fp32 matrix-vector
- * and matrix-matrix products, and the int8 kernels over the blocked layout of lstm_format.h (blocks of 16 rows x 4 columns).
+/* kernels.h - the kernel table: every routine that has per-ISA variants, one table per instruction set
+ * (dispatch.c picks one when a model is opened; nothing else chooses code behind it).
  *
- * An int8 matrix has `rows` rows (the blocked data holds r16(rows)) and `groups` column groups of 4 per panel
- * of 16 rows. Each kernel works on the column groups [g0, g1) and on every row; the activation vectors
- * are indexed from column 4 * g0. One table of function pointers per instruction set; the model picks one
- * when it is opened. All tables give identical integer results; float sums may differ in the last bits. */
+ * Numerics, the same on every ISA and target (build with -ffp-contract=off; elementwise.h rounds every
+ * operation to float on x87):
+ *  - int8 products (gemv_s8, gemm_s8) are exact integer sums.
+ *  - gemv_f32 (int8 weights x float activations) keeps 4 partial sums per row, one per column of each
+ *    4-column group, added group after group with a rounded multiply then a rounded add, and finishes with
+ *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations.
+ *  - quantize, q8_gates, cell_update and activate run the code of elementwise.h, compiled per ISA.
+ *  - lstm_f32_*_canonical (f32_ref.c) is the fp32 product in one fixed order (16 partial sums over k,
+ *    a fixed tree): bit-identical everywhere; heads always use it.
+ *  - sgemv_acc / sgemm_nt_acc of the SIMD tables use fused multiply-add in their own order: fp32 layers
+ *    agree across ISAs within float rounding only.
+ *
+ * int8 matrices use the blocked layout of lstm_format.h: `rows` rows (the data holds r16(rows)), `groups`
+ * column groups of 4 per panel of 16 rows; kernels work on the groups [g0, g1), activation vectors are
+ * indexed from column 4 * g0. */
 #ifndef LSTM_KERNELS_H
 #define LSTM_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lstm.h"
+
+/* The same arithmetic everywhere: no contraction of a * b + c into a fused multiply-add unless a kernel
+ * writes the FMA itself. GCC ignores this pragma: every build passes -ffp-contract=off (CMake, setup.py,
+ * tests/c/Makefile), and the ISA bit-identity tests catch a build that does not. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 typedef struct lstm_kernels {
-    /* fp32: y[m] += A[m][k] x[k], A row-major with row stride lda (the CBLAS path, or an own kernel) */
+    /* fp32: y[m] += A[m][k] x[k], A row-major with row stride lda */
     void (*sgemv_acc)(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
     /* fp32: C[n][m] += X[n][k] W[m][k]^T, all row-major with the given row strides */
     void (*sgemm_nt_acc)(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
                          float *c, size_t ldc);
-    /* y[r] += scale[r] * sum_k W[r][k] x[k] */
+    /* y[r] += scale[r] * sum_k W[r][k] x[k] (the order above) */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);
     /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
@@ -29,34 +49,58 @@ typedef struct lstm_kernels {
      * acc + i * ldacc; only rows < rows are written. */
     void (*gemm_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                     const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+    /* Symmetric quantisation of v[n] to q[n] in [-127, 127]; returns the scale (v ~= scale * q). q is
+     * zero-padded up to `padded` entries. A vector with max |v| below LSTM_Q8_MIN_AMAX (zero included)
+     * gets scale 0 and all-zero q. */
+    float (*quantize)(const float *v, size_t n, int8_t *q, size_t padded);
+    /* y[i] = (bias[i] + acc_x[i] * (sx * scale_x[i])) + acc_h[i] * (sh * scale_h[i]) */
+    void (*q8_gates)(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                     const int32_t *acc_h, float sh, const float *scale_h, size_t n);
+    /* The LSTM cell for one step: gates[4H] pre-activations (i, f, g, o), used as scratch; c[H] updated in
+     * place; hfull[H] = o * tanh(c). */
+    void (*cell_update)(size_t hidden, float *gates, float *c, float *hfull);
+    /* an lstm_activation over v[n], in place */
+    void (*activate)(unsigned activation, float *v, size_t n);
 } lstm_kernels;
 
-extern const lstm_kernels lstm_q8_reference;
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(LSTM_NO_SIMD)
-#define LSTM_HAVE_X86_KERNELS 1
-extern const lstm_kernels lstm_q8_avx2;
-extern const lstm_kernels lstm_q8_avx512_vnni;
-#endif
+/* Below this max |v| a vector quantises to zero (keeps 127 / max |v| finite). */
+#define LSTM_Q8_MIN_AMAX 7.8886091e-31f /* 2^-100 */
 
 /* The table of an lstm_isa that lstm_isa_supported() accepts (dispatch.c). */
-#include "lstm.h"
 const lstm_kernels *lstm_kernels_for(lstm_isa isa);
 
-/* Symmetric quantisation of v[n] to q[n] in [-127, 127]; returns the scale (v ~= scale * q).
- * q is zero-padded up to `padded` entries. A zero vector gets scale 0 and all-zero q. */
-float lstm_q8_quantize(const float *v, size_t n, int8_t *q, size_t padded);
-
-/* gemm_s8 built from a gemv_s8, vector by vector (panel_tail: 16 int32 of scratch). */
-void lstm_q8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int8_t *,
+/* Portable kernels (f32_ref.c, s8_ref.c, elementwise_ref.c): the reference table's entries, and the
+ * building blocks SIMD files fall back to. */
+void lstm_f32_gemv_canonical(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
+void lstm_f32_gemm_canonical(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w,
+                             size_t ldw, float *c, size_t ldc);
+void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
+                          const float *scale, float *y);
+void lstm_s8_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
+                      const int32_t *rowsum, int32_t *acc);
+void lstm_s8_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                      const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+/* gemm_s8 built from a gemv_s8, vector by vector. */
+void lstm_s8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int8_t *,
                                           const int32_t *, int32_t *),
                              const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc,
-                             int32_t *panel_tail);
+                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+float lstm_quantize_ref(const float *v, size_t n, int8_t *q, size_t padded);
+void lstm_q8_gates_ref(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                       const int32_t *acc_h, float sh, const float *scale_h, size_t n);
+void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_ref(unsigned activation, float *v, size_t n);
 
-/* y[i] = bias[i] + acc_x[i] * (sx * scale_x[i]) + acc_h[i] * (sh * scale_h[i]): the float epilogue of the
- * int8-dynamic path, shared by every ISA so that results stay identical. */
-void lstm_q8_gates(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
-                   const int32_t *acc_h, float sh, const float *scale_h, size_t n);
+#if defined(LSTM_USE_CBLAS)
+void lstm_f32_gemv_cblas(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
+void lstm_f32_gemm_cblas(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
+                         float *c, size_t ldc);
+#endif
+
+/* x86-64 SIMD (GCC and clang; per-function target attributes, so the rest of the build stays baseline) */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSTM_NO_SIMD)
+#define LSTM_HAVE_X86_KERNELS 1
+#endif
 
 static inline size_t lstm_r4(size_t n) { return (n + 3) & ~(size_t)3; }
 static inline size_t lstm_r16(size_t n) { return (n + 15) & ~(size_t)15; }

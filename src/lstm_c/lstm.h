@@ -13,7 +13,11 @@
  *  - lstm_step, lstm_run and lstm_step_many never allocate, lock, or do I/O; the library has no mutable
  *    globals. A model may be used by many threads at once; one state must not be used by two threads at
  *    the same time.
- *  - Inputs that are NaN or infinite are rejected with LSTM_E_NONFINITE_INPUT before anything changes.
+ *  - Inputs that are NaN or infinite are rejected with LSTM_E_NONFINITE_INPUT, inputs beyond
+ *    LSTM_MAX_ABS_INPUT with LSTM_E_INPUT_RANGE, before anything changes. A model that opened never
+ *    produces NaN or infinity from accepted inputs, and a state's own snapshot always restores.
+ *  - Each function below lists every status it returns. Size functions return 0 for a NULL or closed
+ *    model. Strings returned by the library are static and never NULL.
  *
  * Minimal use:
  *     lstm_model *m;  lstm_state *s;
@@ -166,82 +170,125 @@ typedef struct lstm_model_info {
  * static array on a device without malloc); any alignment will do. lstm_model_mem_size() returns the same. */
 #define LSTM_MODEL_MEM_SIZE (512 + 2 * LSTM_MAX_LAYERS * (16 + 12 * sizeof(void *)))
 
-/* Validate a model file of `len` bytes at `data` and open it without copying: `data` must stay valid and
- * unchanged until the model is closed, and must start on a 4-byte boundary (64 is best: lstm-embed
- * export-c aligns its array so). Every header field, tensor position and shape, the CRC32, the
- * fingerprint (recomputed from the tensors), and every value's range (finite, |w| <= LSTM_MAX_ABS_WEIGHT,
- * int8 values in [-127, 127], exact row sums, scales >= 0) are checked here, once; on success nothing is
- * checked again. Statuses: LSTM_E_TRUNCATED, LSTM_E_BAD_MAGIC, LSTM_E_UNSUPPORTED_VERSION,
- * LSTM_E_CHECKSUM, LSTM_E_BAD_HEADER, LSTM_E_BAD_TENSOR, LSTM_E_NONFINITE_WEIGHT (a value NaN, infinite
- * or out of range), LSTM_E_MISALIGNED, LSTM_E_INVALID_ARGUMENT (a NULL pointer). `len` may exceed the file
- * (the rest is ignored). lstm_model_open allocates the small model descriptor with malloc (free it with
- * lstm_model_close; LSTM_E_OUT_OF_MEMORY if malloc fails); lstm_model_init places it in caller memory of
- * LSTM_MODEL_MEM_SIZE bytes at any alignment instead, for systems without malloc (then lstm_model_close
- * only marks it closed): a shorter `mem` gives LSTM_E_BUFFER_TOO_SMALL. Both pick the kernels of
- * lstm_isa_best(). Stack: under 1 KB on 32-bit targets (measured in CI with -fstack-usage). */
+/* lstm_model_open: validate a model file of `len` bytes at `data` and open it without copying.
+ *   data      the file's bytes; must stay valid and unchanged until the model is closed, and start on a
+ *             4-byte boundary (64 is best: `lstm-embed export-c` aligns its array so). `len` may exceed
+ *             the file (the rest is ignored).
+ *   *out      receives the model; unchanged on error.
+ * Checked here, once (nothing is checked again later): every header field, each tensor's position, shape,
+ * alignment and overlap, the CRC32, the fingerprint (recomputed from the tensors), and every value: finite,
+ * |weight|, |bias| <= LSTM_MAX_ABS_WEIGHT, int8 values in [-127, 127] with zero padding, exact row sums,
+ * scales in [0, LSTM_MAX_ABS_WEIGHT / 127].
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (data or out NULL); LSTM_E_MISALIGNED; LSTM_E_TRUNCATED;
+ * LSTM_E_BAD_MAGIC; LSTM_E_UNSUPPORTED_VERSION; LSTM_E_BAD_HEADER; LSTM_E_CHECKSUM (CRC or fingerprint);
+ * LSTM_E_BAD_TENSOR; LSTM_E_NONFINITE_WEIGHT (a value NaN, infinite or out of range);
+ * LSTM_E_OUT_OF_MEMORY (malloc of the small descriptor failed).
+ * Kernels: those of lstm_isa_best() (change with lstm_model_set_isa).
+ * Memory: one malloc of LSTM_MODEL_MEM_SIZE bytes, freed by lstm_model_close.
+ * Stack: under 1 KB (no large locals; the CRC uses a 16-entry table).
+ * Thread safety: any number of threads may open models at once; the library has no mutable globals. */
 LSTM_API lstm_status lstm_model_open(const void *data, size_t len, lstm_model **out);
+
+/* LSTM_MODEL_MEM_SIZE, for a caller that asks at run time. */
 LSTM_API size_t lstm_model_mem_size(void);
+
+/* lstm_model_init: lstm_model_open without malloc, for systems that have none: the descriptor is placed
+ * in `mem` (`mem_len` >= LSTM_MODEL_MEM_SIZE bytes, any alignment, e.g. a static unsigned char array).
+ * `mem` must stay valid while the model is used; lstm_model_close then only marks it closed.
+ * Returns what lstm_model_open returns, except LSTM_E_OUT_OF_MEMORY, plus LSTM_E_BUFFER_TOO_SMALL
+ * (mem_len short) and LSTM_E_INVALID_ARGUMENT (mem NULL). On error `mem` may have been written. */
 LSTM_API lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t len, lstm_model **out);
-/* Release a model from lstm_model_open. NULL is fine. Its states must no longer be used. */
+
+/* lstm_model_close: release a model from lstm_model_open (or mark one from lstm_model_init closed). NULL
+ * and an already closed model are fine. Its states must no longer be used: they then fail with
+ * LSTM_E_BAD_STATE while the descriptor memory still exists (lstm_model_init), and must not be touched at
+ * all after lstm_model_open's memory is freed. Not while another thread uses the model. */
 LSTM_API void lstm_model_close(lstm_model *model);
 
-/* Fill *info. Thread-safe. */
+/* lstm_model_get_info: fill *info. Returns LSTM_OK or LSTM_E_INVALID_ARGUMENT (NULL, or a closed model).
+ * Thread-safe. */
 LSTM_API lstm_status lstm_model_get_info(const lstm_model *model, lstm_model_info *info);
 
-/* Choose the kernels' instruction set (lstm_model_open picks LSTM_ISA_AUTO). Call it before the
- * model is used, not while another thread steps it. LSTM_E_UNSUPPORTED if this CPU or build lacks it. */
+/* lstm_model_set_isa: choose the kernels' instruction set (LSTM_ISA_AUTO: lstm_isa_best()). Outputs
+ * depend on it only as the table above lstm_isa says. Call it before the model is used, not while another
+ * thread steps it. Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (NULL or closed model);
+ * LSTM_E_ISA_UNAVAILABLE (this CPU or build lacks it: see lstm_isa_supported); the model is unchanged on
+ * error. */
 LSTM_API lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa);
 
 /* ---- state (one stream) ----------------------------------------------------------------------------- */
 
-/* Bytes a state of this model needs: h and c of every layer, scratch, and alignment slack. 0 if model
- * is NULL. The buffer may have any alignment. */
+/* lstm_state_size: bytes a state of this model needs (h and c of every layer, scratch, alignment slack);
+ * 0 if model is NULL or closed. The buffer may have any alignment. */
 LSTM_API size_t lstm_state_size(const lstm_model *model);
 
-/* Lay out a zeroed state in `buf` (`len` bytes, at least lstm_state_size) and return it in *out. The
- * state refers to the model: keep the model open while the state is used. LSTM_E_BUFFER_TOO_SMALL if
- * len is short. */
+/* lstm_state_init: lay out a zeroed state in `buf` (`len` bytes, at least lstm_state_size) and return it in
+ * *out. The state refers to the model: keep the model open while the state is used; `buf` belongs to the
+ * caller (free it when done; there is no lstm_state_free). Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a
+ * NULL argument or a closed model); LSTM_E_BUFFER_TOO_SMALL. */
 LSTM_API lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out);
 
-/* Set h and c of every layer back to zero. */
+/* lstm_state_reset: set h and c of every layer back to zero. Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT
+ * (NULL); LSTM_E_BAD_STATE (not an initialised state, or its model was closed). */
 LSTM_API lstm_status lstm_state_reset(lstm_state *state);
 
-/* One timestep: read x[input_size], update the state, write y[output_size]. x and y may not overlap the
- * state buffer. LSTM_E_UNSUPPORTED for a bidirectional model (it needs the whole sequence: lstm_run). */
+/* lstm_step: one timestep. Reads x[input_size], updates the state, writes y[output_size]. x and y must not
+ * overlap the state buffer. Never allocates, locks or does I/O.
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument); LSTM_E_BAD_STATE; LSTM_E_UNSUPPORTED (a
+ * bidirectional model: it needs the whole sequence, lstm_run); LSTM_E_NONFINITE_INPUT (a NaN or infinity
+ * in x); LSTM_E_INPUT_RANGE (|x[i]| > LSTM_MAX_ABS_INPUT). On error the state and y are unchanged.
+ * Thread safety: one state must not be used by two threads at once; different states of one model may. */
 LSTM_API lstm_status lstm_step(lstm_state *state, const float *x, float *y);
 
-/* Bytes of workspace that lets lstm_run process `steps` timesteps per pass (the input projection of all
- * of them done as one matrix product per layer). */
+/* lstm_run_workspace_size: bytes of workspace that lets lstm_run process `steps` timesteps per pass (the
+ * input projection of all of them as one matrix product per layer). 0 if the model is NULL or closed or
+ * steps is 0; SIZE_MAX if no such buffer can exist. */
 LSTM_API size_t lstm_run_workspace_size(const lstm_model *model, size_t steps);
 
-/* T timesteps: xs is [steps][input_size], ys is [steps][output_size]; the state carries over exactly as
- * if lstm_step were called `steps` times (results agree within float rounding, ~1e-7 relative). `work`
- * (`work_len` bytes, any alignment) may be NULL: then the steps run one by one. With a workspace of
- * lstm_run_workspace_size(model, k) bytes, steps run in chunks of k. A bidirectional model treats xs as
- * one whole sequence starting from a zero state (its state is not used or changed) and needs a workspace
- * for all `steps`, else LSTM_E_BUFFER_TOO_SMALL. steps == 0 is valid and does nothing. */
+/* lstm_run: `steps` timesteps. xs is [steps][input_size], ys is [steps][output_size]; the state carries
+ * over as if lstm_step were called `steps` times (int8 and int8-dynamic models: the same bits; fp32:
+ * within float rounding, ~1e-7 relative). `work` (`work_len` bytes, any alignment) may be NULL: then the
+ * steps run one by one; with lstm_run_workspace_size(model, k) bytes, in chunks of k. A bidirectional model
+ * treats xs as one whole sequence from a zero state (its state is neither used nor changed) and needs a
+ * workspace for all `steps`. steps == 0 is valid and does nothing. Never allocates, locks or does I/O.
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (NULL xs or ys with steps > 0, or steps * input_size
+ * overflows); LSTM_E_BAD_STATE; LSTM_E_NONFINITE_INPUT; LSTM_E_INPUT_RANGE (every input is checked before
+ * any step runs); LSTM_E_BUFFER_TOO_SMALL (bidirectional model, workspace short). On error the state and
+ * ys are unchanged. Thread safety: as lstm_step; `work` must not be shared by two calls at once. */
 LSTM_API lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys,
                      void *work, size_t work_len);
 
-/* Bytes of workspace lstm_step_many needs for n streams. */
+/* lstm_step_many_workspace_size: bytes of workspace lstm_step_many needs for n streams (0 if the model is
+ * NULL or closed or n is 0; SIZE_MAX if no such buffer can exist). */
 LSTM_API size_t lstm_step_many_workspace_size(const lstm_model *model, size_t n);
 
-/* One timestep for n streams of the same model at once (one matrix product per layer): xs is
- * [n][input_size], ys is [n][output_size], states[i] is stream i. The states must be distinct.
- * LSTM_E_WRONG_MODEL if a state belongs to another model. */
+/* lstm_step_many: one timestep for n streams of one model at once (one matrix product per layer): xs is
+ * [n][input_size], ys is [n][output_size], states[i] is stream i. The states must be distinct (not
+ * checked: a repeated state gets one of its updates). n == 0 is valid. Never allocates, locks or does I/O.
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument with n > 0, or a closed model);
+ * LSTM_E_UNSUPPORTED (bidirectional model); LSTM_E_BUFFER_TOO_SMALL (work NULL or shorter than
+ * lstm_step_many_workspace_size); LSTM_E_BAD_STATE; LSTM_E_WRONG_MODEL (a state of another model);
+ * LSTM_E_NONFINITE_INPUT; LSTM_E_INPUT_RANGE. On error no state and no output changed.
+ * Thread safety: as lstm_step for each state; `work` must not be shared by two calls at once. */
 LSTM_API lstm_status lstm_step_many(const lstm_model *model, lstm_state *const *states, size_t n,
                            const float *xs, float *ys, void *work, size_t work_len);
 
 /* ---- snapshots -------------------------------------------------------------------------------------- */
 
-/* Bytes of a snapshot of a state of this model. */
+/* lstm_snapshot_size: bytes of a snapshot of a state of this model (0 if NULL or closed). */
 LSTM_API size_t lstm_snapshot_size(const lstm_model *model);
 
-/* Write h and c of every layer, the model fingerprint and a CRC32 into buf. */
+/* lstm_state_snapshot: write h and c of every layer, the model fingerprint and a CRC32 into buf (format:
+ * lstm_format.h, docs/format.md). A state's own snapshot always restores. Returns LSTM_OK;
+ * LSTM_E_INVALID_ARGUMENT (buf NULL); LSTM_E_BAD_STATE; LSTM_E_BUFFER_TOO_SMALL. Thread-safe while no
+ * other thread changes the state. */
 LSTM_API lstm_status lstm_state_snapshot(const lstm_state *state, void *buf, size_t len);
 
-/* Restore a state from a snapshot. LSTM_E_WRONG_MODEL if it was taken from a model with other weights
- * or shape; LSTM_E_BAD_SNAPSHOT if the bytes are damaged; the state is unchanged on error. */
+/* lstm_state_restore: set a state from a snapshot of `len` bytes (exactly lstm_snapshot_size). Returns
+ * LSTM_OK; LSTM_E_INVALID_ARGUMENT (buf NULL); LSTM_E_BAD_STATE; LSTM_E_BAD_SNAPSHOT (truncated, damaged,
+ * not a snapshot, or CRC-valid but holding values no state of this model can reach: |h| above 1 or the
+ * projection's bound, |c| above 2^25, NaN); LSTM_E_WRONG_MODEL (taken from a model with other weights or
+ * shape). The state is unchanged on error. */
 LSTM_API lstm_status lstm_state_restore(lstm_state *state, const void *buf, size_t len);
 
 #ifdef __cplusplus

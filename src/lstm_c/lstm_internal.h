@@ -8,6 +8,9 @@
 #define LSTM_MODEL_MAGIC 0x4c53544dU /* "LSTM" */
 #define LSTM_STATE_MAGIC 0x53544154U /* "STAT" */
 #define LSTM_ALIGN 64                /* alignment of the state and workspace areas */
+/* |c| never exceeds 2^25: c' = f c + i g with f, i in [0, 1] and |g| <= 1 adds at most 1 per step, and from
+ * 2^25 up the float spacing (4) is too coarse for that 1 to change c. */
+#define LSTM_MAX_ABS_CELL 33554432.0f
 
 /* One direction of one layer: pointers into the caller's model bytes. */
 typedef struct lstm_cell {
@@ -29,7 +32,8 @@ typedef struct lstm_cell {
 
 struct lstm_model {
     uint32_t magic;
-    uint32_t owns_memory;        /* opened with lstm_model_open (malloc) */
+    void *allocation;            /* the malloc block of lstm_model_open, or NULL */
+    float h_limit;               /* largest |h| a state can hold: 1, or the projection's bound */
     lstm_model_info info;
     uint32_t hr;                 /* width of h: proj_size or hidden_size */
     uint32_t layer_out;          /* hr * num_directions: width of a layer's output */
@@ -75,7 +79,11 @@ static inline size_t lstm_off_c(const lstm_model *m, uint32_t l, uint32_t d) {
 
 /* Checks shared by the entry points. */
 lstm_status lstm_check_state(const lstm_state *s);
-int lstm_all_finite(const float *v, size_t n);
+/* LSTM_OK, LSTM_E_NONFINITE_INPUT (a NaN or infinity) or LSTM_E_INPUT_RANGE (|v| > LSTM_MAX_ABS_INPUT). */
+lstm_status lstm_check_input(const float *v, size_t n);
+/* The largest |v[i]| as float bits (NaN and infinity sort above every finite value); 0 for n == 0. */
+uint32_t lstm_max_abs_bits(const float *v, size_t n);
+#define LSTM_FLOAT_INF_BITS 0x7f800000U
 
 /* little-endian field access for the file and snapshot layouts */
 static inline uint32_t rd32(const unsigned char *p) {

@@ -4,29 +4,48 @@
 
 #include "lstm_format.h"
 #include "lstm_internal.h"
+#include "sha256.h"
 
 
+/* CRC-32 (IEEE 802.3, as zlib.crc32), four bits at a time from a 16-entry table: small in flash and on
+ * the stack. */
 uint32_t lstm_crc32(const unsigned char *p, size_t n, uint32_t crc) {
-    uint32_t table[256];
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320U ^ (c >> 1) : c >> 1;
-        table[i] = c;
-    }
+    static const uint32_t table[16] = {0x00000000U, 0x1DB71064U, 0x3B6E20C8U, 0x26D930ACU, 0x76DC4190U,
+                                       0x6B6B51F4U, 0x4DB26158U, 0x5005713CU, 0xEDB88320U, 0xF00F9344U,
+                                       0xD6D6A3E8U, 0xCB61B38CU, 0x9B64C2B0U, 0x86D3D2D4U, 0xA00AE278U,
+                                       0xBDBDF21CU};
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = table[crc & 15] ^ (crc >> 4);
+        crc = table[crc & 15] ^ (crc >> 4);
+    }
     return ~crc;
 }
 
-int lstm_all_finite(const float *v, size_t n) {
-    /* exponent bits all ones means Inf or NaN; OR-reduce so the loop vectorises and has no branch */
-    uint32_t bad = 0;
+uint32_t lstm_max_abs_bits(const float *v, size_t n) {
+    /* |v| orders like its bits with the sign cleared; an integer max vectorises and has no branch */
+    uint32_t max_bits = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
-        bad |= (uint32_t)((u & 0x7f800000U) == 0x7f800000U);
+        u &= 0x7fffffffU;
+        max_bits = u > max_bits ? u : max_bits;
     }
-    return bad == 0;
+    return max_bits;
+}
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+lstm_status lstm_check_input(const float *v, size_t n) {
+    uint32_t max_bits = lstm_max_abs_bits(v, n);
+    if (max_bits >= LSTM_FLOAT_INF_BITS) return LSTM_E_NONFINITE_INPUT;
+    if (max_bits > float_bits(LSTM_MAX_ABS_INPUT)) return LSTM_E_INPUT_RANGE;
+    return LSTM_OK;
 }
 
 /* CRC over the file with the CRC field read as zero. */
@@ -138,9 +157,10 @@ static int rowsums_ok(const lstm_cell *c, uint32_t rows) {
     return 1;
 }
 
-static int nonnegative(const float *v, size_t n) {
+/* int8 scales: in [0, LSTM_MAX_ABS_WEIGHT / 127], so no dequantised weight exceeds the limit. */
+static int scales_ok(const float *v, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (!(v[i] >= 0.0f)) return 0;
+        if (!(v[i] >= 0.0f && v[i] <= LSTM_MAX_ABS_WEIGHT / 127.0f)) return 0;
     return 1;
 }
 
@@ -171,39 +191,94 @@ static void attach(lstm_model *m, uint32_t role, uint32_t index, const void *dat
     }
 }
 
+/* Table entry t: its role, index, offset, and the shape it must have (0 if it has no place in this model). */
+typedef struct entry {
+    uint32_t role, index;
+    uint64_t off, nbytes;
+    tensor_want want;
+} entry;
+
+static int read_entry(const unsigned char *p, uint32_t t, const lstm_model *m, entry *e) {
+    const unsigned char *q = p + LSTM_HDR_SIZE + (size_t)t * LSTM_TENSOR_ENTRY_SIZE;
+    e->role = rd32(q + LSTM_TENSOR_ROLE);
+    e->index = rd32(q + LSTM_TENSOR_INDEX);
+    e->off = rd64(q + LSTM_TENSOR_OFFSET);
+    if (e->role < 1 || e->role > LSTM_ROLE_COUNT || e->index >= 2 * LSTM_MAX_LAYERS ||
+        !expected(m, e->role, e->index, &e->want))
+        return 0;
+    if (rd32(q + LSTM_TENSOR_DTYPE) != e->want.dtype || rd32(q + LSTM_TENSOR_ROWS) != e->want.rows ||
+        rd32(q + LSTM_TENSOR_COLS) != e->want.cols || rd32(q + LSTM_TENSOR_RESERVED) != 0)
+        return 0;
+    e->nbytes = tensor_bytes(&e->want); /* every dimension <= 2^17: no overflow */
+    return 1;
+}
+
+/* Every tensor where the header says, shaped as the model needs, once each, not overlapping; values in
+ * range; the fingerprint recomputed from the table fields and data (as lstm_embed/format.py writes it).
+ * Uses a few hundred bytes of stack: overlaps are found by re-reading earlier entries. */
 static lstm_status read_tensors(const unsigned char *p, uint64_t file_size, uint32_t header_size,
                                 uint32_t count, lstm_model *m) {
-    unsigned char seen[LSTM_SLOTS];
-    uint64_t begin[LSTM_MAX_TENSORS], end[LSTM_MAX_TENSORS];
+    unsigned char seen[(LSTM_SLOTS + 7) / 8];
     memset(seen, 0, sizeof seen);
+    lstm_sha256 digest;
+    lstm_sha256_init(&digest);
     for (uint32_t t = 0; t < count; t++) {
-        const unsigned char *e = p + LSTM_HDR_SIZE + (size_t)t * LSTM_TENSOR_ENTRY_SIZE;
-        uint32_t role = rd32(e + LSTM_TENSOR_ROLE), index = rd32(e + LSTM_TENSOR_INDEX);
-        uint64_t off = rd64(e + LSTM_TENSOR_OFFSET);
-        tensor_want want;
-        if (role < 1 || role > LSTM_ROLE_COUNT || index >= 2 * LSTM_MAX_LAYERS || !expected(m, role, index, &want))
+        entry e, u;
+        if (!read_entry(p, t, m, &e)) return LSTM_E_BAD_TENSOR;
+        size_t slot = slot_of(e.role, e.index);
+        if (seen[slot / 8] & (1U << (slot % 8))) return LSTM_E_BAD_TENSOR;
+        seen[slot / 8] |= (unsigned char)(1U << (slot % 8));
+        if (e.off % LSTM_TENSOR_ALIGN != 0 || e.off < header_size || e.off > file_size || e.nbytes > file_size - e.off)
             return LSTM_E_BAD_TENSOR;
-        if (rd32(e + LSTM_TENSOR_DTYPE) != want.dtype || rd32(e + LSTM_TENSOR_ROWS) != want.rows ||
-            rd32(e + LSTM_TENSOR_COLS) != want.cols || rd32(e + LSTM_TENSOR_RESERVED) != 0)
-            return LSTM_E_BAD_TENSOR;
-        if (seen[slot_of(role, index)]++) return LSTM_E_BAD_TENSOR;
-        uint64_t nbytes = tensor_bytes(&want); /* every dimension <= 2^17: no overflow */
-        if (off % LSTM_TENSOR_ALIGN != 0 || off < header_size || off > file_size || nbytes > file_size - off)
-            return LSTM_E_BAD_TENSOR;
-        for (uint32_t u = 0; u < t; u++)
-            if (off < end[u] && begin[u] < off + nbytes) return LSTM_E_BAD_TENSOR; /* overlap */
-        begin[t] = off;
-        end[t] = off + nbytes;
-        if (want.dtype == LSTM_DTYPE_F32 && !lstm_all_finite((const float *)(const void *)(p + off), nbytes / 4))
-            return LSTM_E_NONFINITE_WEIGHT;
-        attach(m, role, index, p + off, &want);
+        for (uint32_t k = 0; k < t; k++) { /* earlier entries were valid when read */
+            (void)read_entry(p, k, m, &u);
+            if (e.off < u.off + u.nbytes && u.off < e.off + e.nbytes) return LSTM_E_BAD_TENSOR; /* overlap */
+        }
+        const unsigned char *data = p + e.off;
+        if (e.want.dtype == LSTM_DTYPE_F32 &&
+            lstm_max_abs_bits((const float *)(const void *)data, (size_t)e.nbytes / 4) > float_bits(LSTM_MAX_ABS_WEIGHT))
+            return LSTM_E_NONFINITE_WEIGHT; /* NaN, infinity, or beyond the weight limit */
+        unsigned char fields[20];
+        wr32(fields, e.role);
+        wr32(fields + 4, e.index);
+        wr32(fields + 8, e.want.dtype);
+        wr32(fields + 12, e.want.rows);
+        wr32(fields + 16, e.want.cols);
+        lstm_sha256_update(&digest, fields, sizeof fields);
+        lstm_sha256_update(&digest, data, (size_t)e.nbytes);
+        attach(m, e.role, e.index, data, &e.want);
     }
     for (uint32_t role = 1; role <= LSTM_ROLE_COUNT; role++) /* every expected tensor is there */
         for (uint32_t index = 0; index < 2 * LSTM_MAX_LAYERS; index++) {
             tensor_want want;
-            if (expected(m, role, index, &want) && !seen[slot_of(role, index)]) return LSTM_E_BAD_TENSOR;
+            size_t slot = slot_of(role, index);
+            if (expected(m, role, index, &want) && !(seen[slot / 8] & (1U << (slot % 8)))) return LSTM_E_BAD_TENSOR;
         }
+    unsigned char sum[32];
+    lstm_sha256_final(&digest, sum);
+    if (rd64(sum) != m->info.fingerprint) return LSTM_E_CHECKSUM; /* weights that are not the header's */
     return LSTM_OK;
+}
+
+/* Largest |h| the projection of cell c can produce from |o * tanh(c)| <= 1: the largest row sum of
+ * |W_hr|, with room for float rounding. */
+static float proj_bound(const lstm_model *m, const lstm_cell *c) {
+    size_t H = m->info.hidden_size, P = m->info.proj_size, groups = lstm_r4(H) / 4;
+    double bound = 0.0;
+    for (size_t r = 0; r < P; r++) {
+        double sum = 0.0;
+        for (size_t k = 0; k < H; k++) {
+            if (c->hrq) {
+                int8_t v = c->hrq[(r / 16 * groups + k / 4) * 64 + (r % 16) * 4 + k % 4];
+                sum += (double)c->hr_scale[r] * (v < 0 ? -v : v);
+            } else {
+                float v = c->w_hr[r * H + k];
+                sum += v < 0 ? -v : v;
+            }
+        }
+        bound = sum > bound ? sum : bound;
+    }
+    return (float)(bound * (1.0 + 1.0 / 1024) + 1.0 / 1024);
 }
 
 /* Derived widths, and the checks of int8 layers that need several tensors at once. */
@@ -224,15 +299,22 @@ static lstm_status finish_cells(lstm_model *m) {
             parts[0] = c->in;
             parts[1] = 4 * c->gx + m->hr;
             if (!blocked_ok(c->wq, rows, 4 * (c->gx + c->gh), parts, 2) || !rowsums_ok(c, rows) ||
-                !nonnegative(c->wscale, 2 * (size_t)rows))
+                !scales_ok(c->wscale, 2 * (size_t)rows))
                 return LSTM_E_BAD_TENSOR;
             if (in->proj_size) {
                 parts[0] = in->hidden_size;
                 if (!blocked_ok(c->hrq, in->proj_size, (uint32_t)lstm_r4(in->hidden_size), parts, 1) ||
-                    !nonnegative(c->hr_scale, in->proj_size))
+                    !scales_ok(c->hr_scale, in->proj_size))
                     return LSTM_E_BAD_TENSOR;
             }
         }
+    m->h_limit = 1.0f;
+    if (in->proj_size)
+        for (uint32_t l = 0; l < in->num_layers; l++)
+            for (uint32_t d = 0; d < in->num_directions; d++) {
+                float b = proj_bound(m, &m->cells[l][d]);
+                m->h_limit = b > m->h_limit ? b : m->h_limit;
+            }
     return LSTM_OK;
 }
 
@@ -254,12 +336,15 @@ static void plan_state(lstm_model *m) {
     m->state_floats = m->off_acc + (dynamic ? 2 * lstm_r16(4 * H) : 0);
 }
 
-size_t lstm_model_mem_size(void) { return sizeof(lstm_model); }
+/* The descriptor sits at the first 16-byte boundary of the caller's memory: any alignment will do. */
+#define LSTM_MODEL_ALIGN 16
+typedef char lstm_model_mem_size_is_enough[sizeof(lstm_model) + LSTM_MODEL_ALIGN - 1 <= LSTM_MODEL_MEM_SIZE ? 1 : -1];
+
+size_t lstm_model_mem_size(void) { return LSTM_MODEL_MEM_SIZE; }
 
 lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t len, lstm_model **out) {
     if (!mem || !data || !out) return LSTM_E_INVALID_ARGUMENT;
-    if (mem_len < sizeof(lstm_model)) return LSTM_E_BUFFER_TOO_SMALL;
-    if ((uintptr_t)mem % 16 != 0) return LSTM_E_INVALID_ARGUMENT;
+    if (mem_len < LSTM_MODEL_MEM_SIZE) return LSTM_E_BUFFER_TOO_SMALL;
     if ((uintptr_t)data % 4 != 0) return LSTM_E_MISALIGNED;
     const unsigned char *p = (const unsigned char *)data;
     if (len < LSTM_HDR_SIZE) return len >= LSTM_FILE_MAGIC_LEN && memcmp(p, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN)
@@ -275,47 +360,47 @@ lstm_status lstm_model_init(void *mem, size_t mem_len, const void *data, size_t 
         return LSTM_E_BAD_HEADER;
     if (file_crc(p, file_size) != rd32(p + LSTM_HDR_CRC32)) return LSTM_E_CHECKSUM;
 
-    lstm_model m;
-    memset(&m, 0, sizeof m);
-    m.info.format_version = version;
-    m.info.file_size = file_size;
-    lstm_status st = read_header(p, &m);
-    if (st == LSTM_OK) st = read_tensors(p, file_size, header_size, count, &m);
-    if (st == LSTM_OK) st = finish_cells(&m);
+    /* built in place (no copy on the stack); marked valid only at the end */
+    lstm_model *m = (lstm_model *)lstm_align_up(mem, LSTM_MODEL_ALIGN);
+    memset(m, 0, sizeof *m);
+    m->info.format_version = version;
+    m->info.file_size = file_size;
+    lstm_status st = read_header(p, m);
+    if (st == LSTM_OK) st = read_tensors(p, file_size, header_size, count, m);
+    if (st == LSTM_OK) st = finish_cells(m);
     if (st != LSTM_OK) return st;
-    plan_state(&m);
-    m.info.isa = lstm_isa_best();
-    m.kern = lstm_kernels_for(m.info.isa);
-    m.magic = LSTM_MODEL_MAGIC;
-    memcpy(mem, &m, sizeof m);
-    *out = (lstm_model *)mem;
+    plan_state(m);
+    m->info.isa = lstm_isa_best();
+    m->kern = lstm_kernels_for((lstm_isa)m->info.isa);
+    m->magic = LSTM_MODEL_MAGIC;
+    *out = m;
     return LSTM_OK;
 }
 
 lstm_status lstm_model_open(const void *data, size_t len, lstm_model **out) {
     if (!data || !out) return LSTM_E_INVALID_ARGUMENT;
-    void *mem = malloc(sizeof(lstm_model));
+    void *mem = malloc(LSTM_MODEL_MEM_SIZE);
     if (!mem) return LSTM_E_OUT_OF_MEMORY;
-    lstm_status st = lstm_model_init(mem, sizeof(lstm_model), data, len, out);
+    lstm_status st = lstm_model_init(mem, LSTM_MODEL_MEM_SIZE, data, len, out);
     if (st != LSTM_OK) {
         free(mem);
         return st;
     }
-    (*out)->owns_memory = 1;
+    (*out)->allocation = mem;
     return LSTM_OK;
 }
 
 void lstm_model_close(lstm_model *model) {
     if (!model || model->magic != LSTM_MODEL_MAGIC) return;
     model->magic = 0;
-    if (model->owns_memory) free(model);
+    if (model->allocation) free(model->allocation);
 }
 
 lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa) {
     if (!model || model->magic != LSTM_MODEL_MAGIC) return LSTM_E_INVALID_ARGUMENT;
     if (!lstm_isa_supported(isa)) return LSTM_E_ISA_UNAVAILABLE;
     model->info.isa = isa == LSTM_ISA_AUTO ? lstm_isa_best() : isa;
-    model->kern = lstm_kernels_for(model->info.isa);
+    model->kern = lstm_kernels_for((lstm_isa)model->info.isa);
     return LSTM_OK;
 }
 

@@ -60,6 +60,21 @@ lstm_status lstm_state_snapshot(const lstm_state *state, void *buf, size_t len) 
     return LSTM_OK;
 }
 
+/* A state this model can reach: every h within the model's h_limit (1 without a projection: h = o tanh c),
+ * every c within LSTM_MAX_ABS_CELL (c grows by at most 1 per step and stops growing there in float). NaN
+ * and infinity fail both. */
+static int values_in_range(const lstm_model *m, const unsigned char *p) {
+    size_t nh = (size_t)m->info.num_layers * m->info.num_directions * m->hr;
+    for (size_t i = 0; i < m->persist_floats; i++) {
+        uint32_t u = rd32(p + 4 * i);
+        float v;
+        memcpy(&v, &u, 4);
+        float limit = i < nh ? m->h_limit : LSTM_MAX_ABS_CELL;
+        if (!(v >= -limit && v <= limit)) return 0;
+    }
+    return 1;
+}
+
 lstm_status lstm_state_restore(lstm_state *state, const void *buf, size_t len) {
     lstm_status st = lstm_check_state(state);
     if (st != LSTM_OK) return st;
@@ -76,8 +91,7 @@ lstm_status lstm_state_restore(lstm_state *state, const void *buf, size_t len) {
         return LSTM_E_BAD_SNAPSHOT;
     if (rd64(p + LSTM_SNAP_FINGERPRINT) != m->info.fingerprint || floats != m->persist_floats)
         return LSTM_E_WRONG_MODEL;
-    for (size_t i = 0; i < floats_bytes; i += 4) /* NaN/Inf in a CRC-valid blob: forged, or a broken state */
-        if ((rd32(p + LSTM_SNAP_HEADER_SIZE + i) & 0x7f800000U) == 0x7f800000U) return LSTM_E_BAD_SNAPSHOT;
+    if (!values_in_range(m, p + LSTM_SNAP_HEADER_SIZE)) return LSTM_E_BAD_SNAPSHOT; /* forged, or not ours */
     memcpy(lstm_state_data(state), p + LSTM_SNAP_HEADER_SIZE, floats_bytes);
     return LSTM_OK;
 }

@@ -1,6 +1,8 @@
 /* testlib.c - harness, random numbers, random networks and the model-file writer of testlib.h. */
 #include "testlib.h"
 
+#include "sha256.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -129,11 +131,35 @@ uint32_t crc32_ieee(const unsigned char *p, size_t n, uint32_t crc) {
     return ~crc;
 }
 
-void fix_file_crc(unsigned char *file, size_t len) {
+/* The fingerprint lstm_embed/format.py writes: the first 8 bytes (little-endian) of the SHA-256 of every
+ * tensor's role, index, dtype, rows, cols (u32 each) and data, in table order. */
+uint64_t file_fingerprint(const unsigned char *file, size_t len) {
+    lstm_sha256 s;
+    lstm_sha256_init(&s);
+    uint32_t count = get32(file + LSTM_HDR_TENSOR_COUNT);
+    for (uint32_t i = 0; i < count && LSTM_HDR_SIZE + (size_t)(i + 1) * LSTM_TENSOR_ENTRY_SIZE <= len; i++) {
+        const unsigned char *e = file + LSTM_HDR_SIZE + (size_t)i * LSTM_TENSOR_ENTRY_SIZE;
+        uint64_t rows = get32(e + LSTM_TENSOR_ROWS), cols = get32(e + LSTM_TENSOR_COLS), off = get64(e + LSTM_TENSOR_OFFSET);
+        uint32_t dtype = get32(e + LSTM_TENSOR_DTYPE);
+        uint64_t nbytes = dtype == LSTM_DTYPE_I8_BLOCKED ? (rows + 15) / 16 * 16 * cols : rows * cols * 4;
+        lstm_sha256_update(&s, e, 20);
+        if (off <= len && nbytes <= len - off) lstm_sha256_update(&s, file + off, (size_t)nbytes);
+    }
+    unsigned char d[32];
+    lstm_sha256_final(&s, d);
+    return get64(d);
+}
+
+void set_file_crc(unsigned char *file, size_t len) {
     uint64_t declared = get64(file + LSTM_HDR_FILE_SIZE);
     size_t n = declared < len ? (size_t)declared : len;
     put32(file + LSTM_HDR_CRC32, 0);
     put32(file + LSTM_HDR_CRC32, crc32_ieee(file, n, 0));
+}
+
+void fix_file_crc(unsigned char *file, size_t len) {
+    if (len >= LSTM_HDR_SIZE) put64(file + LSTM_HDR_FINGERPRINT, file_fingerprint(file, len));
+    set_file_crc(file, len);
 }
 
 double max_abs_diff_ff(const float *a, const float *b, size_t n) {
@@ -220,12 +246,6 @@ static size_t list_tensors(const net *n, tensor_ref *out) {
 
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
-/* FNV-1a, 64 bits: this writer's fingerprint of the weights (the format only asks that it identify them). */
-static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
 unsigned char *net_write(const net *n, int reversed, size_t *len) {
     tensor_ref list[LSTM_MAX_TENSORS], t[LSTM_MAX_TENSORS];
     size_t count = list_tensors(n, list), offsets[LSTM_MAX_TENSORS];
@@ -238,7 +258,6 @@ unsigned char *net_write(const net *n, int reversed, size_t *len) {
     }
     unsigned char *f = (unsigned char *)xmalloc(pos);
     memset(f, 0, pos);
-    uint64_t fp = 0xcbf29ce484222325ULL;
     for (size_t i = 0; i < count; i++) {
         unsigned char *e = f + LSTM_HDR_SIZE + i * LSTM_TENSOR_ENTRY_SIZE;
         size_t nf = (size_t)t[i].rows * t[i].cols;
@@ -253,14 +272,11 @@ unsigned char *net_write(const net *n, int reversed, size_t *len) {
             memcpy(&u, &t[i].data[j], 4);
             put32(f + offsets[i] + 4 * j, u);
         }
-        fp = fnv1a(fp, e, LSTM_TENSOR_OFFSET);
-        fp = fnv1a(fp, f + offsets[i], nf * sizeof(float));
     }
     memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
     put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
     put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
     put64(f + LSTM_HDR_FILE_SIZE, pos);
-    put64(f + LSTM_HDR_FINGERPRINT, fp);
     put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
     put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
     put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);

@@ -51,7 +51,10 @@ void put64(unsigned char *p, uint64_t v);
 /* CRC32 (IEEE 802.3, as zlib.crc32) of n bytes, continuing from crc (0 to start). */
 uint32_t crc32_ieee(const unsigned char *p, size_t n, uint32_t crc);
 /* Recompute a model file's CRC32 field over its declared size (clipped to len), as a writer would. */
+/* Recompute the fingerprint from the tensor table and data, then the CRC (set_file_crc: the CRC only). */
 void fix_file_crc(unsigned char *file, size_t len);
+void set_file_crc(unsigned char *file, size_t len);
+uint64_t file_fingerprint(const unsigned char *file, size_t len);
 
 /* largest |a[i] - b[i]| */
 double max_abs_diff_ff(const float *a, const float *b, size_t n);

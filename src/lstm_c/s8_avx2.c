@@ -1,11 +1,11 @@
-/* q8_avx2.c - int8 kernels for x86-64 with AVX2 and FMA (compiled for any x86-64, used only when the CPU
+/* s8_avx2.c - int8 kernels for x86-64 with AVX2 and FMA (compiled for any x86-64, used only when the CPU
  * has them). The int8 x int8 products are widened to int16 and summed in pairs into int32
  * (vpmaddwd): unlike u8 x s8 vpmaddubsw, which saturates its 16-bit pair sums at full 8-bit range, this
  * cannot saturate, so results equal the reference exactly for every input. */
-#include "blas.h"
 #include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
+#include "kernels_x86.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -17,7 +17,8 @@ AVX2 static inline __m256 eight_rows(const __m256 *acc) {
     return _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+/* The order of kernels.h (no FMA): the reference's bits. */
+AVX2 void lstm_s8_gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                const float *x, const float *scale, float *y) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const int8_t *panel = w + (r0 / 16) * groups * 64;
@@ -29,7 +30,7 @@ AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size
             for (int j = 0; j < 8; j++) { /* rows 2j, 2j+1: 8 bytes -> 8 floats */
                 __m128i bytes = _mm_loadl_epi64((const __m128i *)(const void *)(b + 8 * j));
                 __m256 wf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
-                acc[j] = _mm256_fmadd_ps(wf, xb, acc[j]);
+                acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(wf, xb));
             }
         }
         float sums[16];
@@ -39,7 +40,7 @@ AVX2 static void gemv_f32_avx2(const int8_t *w, size_t rows, size_t groups, size
     }
 }
 
-AVX2 static void gemv_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
+AVX2 void lstm_s8_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                               const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
     (void)rowsum;
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
@@ -64,12 +65,11 @@ AVX2 static void gemv_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_
     }
 }
 
-static void gemm_s8_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                         const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
-    int32_t tail[16];
-    lstm_q8_gemm_by_vectors(gemv_s8_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc, tail);
+void lstm_s8_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                       const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    lstm_s8_gemm_by_vectors(lstm_s8_gemv_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
 }
 
-const lstm_kernels lstm_q8_avx2 = {lstm_gemv_acc, lstm_gemm_nt_acc, gemv_f32_avx2, gemv_s8_avx2, gemm_s8_avx2};
-
+#else
+typedef int lstm_s8_avx2_unused; /* ISO C forbids an empty translation unit */
 #endif

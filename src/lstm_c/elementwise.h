@@ -1,0 +1,67 @@
+/* elementwise.h - the scalar arithmetic of the elementwise kernels (exp, sigmoid, tanh, rounding), written
+ * once and compiled per ISA by elementwise_impl.h. Loops over these vectorise (no libm calls, no
+ * branches), and every path performs the same IEEE single-precision operations in the same order, so
+ * results are bit-identical across ISAs and targets:
+ *  - no contraction into fused multiply-add (kernels.h);
+ *  - with x87 excess precision (FLT_EVAL_METHOD != 0, e.g. i386 without SSE) LSTM_R rounds each operation
+ *    to float through a store; double rounding through the 64-bit x87 significand is innocuous for
+ *    +, -, *, / of floats (64 >= 2 * 24 + 2), so x87 then computes the same bits as SSE or NEON. */
+#ifndef LSTM_ELEMENTWISE_H
+#define LSTM_ELEMENTWISE_H
+
+#include <float.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LSTM_INLINE static inline __attribute__((always_inline))
+#else
+#define LSTM_INLINE static inline
+#endif
+
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0 && FLT_EVAL_METHOD != -1
+LSTM_INLINE float lstm_round_float(float x) {
+    volatile float v = x;
+    return v;
+}
+#define LSTM_R(x) lstm_round_float(x)
+#else
+#define LSTM_R(x) (x)
+#endif
+
+/* Adding then subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to the nearest integer (ties
+ * to even), with each step rounded to float. */
+#define LSTM_ROUND_MAGIC 12582912.0f
+
+/* exp(x) for x clamped to [-87.3, 88] (NaN, which cannot reach here from finite inputs, clamps to -87.3):
+ * x = n ln2 + r with |r| <= ln2/2; exp(r) by a degree-6 polynomial (relative error < 1e-7); 2^n placed
+ * straight into the exponent bits. */
+LSTM_INLINE float lstm_exp_clamped(float x) {
+    const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+    x = x > -87.3f ? x : -87.3f;
+    x = x < 88.0f ? x : 88.0f;
+    float n = LSTM_R(LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC) - LSTM_ROUND_MAGIC);
+    float r = LSTM_R(LSTM_R(x - LSTM_R(n * ln2_hi)) - LSTM_R(n * ln2_lo));
+    float p = 0.0013843654f;
+    p = LSTM_R(LSTM_R(p * r) + 0.0083741555f);
+    p = LSTM_R(LSTM_R(p * r) + 0.041668002f);
+    p = LSTM_R(LSTM_R(p * r) + 0.16666432f);
+    p = LSTM_R(LSTM_R(p * r) + 0.49999994f);
+    p = LSTM_R(LSTM_R(p * r) + 1.0f);
+    p = LSTM_R(LSTM_R(p * r) + 1.0f);
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return LSTM_R(p * scale);
+}
+
+LSTM_INLINE float lstm_sigmoid1(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + lstm_exp_clamped(-x))); }
+
+/* tanh(x) = 2 sigmoid(2x) - 1: absolute error stays at a few 1e-8 near 0 */
+LSTM_INLINE float lstm_tanh1(float x) {
+    return LSTM_R(LSTM_R(2.0f / LSTM_R(1.0f + lstm_exp_clamped(LSTM_R(-2.0f * x)))) - 1.0f);
+}
+
+#endif /* LSTM_ELEMENTWISE_H */

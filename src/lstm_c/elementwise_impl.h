@@ -1,0 +1,86 @@
+/* elementwise_impl.h - the elementwise kernels of the table (quantize, q8_gates, cell_update, activate),
+ * instantiated once per ISA: define LSTM_EW_SUFFIX (name suffix) and LSTM_EW_ATTR (a target attribute, or
+ * nothing) and include this file; it defines lstm_quantize_<suffix> and the others. The source is the
+ * same for every ISA, so every ISA computes the same bits (elementwise.h). */
+#include "elementwise.h"
+
+#define LSTM_EW_PASTE2(a, b) a##_##b
+#define LSTM_EW_PASTE(a, b) LSTM_EW_PASTE2(a, b)
+#define LSTM_EW(name) LSTM_EW_PASTE(name, LSTM_EW_SUFFIX)
+
+LSTM_EW_ATTR float LSTM_EW(lstm_quantize)(const float *v, size_t n, int8_t *q, size_t padded) {
+    /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
+    uint32_t max_bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        u &= 0x7fffffffU;
+        max_bits = u > max_bits ? u : max_bits;
+    }
+    float amax;
+    memcpy(&amax, &max_bits, 4);
+    memset(q + n, 0, padded - n);
+    if (!(amax >= LSTM_Q8_MIN_AMAX)) { /* zero, or so small that 127 / amax would overflow */
+        memset(q, 0, n);
+        return 0.0f;
+    }
+    const float inv = LSTM_R(127.0f / amax);
+    /* |v| <= amax, so |v * inv| stays within 127 plus a rounding error: no clamp needed */
+    for (size_t i = 0; i < n; i++)
+        q[i] = (int8_t)(int32_t)LSTM_R(LSTM_R(LSTM_R(v[i] * inv) + LSTM_ROUND_MAGIC) - LSTM_ROUND_MAGIC);
+    return LSTM_R(amax / 127.0f);
+}
+
+LSTM_EW_ATTR void LSTM_EW(lstm_q8_gates)(float *y, const float *bias, const int32_t *acc_x, float sx,
+                                         const float *scale_x, const int32_t *acc_h, float sh,
+                                         const float *scale_h, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float px = LSTM_R((float)acc_x[i] * LSTM_R(sx * scale_x[i]));
+        float ph = LSTM_R((float)acc_h[i] * LSTM_R(sh * scale_h[i]));
+        y[i] = LSTM_R(LSTM_R(bias[i] + px) + ph);
+    }
+}
+
+LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *gates, float *c, float *hfull) {
+    float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
+    /* the gates first, as long simple loops; then the state, with one more tanh per unit */
+    for (size_t j = 0; j < 2 * hidden; j++) gi[j] = lstm_sigmoid1(gi[j]);
+    for (size_t j = 0; j < hidden; j++) gg[j] = lstm_tanh1(gg[j]);
+    for (size_t j = 0; j < hidden; j++) go[j] = lstm_sigmoid1(go[j]);
+    for (size_t j = 0; j < hidden; j++) {
+        float cj = LSTM_R(LSTM_R(gf[j] * c[j]) + LSTM_R(gi[j] * gg[j]));
+        c[j] = cj;
+        hfull[j] = LSTM_R(go[j] * lstm_tanh1(cj));
+    }
+}
+
+LSTM_EW_ATTR static void LSTM_EW(softmax)(float *v, size_t n) {
+    if (n == 0) return;
+    float mx = v[0];
+    for (size_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    for (size_t i = 0; i < n; i++) v[i] = lstm_exp_clamped(LSTM_R(v[i] - mx));
+    float sum = 0.0f; /* in index order, on every ISA */
+    for (size_t i = 0; i < n; i++) sum = LSTM_R(sum + v[i]);
+    float inv = LSTM_R(1.0f / sum);
+    for (size_t i = 0; i < n; i++) v[i] = LSTM_R(v[i] * inv);
+}
+
+LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n) {
+    switch (activation) {
+    case LSTM_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) v[i] = lstm_sigmoid1(v[i]);
+        break;
+    case LSTM_ACT_TANH:
+        for (size_t i = 0; i < n; i++) v[i] = lstm_tanh1(v[i]);
+        break;
+    case LSTM_ACT_RELU:
+        for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+        break;
+    case LSTM_ACT_SOFTMAX: LSTM_EW(softmax)(v, n); break;
+    default: break;
+    }
+}
+
+#undef LSTM_EW
+#undef LSTM_EW_PASTE
+#undef LSTM_EW_PASTE2

@@ -1,0 +1,27 @@
+/* kernels_x86.h - the x86-64 kernels that dispatch.c puts in the AVX2 and AVX-512 tables. */
+#ifndef LSTM_KERNELS_X86_H
+#define LSTM_KERNELS_X86_H
+
+#include "kernels.h"
+
+#define LSTM_DECLARE_ISA_KERNELS(isa)                                                                        \
+    void lstm_f32_gemv_##isa(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);       \
+    void lstm_f32_gemm_##isa(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w,        \
+                             size_t ldw, float *c, size_t ldc);                                              \
+    void lstm_s8_gemv_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,           \
+                                const float *x, const float *scale, float *y);                               \
+    void lstm_s8_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,               \
+                            const int8_t *q, const int32_t *rowsum, int32_t *acc);                           \
+    void lstm_s8_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,     \
+                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);  \
+    float lstm_quantize_##isa(const float *v, size_t n, int8_t *q, size_t padded);                           \
+    void lstm_q8_gates_##isa(float *y, const float *bias, const int32_t *acc_x, float sx,                    \
+                             const float *scale_x, const int32_t *acc_h, float sh, const float *scale_h,      \
+                             size_t n);                                                                      \
+    void lstm_cell_update_##isa(size_t hidden, float *gates, float *c, float *hfull);                        \
+    void lstm_activate_##isa(unsigned activation, float *v, size_t n);
+
+LSTM_DECLARE_ISA_KERNELS(avx2)
+LSTM_DECLARE_ISA_KERNELS(avx512)
+
+#endif /* LSTM_KERNELS_X86_H */

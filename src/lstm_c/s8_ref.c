@@ -1,0 +1,61 @@
+/* s8_ref.c - the portable int8 kernels: the reference every SIMD path matches bit for bit. */
+#include "elementwise.h"
+
+/* 16 rows of a panel at a time, in storage order: 4 partial sums per row (one per column of a group),
+ * then (s0 + s1) + (s2 + s3) (kernels.h). */
+void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
+                          const float *scale, float *y) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        float s[64] = {0}; /* s[4 * r + c] */
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            const float *xg = x + (g - g0) * 4;
+            for (size_t e = 0; e < 64; e++) s[e] = LSTM_R(s[e] + LSTM_R((float)b[e] * xg[e % 4]));
+        }
+        for (size_t r = 0; r < 16 && r0 + r < rows; r++) {
+            float sum = LSTM_R(LSTM_R(s[4 * r] + s[4 * r + 1]) + LSTM_R(s[4 * r + 2] + s[4 * r + 3]));
+            y[r0 + r] = LSTM_R(y[r0 + r] + LSTM_R(scale[r0 + r] * sum));
+        }
+    }
+}
+
+void lstm_s8_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
+                      const int32_t *rowsum, int32_t *acc) {
+    (void)rowsum;
+    for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        int32_t sum[16] = {0};
+        for (size_t g = g0; g < g1; g++) {
+            const int8_t *b = panel + g * 64;
+            const int8_t *qg = q + (g - g0) * 4;
+            for (size_t r = 0; r < 16; r++)
+                sum[r] += b[4 * r] * qg[0] + b[4 * r + 1] * qg[1] + b[4 * r + 2] * qg[2] + b[4 * r + 3] * qg[3];
+        }
+        memcpy(acc + r0, sum, sizeof sum);
+    }
+}
+
+void lstm_s8_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int8_t *,
+                                          const int32_t *, int32_t *),
+                             const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    size_t full = rows / 16 * 16;
+    int32_t tail[16];
+    for (size_t i = 0; i < n; i++) {
+        int32_t *out = acc + i * ldacc;
+        if (full == rows) {
+            gemv(w, rows, groups, g0, g1, q + i * ldq, rowsum, out);
+            continue;
+        }
+        /* the kernel writes whole panels: run the last, partial panel into a 16-row buffer */
+        if (full) gemv(w, full, groups, g0, g1, q + i * ldq, rowsum, out);
+        gemv(w + full * groups * 4, rows - full, groups, g0, g1, q + i * ldq, rowsum + full, tail);
+        memcpy(out + full, tail, (rows - full) * sizeof(int32_t));
+    }
+}
+
+void lstm_s8_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                      const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
+    lstm_s8_gemm_by_vectors(lstm_s8_gemv_ref, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
+}
