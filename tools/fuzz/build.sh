@@ -12,10 +12,10 @@
 # Environment:
 #   CLANG             compiler (default: the newest of clang-19 .. clang-14, then clang, that links
 #                     -fsanitize=fuzzer)
-#   LSTM_FUZZ_DEFS    extra defines for the core. Default -DLSTM_NO_SIMD: the core's GCC target_clones
-#                     (multiversion.h) do not link with clang 14-16. Set LSTM_FUZZ_DEFS= (empty) to try
-#                     without it once the core no longer uses them.
-#   FUZZ_STRICT_LIMITS 0 (default) or 1: see fuzz_common.h (value-limit oracles of the lstm.h contract)
+#   LSTM_FUZZ_DEFS    extra defines for the core, e.g. -DLSTM_NO_SIMD to leave out the x86 SIMD kernels
+#                     (the default is none: every kernel table of this CPU is built and fuzzed). Before
+#                     the core dropped GCC target_clones, clang 14-16 could only link it with -DLSTM_NO_SIMD.
+#   FUZZ_STRICT_LIMITS 1 (default) or 0: see fuzz_common.h (value-limit oracles of the lstm.h contract)
 #   FUZZ_KNOWN_ISSUES 0 (default) or 1: 1 compiles the core without UBSan's float-cast-overflow check, so
 #                     the fuzzer can explore past the known float->int conversion bugs the core is being
 #                     fixed for (tiny-vector quantisation, NaN into the exp bit trick). CI uses 0.
@@ -31,8 +31,8 @@ cov) out="${2:-$root/build/fuzz-cov}" ;;
 replay) out="${2:-$root/build/fuzz-replay}" ;;
 *) echo "usage: $0 [fuzz|cov|replay] [OUTDIR]" >&2; exit 64 ;;
 esac
-defs="${LSTM_FUZZ_DEFS--DLSTM_NO_SIMD}"
-strict="${FUZZ_STRICT_LIMITS:-0}"
+defs="${LSTM_FUZZ_DEFS-}"
+strict="${FUZZ_STRICT_LIMITS:-1}"
 known="${FUZZ_KNOWN_ISSUES:-0}"
 mkdir -p "$out"
 rm -f "$out"/fuzz_model_raw "$out"/fuzz_model_crc "$out"/fuzz_snapshot_raw "$out"/fuzz_snapshot_crc

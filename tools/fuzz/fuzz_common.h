@@ -5,20 +5,21 @@
  * rewrites of the core. Every violated oracle calls fuzz_fail(), which prints what went wrong and aborts:
  * libFuzzer then saves the input as a crash. Oracles:
  *   - sanitizers (ASan, UBSan with -fno-sanitize-recover=all) stay quiet;
- *   - a call that fails leaves its state(s) byte-identical (the whole state buffer is compared);
- *   - finite inputs within LSTM_MAX_ABS_INPUT give finite outputs (skipped for models whose weights this
- *     file's own scan finds beyond LSTM_MAX_ABS_WEIGHT unless FUZZ_STRICT_LIMITS: the core is meant to
- *     reject those at open, see FUZZ_STRICT_LIMITS below);
- *   - lstm_run with work == NULL gives the same bits as the same number of lstm_step calls;
+ *   - a call that fails leaves its state(s) byte-identical (the whole state buffer is compared) and its
+ *     outputs untouched;
+ *   - finite inputs within LSTM_MAX_ABS_INPUT give finite outputs (with FUZZ_STRICT_LIMITS=0 only for
+ *     models whose values this file's own scan finds within LSTM_MAX_ABS_WEIGHT);
+ *   - lstm_run with work == NULL gives the same bits as the same number of lstm_step calls, and so does
+ *     lstm_run with a workspace (whole, and in chunks of 2) on models whose layers are all int8 / int8-dynamic;
  *   - a state is always restorable from its own snapshot, and the restored state snapshots to the same
  *     bytes and steps to the same bits;
  *   - bidirectional models: lstm_step and lstm_step_many say LSTM_E_UNSUPPORTED, lstm_run without a
  *     big-enough workspace says LSTM_E_BUFFER_TOO_SMALL, and two runs over the same sequence agree.
  *
- * FUZZ_STRICT_LIMITS (default 0; the lead's core rewrite makes 1 the contract): also require that a
- * model which opened has every value within LSTM_MAX_ABS_WEIGHT, and that inputs beyond
- * LSTM_MAX_ABS_INPUT are refused (LSTM_E_INPUT_RANGE). With 0 those two checks are skipped, so the
- * fuzzer keeps exploring past the known gaps instead of stopping at the first one.
+ * FUZZ_STRICT_LIMITS (default 1, the lstm.h contract): also require that a model which opened has every
+ * value within LSTM_MAX_ABS_WEIGHT, that inputs beyond LSTM_MAX_ABS_INPUT are refused with
+ * LSTM_E_INPUT_RANGE, and that every snapshot the core accepts steps to finite outputs. 0 skips those
+ * checks (for a core that does not enforce the limits yet).
  */
 #ifndef FUZZ_COMMON_H
 #define FUZZ_COMMON_H
@@ -33,7 +34,7 @@
 #include "lstm_format.h"
 
 #ifndef FUZZ_STRICT_LIMITS
-#define FUZZ_STRICT_LIMITS 0
+#define FUZZ_STRICT_LIMITS 1
 #endif
 
 /* Models whose buffers would exceed these are opened and closed but not run (keeps RSS bounded). */
@@ -172,6 +173,14 @@ static unsigned char *fz_dup(const void *p, size_t n) {
     if (!c) fuzz_fail("malloc %zu", n);
     memcpy(c, p, n);
     return c;
+}
+
+/* Outputs of a call that fails must stay as they were: fill them with a pattern first, check it after. */
+static void fz_poison(void *p, size_t n) { memset(p, 0x5A, n); }
+static void fz_expect_poison(const void *p, size_t n, const char *what, lstm_status rc) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0x5A) fuzz_fail("%s failed (%s) but wrote its output (byte %zu)", what, lstm_status_str(rc), i);
 }
 
 /* A failed call must not have touched the state: compare against a saved copy of the whole buffer. */
@@ -329,6 +338,22 @@ static void fz_exercise(lstm_model *m, const unsigned char *file, size_t len) {
         free(sb);
     }
 
+    /* int8 and int8-dynamic models: lstm_run with a workspace gives the bits of lstm_step too (lstm.h) */
+    int all_int8 = 1;
+    for (uint32_t l = 0; l < info.num_layers; l++) all_int8 &= info.layer_dtype[l] != LSTM_LAYER_FP32;
+    if (all_int8) {
+        size_t chunks[2] = {run_ws, lstm_run_workspace_size(m, 2)};
+        for (int k = 0; k < 2; k++) {
+            fz_state c;
+            fz_state_new(m, &c);
+            rc = lstm_run(c.s, xs, T, ys2, work, chunks[k]);
+            if (rc != LSTM_OK) fuzz_fail("lstm_run (work): %s", lstm_status_str(rc));
+            if (memcmp(ys, ys2, T * out * sizeof(float)) != 0)
+                fuzz_fail("int8 model: lstm_run with a workspace (%s) differs from lstm_step", k ? "chunks of 2" : "whole");
+            fz_state_free(&c);
+        }
+    }
+
     /* lstm_run with a workspace for all T steps, then with one for 2 steps (chunks) */
     rc = lstm_run(a.s, xs, T, ys, work, run_ws);
     if (rc != LSTM_OK) fuzz_fail("lstm_run (work): %s", lstm_status_str(rc));
@@ -346,23 +371,45 @@ static void fz_exercise(lstm_model *m, const unsigned char *file, size_t len) {
     for (int k = 0; k < 3; k++) {
         memcpy(bad, xs + 5 * in, in * sizeof(float));
         bad[(in - 1) * (size_t)k / 2] = nonfinite[k];
+        fz_poison(y1, out * sizeof(float));
         rc = lstm_step(a.s, bad, y1);
         if (rc != LSTM_E_NONFINITE_INPUT) fuzz_fail("lstm_step with a non-finite input: %s", lstm_status_str(rc));
         fz_expect_unchanged(&a, saved, "lstm_step (non-finite input)", rc);
-        /* the bad row last, after valid rows: nothing of the valid rows may be applied */
+        fz_expect_poison(y1, out * sizeof(float), "lstm_step (non-finite input)", rc);
+        /* the bad row last, after valid rows: nothing of the valid rows may be applied or written */
+        fz_poison(ys, 3 * out * sizeof(float));
         rc = lstm_run(a.s, xs + (T - 2) * in, 3, ys, work, run_ws);
         if (rc != LSTM_E_NONFINITE_INPUT) fuzz_fail("lstm_run with a non-finite input: %s", lstm_status_str(rc));
         fz_expect_unchanged(&a, saved, "lstm_run (non-finite input)", rc);
+        fz_expect_poison(ys, 3 * out * sizeof(float), "lstm_run (non-finite input)", rc);
         rc = lstm_run(a.s, xs + (T - 2) * in, 3, ys, NULL, 0);
         if (rc != LSTM_E_NONFINITE_INPUT) fuzz_fail("lstm_run (NULL work), non-finite input: %s", lstm_status_str(rc));
         fz_expect_unchanged(&a, saved, "lstm_run (NULL work, non-finite input)", rc);
+        fz_expect_poison(ys, 3 * out * sizeof(float), "lstm_run (NULL work, non-finite input)", rc);
     }
     /* beyond LSTM_MAX_ABS_INPUT: refused (strict), or at least no change when refused */
     memcpy(bad, xs + 5 * in, in * sizeof(float));
     bad[0] = 1e30f;
+    fz_poison(y1, out * sizeof(float));
     rc = lstm_step(a.s, bad, y1);
-    if (rc != LSTM_OK) fz_expect_unchanged(&a, saved, "lstm_step (input beyond LSTM_MAX_ABS_INPUT)", rc);
-    else if (FUZZ_STRICT_LIMITS) fuzz_fail("lstm_step accepted an input of 1e30 > LSTM_MAX_ABS_INPUT");
+    if (rc != LSTM_OK) {
+        fz_expect_unchanged(&a, saved, "lstm_step (input beyond LSTM_MAX_ABS_INPUT)", rc);
+        fz_expect_poison(y1, out * sizeof(float), "lstm_step (input beyond LSTM_MAX_ABS_INPUT)", rc);
+        if (FUZZ_STRICT_LIMITS && rc != LSTM_E_INPUT_RANGE)
+            fuzz_fail("lstm_step of an input of 1e30: %s, not LSTM_E_INPUT_RANGE", lstm_status_str(rc));
+        /* the same in a sequence, after valid rows */
+        float *seq = (float *)malloc(3 * in * sizeof(float));
+        if (!seq) fuzz_fail("malloc");
+        memcpy(seq, xs, 2 * in * sizeof(float));
+        memcpy(seq + 2 * in, bad, in * sizeof(float));
+        fz_poison(ys, 3 * out * sizeof(float));
+        rc = lstm_run(a.s, seq, 3, ys, work, run_ws);
+        if (rc == LSTM_OK || (FUZZ_STRICT_LIMITS && rc != LSTM_E_INPUT_RANGE))
+            fuzz_fail("lstm_run with an input of 1e30: %s", lstm_status_str(rc));
+        fz_expect_unchanged(&a, saved, "lstm_run (input beyond LSTM_MAX_ABS_INPUT)", rc);
+        fz_expect_poison(ys, 3 * out * sizeof(float), "lstm_run (input beyond LSTM_MAX_ABS_INPUT)", rc);
+        free(seq);
+    } else if (FUZZ_STRICT_LIMITS) fuzz_fail("lstm_step accepted an input of 1e30 > LSTM_MAX_ABS_INPUT");
     else { /* accepted (the core does not check the range yet): start a over, its state may be huge */
         lstm_state_reset(a.s);
         free(saved);
@@ -390,8 +437,16 @@ static void fz_exercise(lstm_model *m, const unsigned char *file, size_t len) {
         if (!rows) fuzz_fail("malloc");
         memcpy(rows, xs, FUZZ_MANY * in * sizeof(float));
         rows[FUZZ_MANY * in - 1] = NAN;
+        fz_poison(ys, FUZZ_MANY * out * sizeof(float));
         rc = lstm_step_many(m, ss, FUZZ_MANY, rows, ys, mwork, many_ws);
         if (rc != LSTM_E_NONFINITE_INPUT) fuzz_fail("lstm_step_many with a NaN: %s", lstm_status_str(rc));
+        fz_expect_poison(ys, FUZZ_MANY * out * sizeof(float), "lstm_step_many (NaN)", rc);
+        if (FUZZ_STRICT_LIMITS) {
+            rows[FUZZ_MANY * in - 1] = -1e30f;
+            rc = lstm_step_many(m, ss, FUZZ_MANY, rows, ys, mwork, many_ws);
+            if (rc != LSTM_E_INPUT_RANGE) fuzz_fail("lstm_step_many with an input of -1e30: %s", lstm_status_str(rc));
+            fz_expect_poison(ys, FUZZ_MANY * out * sizeof(float), "lstm_step_many (-1e30)", rc);
+        }
         fz_expect_unchanged(&a, sa, "lstm_step_many", rc);
         fz_expect_unchanged(&b, sb, "lstm_step_many", rc);
         fz_expect_unchanged(&c, sc, "lstm_step_many", rc);

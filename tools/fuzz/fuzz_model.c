@@ -19,25 +19,27 @@
 
 /* Run the model on every other ISA this build and CPU have; int8 and int8-dynamic models must give the
  * same bits on all (lstm.h). fp32 layers may differ in rounding: compared only for all-int8 models. */
-static void check_isas(lstm_model *m, const lstm_model_info *info) {
+static void check_isas(lstm_model *m, const lstm_model_info *info, const unsigned char *file, size_t len) {
     if (info->num_directions != 1) return;
     int all_int8 = 1;
     for (uint32_t l = 0; l < info->num_layers; l++) all_int8 &= info->layer_dtype[l] != LSTM_LAYER_FP32;
     size_t in = info->input_size, out = info->output_size;
-    if (!all_int8 || lstm_state_size(m) > FUZZ_MAX_STATE || 4 * (in + out) * sizeof(float) > FUZZ_MAX_IO) return;
+    if (!all_int8 || lstm_state_size(m) > FUZZ_MAX_STATE) return;
     lstm_isa first = (lstm_isa)info->isa;
-    float *xs = (float *)calloc(4 * in, sizeof(float)), *ref = (float *)malloc(4 * out * sizeof(float));
-    float *ys = (float *)malloc(4 * out * sizeof(float));
+    const size_t T = FUZZ_STEPS;
+    if (T * (in + out) * sizeof(float) > FUZZ_MAX_IO) return;
+    float *xs = (float *)malloc(T * in * sizeof(float)), *ref = (float *)malloc(T * out * sizeof(float));
+    float *ys = (float *)malloc(T * out * sizeof(float));
     if (!xs || !ref || !ys) fuzz_fail("malloc");
-    for (size_t i = 0; i < 4 * in; i++) xs[i] = (float)((int)(i % 7) - 3) * 0.37f;
+    fz_fill_inputs(xs, in, file, len);
     int have_ref = 0;
     for (int isa = LSTM_ISA_REFERENCE; isa < LSTM_ISA_COUNT; isa++) {
         if (!lstm_isa_supported((lstm_isa)isa) || lstm_model_set_isa(m, (lstm_isa)isa) != LSTM_OK) continue;
         fz_state s;
         fz_state_new(m, &s);
-        lstm_status rc = lstm_run(s.s, xs, 4, have_ref ? ys : ref, NULL, 0);
+        lstm_status rc = lstm_run(s.s, xs, T, have_ref ? ys : ref, NULL, 0);
         if (rc != LSTM_OK) fuzz_fail("lstm_run on ISA %s: %s", lstm_isa_name((lstm_isa)isa), lstm_status_str(rc));
-        if (have_ref && memcmp(ys, ref, 4 * out * sizeof(float)) != 0)
+        if (have_ref && memcmp(ys, ref, T * out * sizeof(float)) != 0)
             fuzz_fail("int8 model gives other bits on ISA %s than on the first ISA", lstm_isa_name((lstm_isa)isa));
         have_ref = 1;
         fz_state_free(&s);
@@ -75,7 +77,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     void *mem = malloc(LSTM_MODEL_MEM_SIZE);
     lstm_model *m2 = NULL;
     if (!mem) fuzz_fail("malloc");
+    /* the descriptor at an odd address (any alignment will do) */
+    unsigned char *odd = (unsigned char *)malloc(LSTM_MODEL_MEM_SIZE + 1);
+    lstm_model *m_odd = NULL;
+    if (!odd) fuzz_fail("malloc");
+    lstm_status rc_odd = lstm_model_init(odd + 1, LSTM_MODEL_MEM_SIZE, buf, size, &m_odd);
+    lstm_status rc_short = lstm_model_init(odd, LSTM_MODEL_MEM_SIZE - 1, buf, size, &m_odd);
+    if (rc_short != LSTM_E_BUFFER_TOO_SMALL) fuzz_fail("lstm_model_init with short memory: %s", lstm_status_str(rc_short));
     lstm_status rc2 = lstm_model_init(mem, LSTM_MODEL_MEM_SIZE, buf, size, &m2);
+    if (rc_odd != rc2) fuzz_fail("lstm_model_init at an odd address says %s, aligned %s", lstm_status_str(rc_odd),
+                                 lstm_status_str(rc2));
+    free(odd);
     if (rc2 != rc) fuzz_fail("lstm_model_open says %s, lstm_model_init says %s", lstm_status_str(rc),
                              lstm_status_str(rc2));
     /* misaligned bytes are refused before anything is read */
@@ -102,7 +114,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (rc4 != LSTM_E_TRUNCATED || m4) fuzz_fail("a model one byte short opened: %s", lstm_status_str(rc4));
 
         fz_exercise(m, buf, (size_t)info.file_size);
-        check_isas(m, &info);
+        check_isas(m, &info, buf, (size_t)info.file_size);
+        /* a closed model (lstm_model_init's memory still there): its states say LSTM_E_BAD_STATE */
+        if (lstm_state_size(m2) <= FUZZ_MAX_STATE && info.num_directions == 1 && info.input_size <= 65536 &&
+            info.output_size <= 65536) {
+            fz_state s2;
+            fz_state_new(m2, &s2);
+            float *x = (float *)calloc(info.input_size, sizeof(float)), *y = (float *)malloc(info.output_size * sizeof(float));
+            if (!x || !y) fuzz_fail("malloc");
+            lstm_status r = lstm_step(s2.s, x, y);
+            if (r != LSTM_OK) fuzz_fail("lstm_step on the lstm_model_init model: %s", lstm_status_str(r));
+            lstm_model_close(m2);
+            r = lstm_step(s2.s, x, y);
+            if (r != LSTM_E_BAD_STATE) fuzz_fail("lstm_step after lstm_model_close: %s", lstm_status_str(r));
+            if (lstm_state_size(m2) != 0 || lstm_snapshot_size(m2) != 0 || lstm_run_workspace_size(m2, 1) != 0)
+                fuzz_fail("size functions of a closed model are not 0");
+            lstm_model_close(m2); /* closing twice is fine */
+            free(x);
+            free(y);
+            fz_state_free(&s2);
+        }
         lstm_model_close(m2);
         lstm_model_close(m);
         if (memcmp(buf, orig, size) != 0) fuzz_fail("the library wrote into the model bytes");
