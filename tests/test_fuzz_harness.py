@@ -55,11 +55,16 @@ def test_corpus_replays_clean(replay_build, harness):
     files = _inputs(kind)
     assert files, f"no {kind} corpus in {FUZZ / 'corpus'}"
     env = dict(os.environ, UBSAN_OPTIONS="print_stacktrace=1", ASAN_OPTIONS="detect_leaks=1")
+    binary = str(replay_build / f"fuzz_{harness}")
+    proc = subprocess.run([binary, *map(str, files)], env=env, capture_output=True, text=True, timeout=600)
+    if proc.returncode == 0:
+        assert f"replayed {len(files)} inputs" in proc.stdout, proc.stdout
+        return
     failures = []
-    for f in files:  # one process per input, so one failure names its input and the rest still run
-        proc = subprocess.run([str(replay_build / f"fuzz_{harness}"), str(f)], env=env, capture_output=True,
-                              text=True, timeout=120)
+    for f in files:  # one process per input, so each failure names its input and the rest still run
+        proc = subprocess.run([binary, str(f)], env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-12:])
             failures.append(f"{f.relative_to(ROOT)} (exit {proc.returncode}):\n{tail}")
+    assert failures, "the inputs failed together but pass one by one (state leaking between inputs?)"
     assert not failures, f"{len(failures)} of {len(files)} inputs fail fuzz_{harness}:\n\n" + "\n\n".join(failures)
