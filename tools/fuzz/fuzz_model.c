@@ -17,37 +17,54 @@
 
 #define FUZZ_MAX_INPUT (1u << 20)
 
-/* Run the model on every other ISA this build and CPU have; int8 and int8-dynamic models must give the
- * same bits on all (lstm.h). fp32 layers may differ in rounding: compared only for all-int8 models. */
+/* Run the model on every ISA this build and CPU have (lstm_run over the standard rows, without and with a
+ * workspace; bidirectional models with one): outputs finite everywhere, and for models whose layers are
+ * all int8 / int8-dynamic the same bits on every ISA (lstm.h). fp32 layers may differ in rounding. */
 static void check_isas(lstm_model *m, const lstm_model_info *info, const unsigned char *file, size_t len) {
-    if (info->num_directions != 1) return;
     int all_int8 = 1;
     for (uint32_t l = 0; l < info->num_layers; l++) all_int8 &= info->layer_dtype[l] != LSTM_LAYER_FP32;
-    size_t in = info->input_size, out = info->output_size;
-    if (!all_int8 || lstm_state_size(m) > FUZZ_MAX_STATE) return;
+    const size_t in = info->input_size, out = info->output_size, T = FUZZ_STEPS;
+    size_t ws = lstm_run_workspace_size(m, T);
+    if (lstm_state_size(m) > FUZZ_MAX_STATE || ws > FUZZ_MAX_WORK || T * (in + 2 * out) * sizeof(float) > FUZZ_MAX_IO)
+        return;
+    const int bi = info->num_directions == 2;
     lstm_isa first = (lstm_isa)info->isa;
-    const size_t T = FUZZ_STEPS;
-    if (T * (in + out) * sizeof(float) > FUZZ_MAX_IO) return;
-    float *xs = (float *)malloc(T * in * sizeof(float)), *ref = (float *)malloc(T * out * sizeof(float));
-    float *ys = (float *)malloc(T * out * sizeof(float));
-    if (!xs || !ref || !ys) fuzz_fail("malloc");
+    float *xs = (float *)malloc(T * in * sizeof(float)), *ref = (float *)malloc(2 * T * out * sizeof(float));
+    float *ys = (float *)malloc(2 * T * out * sizeof(float));
+    void *work = malloc(ws);
+    if (!xs || !ref || !ys || !work) fuzz_fail("malloc");
     fz_fill_inputs(xs, in, file, len);
-    int have_ref = 0;
+    int have_ref = 0, others = 0;
     for (int isa = LSTM_ISA_REFERENCE; isa < LSTM_ISA_COUNT; isa++) {
-        if (!lstm_isa_supported((lstm_isa)isa) || lstm_model_set_isa(m, (lstm_isa)isa) != LSTM_OK) continue;
+        if (!lstm_isa_supported((lstm_isa)isa)) {
+            if (lstm_model_set_isa(m, (lstm_isa)isa) != LSTM_E_ISA_UNAVAILABLE)
+                fuzz_fail("set_isa accepted unsupported ISA %s", lstm_isa_name((lstm_isa)isa));
+            continue;
+        }
+        lstm_status rc = lstm_model_set_isa(m, (lstm_isa)isa);
+        if (rc != LSTM_OK) fuzz_fail("set_isa %s: %s", lstm_isa_name((lstm_isa)isa), lstm_status_str(rc));
+        others++;
+        float *y = have_ref ? ys : ref;
         fz_state s;
         fz_state_new(m, &s);
-        lstm_status rc = lstm_run(s.s, xs, T, have_ref ? ys : ref, NULL, 0);
+        rc = bi ? LSTM_OK : lstm_run(s.s, xs, T, y, NULL, 0);
         if (rc != LSTM_OK) fuzz_fail("lstm_run on ISA %s: %s", lstm_isa_name((lstm_isa)isa), lstm_status_str(rc));
-        if (have_ref && memcmp(ys, ref, T * out * sizeof(float)) != 0)
+        rc = lstm_run(s.s, xs, T, y + T * out, work, ws);
+        if (rc != LSTM_OK) fuzz_fail("lstm_run (work) on ISA %s: %s", lstm_isa_name((lstm_isa)isa), lstm_status_str(rc));
+        size_t n = (bi ? 1 : 2) * T * out;
+        if (!fz_all_finite(bi ? y + T * out : y, n))
+            fuzz_fail("non-finite output on ISA %s", lstm_isa_name((lstm_isa)isa));
+        if (all_int8 && have_ref && memcmp(ys + (bi ? T * out : 0), ref + (bi ? T * out : 0), n * sizeof(float)) != 0)
             fuzz_fail("int8 model gives other bits on ISA %s than on the first ISA", lstm_isa_name((lstm_isa)isa));
         have_ref = 1;
         fz_state_free(&s);
     }
+    if (others == 0) fuzz_fail("no ISA is supported");
     if (lstm_model_set_isa(m, first) != LSTM_OK) fuzz_fail("set_isa back to %u", (unsigned)first);
     free(xs);
     free(ref);
     free(ys);
+    free(work);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
