@@ -45,7 +45,7 @@ done
 "$profdata" merge -sparse "$out"/prof/*.profraw -o "$out/fuzz.profdata"
 objs=()
 for b in model_raw model_crc snapshot_raw snapshot_crc; do objs+=(-object "$out/fuzz_$b"); done
-srcs=("$root"/src/lstm_c/*.c)
+srcs=("$root"/src/lstm_c/*.c "$root"/src/lstm_c/*.h)
 echo "inputs replayed: model $(cat "$out"/prof/model_raw.log | sed -n 's/^INFO: seed corpus: files: \([0-9]*\).*/\1/p' | head -1), snapshot $(cat "$out"/prof/snapshot_raw.log | sed -n 's/^INFO: seed corpus: files: \([0-9]*\).*/\1/p' | head -1)"
 "$cov" report "${objs[@]:1}" -instr-profile="$out/fuzz.profdata" "${srcs[@]}"
 if [ "${COV_HTML:-0}" = 1 ]; then

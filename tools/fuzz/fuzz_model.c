@@ -4,8 +4,10 @@
  *
  * Two forms from this one file:
  *   FUZZ_FIX_CRC=0  fuzz_model_raw: the bytes as given (mostly exercises the header and CRC checks)
- *   FUZZ_FIX_CRC=1  fuzz_model_crc: the CRC field is recomputed over [0, file_size) after mutation, so
- *                   mutated dimensions, tensor tables and weights reach the field checks and the kernels.
+ *   FUZZ_FIX_CRC=1  fuzz_model_crc: the fingerprint (SHA-256 of the tensors) and then the CRC field are
+ *                   recomputed after mutation, so mutated dimensions, tensor tables and weights reach the
+ *                   field and value checks and the kernels. An input whose byte right after file_size is
+ *                   'F' keeps its fingerprint as given (so a wrong fingerprint stays reachable).
  * Oracles beyond fuzz_common.h: lstm_model_open and lstm_model_init agree; a misaligned pointer is
  * refused; a model one byte short of its file_size is refused; the model never writes its bytes.
  */
@@ -83,7 +85,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned char *buf = (unsigned char *)malloc(size ? size : 1);
     if (!buf) fuzz_fail("malloc");
     memcpy(buf, data, size);
-    if (FUZZ_FIX_CRC) fz_fix_model_crc(buf, size);
+    if (FUZZ_FIX_CRC) {
+        /* the fingerprint too, unless the byte after the file is 'F' (keeps the fingerprint check reachable) */
+        uint64_t fsize = size >= LSTM_HDR_SIZE ? fz_rd64(buf + LSTM_HDR_FILE_SIZE) : 0;
+        if (!(fsize < size && buf[fsize] == 'F')) fz_fix_model_fingerprint(buf, size);
+        fz_fix_model_crc(buf, size);
+    }
     unsigned char *orig = fz_dup(buf, size);
 
     lstm_model *m = NULL;
