@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "lstm_format.h"
 #include "lstm_internal.h"
 #include "sha256.h"
@@ -23,17 +24,7 @@ uint32_t lstm_crc32(const unsigned char *p, size_t n, uint32_t crc) {
     return ~crc;
 }
 
-uint32_t lstm_max_abs_bits(const float *v, size_t n) {
-    /* |v| orders like its bits with the sign cleared; an integer max vectorises and has no branch */
-    uint32_t max_bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        u &= 0x7fffffffU;
-        max_bits = u > max_bits ? u : max_bits;
-    }
-    return max_bits;
-}
+uint32_t lstm_max_abs_bits(const float *v, size_t n) { return lstm_max_abs_bits_inline(v, n); }
 
 static uint32_t float_bits(float f) {
     uint32_t u;
