@@ -8,13 +8,13 @@
  *    that report the dot-product extension (ARMv8.2-A and later).
  *  - LSTM_HAVE_CORTEX_M_DSP_KERNELS: an M-profile core with the DSP extension (Cortex-M4, M7, M33, ...):
  *    SXTB16 + SMLAD, chosen at build time (there is no run-time detection on bare metal).
- * LSTM_NO_SIMD turns all of them off. */
+ * Little-endian only (the kernels read 4 int8 as one word); LSTM_NO_SIMD turns all of them off. */
 #ifndef LSTM_KERNELS_ARM_H
 #define LSTM_KERNELS_ARM_H
 
 #include "kernels.h"
 
-#if (defined(__GNUC__) || defined(__clang__)) && !defined(LSTM_NO_SIMD)
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(LSTM_NO_SIMD) && !defined(__ARM_BIG_ENDIAN)
 #if defined(__aarch64__)
 #define LSTM_HAVE_NEON_KERNELS 1
 #define LSTM_HAVE_NEON_DOT_KERNELS 1

@@ -4,9 +4,9 @@
  *
  * A block row holds 4 int8 weights (w0 w1 w2 w3) in one word. SXTB16 sign-extends bytes 0 and 2 into two
  * halfwords, SXTB16 with ROR #8 bytes 1 and 3; SMLAD multiplies two halfword pairs and adds both products
- * to an int32: 4.5 instructions per 4 weights (half an LDRD, 2 SXTB16, 2 SMLAD). The activations are
- * extracted the same way once per call into a small stack buffer (2 words per group), and each group's
- * pair is loaded once for 4 rows. The sums are exact: |w q| <= 127 * 127 and at most LSTM_MAX_DIM / 4
+ * to an int32. The activations are extracted the same way once per call into a small stack buffer (2
+ * words per group); each group's pair is loaded once (LDRD) for 4 rows, whose 4 words come in 2 LDRD:
+ * 19 instructions per 16 weights. The sums are exact: |w q| <= 127 * 127 and at most LSTM_MAX_DIM / 4
  * groups, far below 2^31. Weights must be 4-byte aligned (LDRD): model tensors are. */
 #include "kernels_arm.h"
 
@@ -30,8 +30,6 @@ static inline int32_t sxtb16_ror8(uint32_t x) {
     return r;
 }
 
-/* acc[4 rows] (+)= the rows of 16-byte block slices at pw, pw + 64, ... against the extracted pairs
- * qx[0 .. 2 * ng). */
 /* One group (16 weights) of the 4 rows in r4-r7: the activation pair (q0, q2), (q1, q3) from [r1] (post-
  * incremented by 8), block rows 2 and 3 from [r0 + 8], rows 0 and 1 from [r0] with r0 post-incremented by
  * 64 to the next block of the panel. 19 instructions. */
