@@ -69,6 +69,8 @@ def _attrs(node) -> dict:
     out = {}
     for a in node.attribute:
         v = helper.get_attribute_value(a)
+        if isinstance(v, list):
+            v = [s.decode() if isinstance(s, bytes) else s for s in v]
         out[a.name] = v.decode() if isinstance(v, bytes) else v
     return out
 
@@ -184,8 +186,6 @@ def _lstm(node, x: Any, consts: dict, zeros: set) -> list:
         in_size = W.shape[2]
     elif x.stage == "lstm":
         ax = x.axes
-        if "D" in ax and x.sizes["D"] == 1:  # Y of a one-direction layer, D never squeezed
-            pass
         if ax != want:
             raise ConversionError(f"LSTM node {node.name!r} reads the previous LSTM's output with axes {ax}, "
                                   f"expected {want} (layout {layout}); only torch.onnx.export's reshapes are "
@@ -318,7 +318,7 @@ def _data_op(node, vals: list, consts: dict, opset: int) -> Any:
             v = replace(v, axes=v.axes[:-1] + ("O",), sizes={**v.sizes, "O": n}, head_w=np.eye(n, dtype=np.float32),
                         head_b=np.zeros(n, np.float32), stage="head")
         if v.stage != "head":
-            return _Bad(f"{where}: a second activation after the head's cannot be converted")
+            return _Bad(f"{where}: an activation is converted only on the LSTM output or after the head, once")
         return replace(v, activation=_ELEMENTWISE.get(op, "softmax"), stage="activation")
     return _Bad(f"{where}: op {op} on the data path is not supported (supported: LSTM, Transpose, Squeeze, "
                 "Reshape, Identity, Dropout, Gemm, MatMul, Add, Sigmoid, Tanh, Relu, Softmax)")
@@ -419,11 +419,9 @@ def _pick_output(graph, vals: dict) -> ModelSpec:
         if other != name:
             log.info("graph output %r is not part of the model file's output; ignored", other)
     need = {"T", "O"} if v.head_w is not None else {"T"}
-    if not need <= set(v.axes) or not set(v.axes) <= {"T", "B", "F", "D", "H", "O"}:
-        if v.final_h and set(v.axes) <= {"D", "B", "H"}:
-            pass
-        else:
-            raise ConversionError(f"the graph output {name!r} has axes {v.axes}: not per-step features")
+    per_step_axes = need <= set(v.axes) <= {"T", "B", "F", "D", "H", "O"}
+    if not per_step_axes and not (v.final_h and set(v.axes) <= {"D", "B", "H"}):
+        raise ConversionError(f"the graph output {name!r} has axes {v.axes}: not per-step features")
     return ModelSpec(input_size=v.input_size, hidden_size=v.hidden, layers=[list(c) for c in v.layers],
                      head_w=v.head_w, head_b=v.head_b, head_activation=v.activation)
 

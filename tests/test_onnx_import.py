@@ -219,3 +219,123 @@ def test_backend_refused(name):
         convert_onnx(_freeze(model, inputs))
     for word in REFUSED[name]:
         assert word in str(e.value)
+
+
+# --- hand-built graphs ---------------------------------------------------------------------------------
+
+I, H, O = 3, 4, 2
+
+
+def _weights(nd, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((nd, 4 * H, I)).astype(np.float32) * 0.5,
+            rng.standard_normal((nd, 4 * H, H)).astype(np.float32) * 0.5,
+            rng.standard_normal((nd, 8 * H)).astype(np.float32) * 0.5)
+
+
+def _graph(direction="forward", layout=0, lstm_attrs=None, extra_inputs=(), head="gemm", act=None,
+           constant_nodes=False, x_shape=None):
+    """X -> LSTM -> Squeeze(D) -> Squeeze(B) -> head (Gemm, or MatMul + Add) -> activation."""
+    nd = 2 if direction == "bidirectional" else 1
+    W, R, B = _weights(nd)
+    rng = np.random.default_rng(5)
+    hw = rng.standard_normal((O, nd * H)).astype(np.float32)
+    hb = rng.standard_normal(O).astype(np.float32)
+    tensors = {"W": W, "R": R, "B": B, "hw": hw, "hwT": hw.T.copy(), "hb": hb,
+               **{name: value for name, value in extra_inputs if value is not None}}
+    nodes, inits = [], []
+    for name, value in tensors.items():
+        if constant_nodes:
+            nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name)))
+        else:
+            inits.append(numpy_helper.from_array(value, name))
+    ins = ["X", "W", "R", "B"] + [name for name, _ in extra_inputs]
+    nodes.append(helper.make_node("LSTM", ins, ["Y", "Y_h"], hidden_size=H, direction=direction,
+                                  **({"layout": layout} if layout else {}), **(lstm_attrs or {})))
+    # Y: layout 0 [T, D, B, H], layout 1 [B, T, D, H]; -> [T, D*H] (batch 1)
+    tb = ("Y_t", [0, 2, 1, 3]) if layout == 0 else ("Y_t", [1, 0, 2, 3])
+    nodes.append(helper.make_node("Transpose", ["Y"], [tb[0]], perm=tb[1]))  # [T, B, D, H]
+    nodes.append(helper.make_node("Reshape", ["Y_t", "shape"], ["Y_r"]))  # [T, B, D*H]
+    inits.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64), "shape"))
+    inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    nodes.append(helper.make_node("Squeeze", ["Y_r", "axis1"], ["Y_2d"]))  # [T, D*H]
+    if head == "gemm":
+        nodes.append(helper.make_node("Gemm", ["Y_2d", "hw", "hb"], ["Z"], transB=1, alpha=0.5, beta=2.0))
+    else:
+        nodes.append(helper.make_node("MatMul", ["Y_2d", "hwT"], ["Zm"]))
+        nodes.append(helper.make_node("Add", ["Zm", "hb"], ["Z"]))
+    out = "Z"
+    if act:
+        nodes.append(helper.make_node(act, ["Z"], ["A"], **({"axis": -1} if act == "Softmax" else {})))
+        out = "A"
+    if x_shape is None:
+        x_shape = ["T", 1, I] if layout == 0 else [1, "T", I]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["T", O])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+
+
+@pytest.mark.parametrize("layout,direction,head,act", [
+    (0, "forward", "gemm", None), (1, "forward", "gemm", "Sigmoid"), (1, "bidirectional", "matmul", "Softmax"),
+    (0, "bidirectional", "matmul", "Relu"), (1, "forward", "matmul", "Tanh")])
+def test_hand_built(layout, direction, head, act):
+    model = _graph(direction, layout, head=head, act=act, constant_nodes=layout == 1)
+    onnx.checker.check_model(model)
+    data = convert_onnx(model)
+    x = np.random.default_rng(2).standard_normal((9, I)).astype(np.float32)
+    feed = x[:, None] if layout == 0 else x[None]
+    (want,) = _reference(model, {"X": feed}, layout)
+    _close(_run(data, x), want)
+
+
+def _refused(lstm_attrs=None, extra=(), direction="forward"):
+    with pytest.raises(ConversionError) as e:
+        convert_onnx(_graph(direction, lstm_attrs=lstm_attrs, extra_inputs=extra))
+    return str(e.value)
+
+
+def test_reverse_refused():
+    assert 'direction="reverse"' in _refused(direction="reverse")
+
+
+@pytest.mark.parametrize("attrs,word", [
+    ({"clip": 3.0}, "clip"), ({"input_forget": 1}, "input_forget"),
+    ({"activations": ["Sigmoid", "Tanh", "Relu"]}, "activations"),
+    ({"activations": ["HardSigmoid", "Tanh", "Tanh"], "activation_alpha": [0.2], "activation_beta": [0.5]},
+     "activation_alpha"),
+    ({"activation_beta": [0.5]}, "activation_beta")])
+def test_attributes_refused(attrs, word):
+    assert word in _refused(lstm_attrs=attrs)
+
+
+def test_default_activations_spelled_out_accepted():
+    model = _graph(lstm_attrs={"activations": ["Sigmoid", "Tanh", "Tanh"]})
+    x = np.random.default_rng(3).standard_normal((5, I)).astype(np.float32)
+    _close(_run(convert_onnx(model), x), _ort(model, {"X": x[:, None]})[0])
+
+
+def _zeros(*shape):
+    return np.zeros(shape, np.float32)
+
+
+def test_inputs_refused():
+    assert "sequence_lens" in _refused(extra=[("sequence_lens", np.array([5], np.int32))])
+    assert "peepholes" in _refused(extra=[("", None), ("", None), ("", None), ("P", _zeros(1, 3 * H) + 0.1)])
+    assert "initial_h" in _refused(extra=[("", None), ("initial_h", _zeros(1, 1, H) + 1)])
+    assert "initial_c" in _refused(extra=[("", None), ("", None), ("initial_c", _zeros(1, 1, H) + 1)])
+    # several at once: every one is named
+    msg = _refused(lstm_attrs={"clip": 1.0, "input_forget": 1}, extra=[("seq", np.array([5], np.int32))])
+    assert "clip" in msg and "input_forget" in msg and "sequence_lens" in msg
+
+
+def test_zero_initial_states_accepted():
+    model = _graph(extra_inputs=[("", None), ("initial_h", _zeros(1, 1, H)), ("initial_c", _zeros(1, 1, H))])
+    x = np.random.default_rng(4).standard_normal((6, I)).astype(np.float32)
+    _close(_run(convert_onnx(model), x), _ort(model, {"X": x[:, None]})[0])
+
+
+def test_unknown_op_on_path_refused():
+    model = _graph(act="Sigmoid")
+    model.graph.node[-1].op_type = "Abs"
+    with pytest.raises(ConversionError, match="Abs"):
+        convert_onnx(model)
