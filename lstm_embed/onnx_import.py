@@ -438,3 +438,22 @@ def convert_onnx(model_or_path, *, dtype: str = "float32", calibration=None, tol
 
     spec = spec_from_onnx(model_or_path)
     return spec_to_bytes(spec, dtype=dtype, calibration=calibration, tolerance=tolerance)
+
+
+class OnnxSource:
+    """What ``lstm-embed convert model.onnx`` uses in place of a checkpoint (same ``convert`` call)."""
+
+    def __init__(self, path, *, lstm=None, head=None):
+        if lstm is not None or head is not None:
+            raise ConversionError("--lstm and --head select tensors of a PyTorch checkpoint; an ONNX model's "
+                                  "LSTM and head are found by following its graph")
+        self.path = path
+        self.notes: list[str] = ["verify --against reads PyTorch checkpoints; to check an ONNX conversion, "
+                                 "compare Stream.run with onnxruntime on the same inputs (docs/onnx.md)"]
+        self.warnings: list[str] = []
+
+    def convert(self, *, head_activation="none", dtype="float32", calibration=None, tolerance=None) -> bytes:
+        if head_activation not in (None, "none"):
+            raise ConversionError("--head-activation is for PyTorch checkpoints; an ONNX model's activation is "
+                                  "read from its graph (Sigmoid, Tanh, Relu or Softmax after the head)")
+        return convert_onnx(self.path, dtype=dtype, calibration=calibration, tolerance=tolerance)

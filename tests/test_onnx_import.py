@@ -339,3 +339,23 @@ def test_unknown_op_on_path_refused():
     model.graph.node[-1].op_type = "Abs"
     with pytest.raises(ConversionError, match="Abs"):
         convert_onnx(model)
+
+
+def test_cli_convert_onnx(tmp_path, capsys):
+    from lstm_embed.cli import main
+
+    import lstm_embed
+    assert lstm_embed.convert_onnx is convert_onnx
+    model = _graph(direction="bidirectional", head="matmul", act="Softmax")
+    src, out = tmp_path / "m.onnx", tmp_path / "m.lstm"
+    onnx.save(model, str(src))
+    assert main(["convert", str(src), "-o", str(out)]) == 0
+    assert out.read_bytes() == convert_onnx(model)
+    assert main(["convert", str(src), "-o", str(out), "--dtype", "int8"]) == 0
+    assert Model.load(str(out)).dtype == "int8"
+    assert main(["convert", str(src), "-o", str(out), "--head-activation", "tanh"]) == 1
+    bad = _graph(lstm_attrs={"clip": 2.0})
+    onnx.save(bad, str(src))
+    assert main(["convert", str(src), "-o", str(tmp_path / "bad.lstm")]) == 1
+    assert "clip" in capsys.readouterr().err
+    assert not (tmp_path / "bad.lstm").exists()
