@@ -75,6 +75,11 @@ def _attrs(node) -> dict:
     return out
 
 
+def _label(node) -> str:
+    """A node's name for messages: its name, else its first named output."""
+    return node.name or next((o for o in node.output if o), "") or f"<unnamed {node.op_type}>"
+
+
 def _load(model_or_path):
     import onnx
 
@@ -155,16 +160,16 @@ def _lstm(node, x: Any, consts: dict, zeros: set) -> list:
     elif directions not in ("forward", "bidirectional"):
         refused.append(f"direction={directions!r}")
     if refused:
-        raise ConversionError(f"LSTM node {node.name or node.output[0]!r}: cannot be converted exactly: "
+        raise ConversionError(f"LSTM node {_label(node)!r}: cannot be converted exactly: "
                               + "; ".join(refused))
     for i, name in ((1, "W"), (2, "R"), (3, "B")):
         if ins[i] and ins[i] not in consts:
-            raise ConversionError(f"LSTM node {node.name or node.output[0]!r}: input {name} ({ins[i]!r}) is not "
+            raise ConversionError(f"LSTM node {_label(node)!r}: input {name} ({ins[i]!r}) is not "
                                   "a constant (initializer or Constant node)")
     if isinstance(x, _Bad):
         raise ConversionError(x.reason)
     if not isinstance(x, _Data) or x.final_h:
-        raise ConversionError(f"LSTM node {node.name or node.output[0]!r}: its input X does not come from the "
+        raise ConversionError(f"LSTM node {_label(node)!r}: its input X does not come from the "
                               "graph input through LSTMs and reshapes only")
     layout = a.get("layout", 0)
     if layout not in (0, 1):
@@ -174,11 +179,11 @@ def _lstm(node, x: Any, consts: dict, zeros: set) -> list:
     nd = 2 if directions == "bidirectional" else 1
     hidden = int(a.get("hidden_size", R.shape[-1]))
     if W.ndim != 3 or R.shape != (nd, 4 * hidden, hidden) or W.shape[:2] != (nd, 4 * hidden):
-        raise ConversionError(f"LSTM node {node.name!r}: W {W.shape} / R {R.shape} do not fit hidden_size "
+        raise ConversionError(f"LSTM node {_label(node)!r}: W {W.shape} / R {R.shape} do not fit hidden_size "
                               f"{hidden} and {nd} direction(s)")
     B = np.zeros((nd, 8 * hidden), np.float32) if not ins[3] else np.asarray(consts[ins[3]], np.float32)
     if B.shape != (nd, 8 * hidden):
-        raise ConversionError(f"LSTM node {node.name!r}: B has shape {B.shape}, expected {(nd, 8 * hidden)}")
+        raise ConversionError(f"LSTM node {_label(node)!r}: B has shape {B.shape}, expected {(nd, 8 * hidden)}")
     want = ("T", "B", "F") if layout == 0 else ("B", "T", "F")
     if x.stage == "input":
         if len(x.axes) != 3:
@@ -187,18 +192,18 @@ def _lstm(node, x: Any, consts: dict, zeros: set) -> list:
     elif x.stage == "lstm":
         ax = x.axes
         if ax != want:
-            raise ConversionError(f"LSTM node {node.name!r} reads the previous LSTM's output with axes {ax}, "
+            raise ConversionError(f"LSTM node {_label(node)!r} reads the previous LSTM's output with axes {ax}, "
                                   f"expected {want} (layout {layout}); only torch.onnx.export's reshapes are "
                                   "understood")
         in_size = x.sizes["F"]
         if W.shape[2] != in_size:
-            raise ConversionError(f"LSTM node {node.name!r}: W reads {W.shape[2]} features, the previous "
+            raise ConversionError(f"LSTM node {_label(node)!r}: W reads {W.shape[2]} features, the previous "
                                   f"layer gives {in_size}")
         if x.layers and (len(x.layers[0]) != nd or x.hidden != hidden):
             raise ConversionError("every LSTM layer must have the same hidden_size and direction as the first "
                                   f"(model file format): got {x.hidden} x {len(x.layers[0])} then {hidden} x {nd}")
     else:
-        raise ConversionError(f"LSTM node {node.name!r} after a head or activation cannot be converted")
+        raise ConversionError(f"LSTM node {_label(node)!r} after a head or activation cannot be converted")
     order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _ONNX_TO_TORCH_GATES])
     cells = [CellWeights(w_ih=W[d][order], w_hh=R[d][order],
                          bias=(B[d, :4 * hidden] + B[d, 4 * hidden:])[order]) for d in range(nd)]
@@ -218,7 +223,7 @@ def _merge_dh(v: _Data) -> _Data:
 def _data_op(node, vals: list, consts: dict, opset: int) -> Any:
     """The value of a node whose first data input is ``vals[0]`` (a _Data); _Bad when not understood."""
     op, a, v = node.op_type, _attrs(node), vals[0]
-    where = f"{op} node {node.name or node.output[0]!r}"
+    where = f"{op} node {_label(node)!r}"
     if op in _PASS_THROUGH:
         return v
     if v.final_h and op not in ("Transpose", "Squeeze", "Reshape"):
@@ -386,14 +391,14 @@ def spec_from_onnx(model_or_path) -> ModelSpec:
             vals.update({o: first for o in outs if o})
             continue
         if len(data) > 1:
-            vals.update({o: _Bad(f"{node.op_type} node {node.name!r} combines the data with itself") for o in outs})
+            vals.update({o: _Bad(f"{node.op_type} node {_label(node)!r} combines the data with itself") for o in outs})
             continue
         first = replace(first, sizes=dict(first.sizes))
         object.__setattr__(first, "name_in", next(n for n in ins if n in vals))
         vals[outs[0]] = _data_op(node, [first], consts, opset)
         for o in outs[1:]:
             if o:
-                vals[o] = _Bad(f"{node.op_type} node {node.name!r}: secondary output {o!r}")
+                vals[o] = _Bad(f"{node.op_type} node {_label(node)!r}: secondary output {o!r}")
     return _pick_output(graph, vals)
 
 
