@@ -359,3 +359,14 @@ def test_cli_convert_onnx(tmp_path, capsys):
     assert main(["convert", str(src), "-o", str(tmp_path / "bad.lstm")]) == 1
     assert "clip" in capsys.readouterr().err
     assert not (tmp_path / "bad.lstm").exists()
+
+
+def test_not_an_lstm_graph_refused(tmp_path):
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"\x08\x07not a model" * 10)
+    with pytest.raises(ConversionError):
+        convert_onnx(str(bad))
+    model = _graph()
+    model.graph.node[[n.op_type for n in model.graph.node].index("LSTM")].op_type = "GRU"
+    with pytest.raises(ConversionError, match="GRU"):
+        convert_onnx(model)
