@@ -12,6 +12,7 @@ load_openblas()
 
 from lstm_embed import _lstm  # noqa: E402
 from lstm_embed._lstm import ISAS, Model, Stream, status_message  # noqa: E402
+from lstm_embed.onnx_import import convert_onnx  # noqa: E402  (onnx imported only when called)
 from lstm_embed.errors import (  # noqa: E402
     ArgumentTypeError,
     ClosedModelError,

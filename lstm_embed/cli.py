@@ -49,7 +49,11 @@ def _convert(args: argparse.Namespace) -> int:
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, "no such directory", folder)
     calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
-    ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
+    if args.src.lower().endswith(".onnx"):  # ONNX in (docs/onnx.md)
+        from lstm_embed.onnx_import import OnnxSource
+        ckpt = OnnxSource(args.src, lstm=args.lstm, head=args.head)
+    else:
+        ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
     data = ckpt.convert(head_activation=args.head_activation, dtype=args.dtype, calibration=calibration,
                         tolerance=args.tolerance)
     model = Model.from_bytes(data)  # the file must open before it is written
