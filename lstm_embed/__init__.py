@@ -91,6 +91,7 @@ __all__ = [
     "UnsupportedError",
     "best_isa",
     "c_version",
+    "convert_onnx",
     "convert_torch",
     "status_message",
     "supported_isas",
