@@ -34,7 +34,7 @@ from lstm_embed.errors import (  # noqa: E402
     UnsupportedError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", calibration=None,
