@@ -4,6 +4,7 @@ import copy
 import os
 import pickle
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -13,7 +14,9 @@ import pytest
 import lstm_embed
 from lstm_embed import ClosedModelError, StateError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The child imports the lstm_embed this process imported (the installed one in CI, the source tree in a
+# development checkout), never whatever sits in its working directory.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(lstm_embed.__file__)))
 DTYPES = ["float32", "int8", "int8-dynamic"]
 
 
@@ -145,8 +148,8 @@ CHILD = textwrap.dedent("""
 def test_streams_continue_bit_for_bit_in_another_process(model):
     streams = [warmed(model, seed, steps=10 + seed) for seed in range(3)]
     xs = inputs(30, model.input_size, 7)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-c", CHILD], input=pickle.dumps((streams, xs)), cwd=ROOT, env=env,
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    done = subprocess.run([sys.executable, "-c", CHILD], input=pickle.dumps((streams, xs)), cwd=tempfile.gettempdir(), env=env,
                           capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     outs, snapshots = pickle.loads(done.stdout)

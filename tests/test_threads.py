@@ -4,11 +4,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 
 import numpy as np
 import pytest
+
+import lstm_embed
 
 from lstm_embed import LstmError, NonFiniteInputError, StateError, StreamBusyError, UnsupportedError
 
@@ -140,7 +143,9 @@ def test_errors_do_not_leave_the_stream_busy(model, bidir_model, twin_model):
 
 # ---- one stream's run() from two threads (issue 8 item 1) -------------------------------------------------
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The child imports the lstm_embed this process imported (the installed one in CI, the source tree in a
+# development checkout), never whatever sits in its working directory.
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(lstm_embed.__file__)))
 
 # Runs in a child process, so that a crash (use after free of the run workspace: SIGSEGV or a heap
 # corruption abort) fails the test instead of killing pytest. Two threads share one stream per round and
@@ -248,9 +253,9 @@ def run_child(script, *args):
     """Run a child script; its JSON result. glibc: serve every allocation over 8 KB by mmap and unmap it on
     free, and fill freed memory with 0xa5, so that a C call still using a freed workspace faults or visibly
     computes garbage."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT + os.pathsep + os.environ.get("PYTHONPATH", ""),
                MALLOC_MMAP_THRESHOLD_="8192", MALLOC_PERTURB_="165")
-    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=tempfile.gettempdir(), env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"child died with {done.returncode}: {done.stderr[-2000:]}"
     return json.loads(done.stdout)
