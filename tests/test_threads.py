@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import lstm_embed
-
 from lstm_embed import LstmError, NonFiniteInputError, StateError, StreamBusyError, UnsupportedError
 
 
