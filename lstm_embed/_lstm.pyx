@@ -291,8 +291,15 @@ cdef cnp.ndarray _output(object out, int nd, Py_ssize_t rows, Py_ssize_t cols, s
 
 
 cdef cnp.ndarray _unshared(cnp.ndarray x, object out):
-    """x, or a copy of it when the caller's `out` array may overlap it (the C calls need them apart)."""
-    if out is not None and np.may_share_memory(x, out):
+    """x, or a copy of it when the caller's `out` array overlaps it (the C calls need them apart). Both are
+    C-contiguous here (checked by _as_float32 and _output), so overlap is a comparison of two byte ranges:
+    runs on every step, so no Python-level call."""
+    if out is None:
+        return x
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    cdef const char *a = <const char *>cnp.PyArray_DATA(x)
+    cdef const char *b = <const char *>cnp.PyArray_DATA(o)
+    if a < b + cnp.PyArray_NBYTES(o) and b < a + cnp.PyArray_NBYTES(x):
         return x.copy()
     return x
 
