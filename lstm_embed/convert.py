@@ -81,7 +81,8 @@ def _fallback_message(dtype: str, report: CalibrationReport) -> str:
         f"layer{'s' * (len(layers) > 1)} {', '.join(map(str, layers))} of {len(report.modes)}"
     errors = "; ".join(f"layer {i}: {report.layer_summary(i)}" for i in layers)
     return (f"dtype {dtype!r} was requested, but {which} stayed float32: no int8 mode kept the output "
-            f"error on the calibration data within the tolerance {report.tolerance:.2e} ({errors}). "
+            f"error on the calibration data within the tolerance {report.tolerance:.2e} (max abs error with "
+            f"only that layer quantised: {errors}). "
             "The file is larger and slower than asked. To quantise these layers, raise the tolerance above "
             "the errors shown, or convert with dtype=\"int8\" and no tolerance (every layer int8, error "
             "not bounded).")
