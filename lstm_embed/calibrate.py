@@ -7,6 +7,7 @@ output error when only that layer is quantised; the total is with every chosen m
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -129,20 +130,31 @@ def calibrate(spec: ModelSpec, calibration, dtype: str = "int8", tolerance: floa
 
     Without ``tolerance`` every layer gets ``dtype``. With it, every layer starts at the fastest mode and
     the layer that hurts most is moved to the next more accurate mode (int8-dynamic, int8, float32) until
-    the output error is within the tolerance.
+    the output error is within the tolerance. ``spec`` may already carry its quantised weights
+    (``quantize.quantize_spec``); layers that do not are quantised once here.
     """
+    return _calibrate(spec, calibration, dtype, tolerance)[1]
+
+
+def _calibrate(spec: ModelSpec, calibration, dtype: str, tolerance: float | None
+               ) -> tuple[ModelSpec, CalibrationReport]:
+    """``calibrate``, also returning ``spec`` with every layer quantised (once)."""
     seqs = _sequences(calibration)
     if seqs[0].shape[1] != spec.input_size:
         raise ConversionError(f"calibration data has {seqs[0].shape[1]} features per step, the model takes "
                               f"{spec.input_size}")
     layers = len(spec.layers)
-    _outputs = _Runner(quantize_spec(spec), seqs)  # every layer quantised once, before any trial
+    _outputs = _Runner(spec, seqs)
+    # the float32 reference needs no int8 weights: it runs while the layers are quantised
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference = pool.submit(_outputs, ["float32"] * layers)
+        spec = _outputs.spec = quantize_spec(spec)  # every layer quantised once, before any int8 trial
+        ref = reference.result().astype(np.float64)
     ladder = (*INT8_MODES, "float32")
     modes = [dtype] * layers if tolerance is None else [ladder[0]] * layers
     one_layer = {mode: [["float32"] * i + [mode] + ["float32"] * (layers - i - 1) for i in range(layers)]
                  for mode in INT8_MODES}
-    _outputs.prefetch([["float32"] * layers, *(m for trials in one_layer.values() for m in trials), modes])
-    ref = _outputs(["float32"] * layers).astype(np.float64)
+    _outputs.prefetch([*(m for trials in one_layer.values() for m in trials), modes])
     alone = {mode: [_error(_outputs(trial), ref) for trial in trials] for mode, trials in one_layer.items()}
     err = _error(_outputs(modes), ref)
     while tolerance is not None and err[0] > tolerance:
@@ -152,8 +164,8 @@ def calibrate(spec: ModelSpec, calibration, dtype: str = "int8", tolerance: floa
         worst = max(movable, key=lambda i: alone[modes[i]][i][0])
         modes[worst] = ladder[ladder.index(modes[worst]) + 1]
         err = _error(_outputs(modes), ref)
-    return CalibrationReport(modes=modes, layer_errors=alone, max_error=err[0], mean_error=err[1],
-                             steps=sum(len(s) for s in seqs), tolerance=tolerance, dtype=dtype)
+    return spec, CalibrationReport(modes=modes, layer_errors=alone, max_error=err[0], mean_error=err[1],
+                                   steps=sum(len(s) for s in seqs), tolerance=tolerance, dtype=dtype)
 
 
 def quantize_and_choose(spec: ModelSpec, dtype: str, calibration=None, tolerance: float | None = None
@@ -170,9 +182,8 @@ def quantize_and_choose(spec: ModelSpec, dtype: str, calibration=None, tolerance
         log.warning("converted to %s without calibration data: the quantization error was not measured "
                     "(pass calibration inputs to measure it and choose modes per layer)", dtype)
         return replace(quantize_spec(spec), layer_dtypes=[dtype] * len(spec.layers)), None
-    seqs = _sequences(calibration)
-    spec = quantize_spec(spec)  # once; calibration only chooses among these quantised layers
-    report = calibrate(spec, seqs, dtype, tolerance)
+    # each layer quantised once; calibration only chooses among these quantised layers
+    spec, report = _calibrate(spec, calibration, dtype, tolerance)
     log.info("%s", report)
     if tolerance is not None and report.max_error > tolerance:
         log.warning("even float32 layers miss the tolerance %.2e (error %.2e)", tolerance, report.max_error)

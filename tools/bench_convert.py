@@ -47,10 +47,10 @@ def _child() -> None:
             kwargs["calibration"] = calib
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             data = convert_torch(lstm, **kwargs)
-            seconds = time.perf_counter() - start
-        out[name] = {"seconds": seconds, "sha256": hashlib.sha256(data).hexdigest()}
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        out[name] = {"seconds": seconds, "cpu": cpu, "sha256": hashlib.sha256(data).hexdigest()}
     print(json.dumps(out))
 
 
@@ -84,6 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return _child()
+    print(f"load average at the start: {os.getloadavg()[0]:.2f} (1 min)")
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"this tree": ROOT}
         if args.base:
@@ -92,10 +93,12 @@ def main() -> None:
         for _ in range(args.repeat):  # alternate the versions so machine load hits both alike
             for name, path in trees.items():
                 results[name].append(_run(path))
-    print(f"load average before/after: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cpus")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cpus; "
+          "best wall time of the runs (CPU seconds of all threads in brackets)")
     best = {name: {case: min(r[case]["seconds"] for r in runs) for case in CASES} for name, runs in results.items()}
+    cpu = {name: {case: min(r[case]["cpu"] for r in runs) for case in CASES} for name, runs in results.items()}
     for case in CASES:
-        cells = "  ".join(f"{name}: {best[name][case]:6.2f} s" for name in trees)
+        cells = "  ".join(f"{name}: {best[name][case]:6.2f} s ({cpu[name][case]:5.2f})" for name in trees)
         shas = {runs[0][case]["sha256"] for runs in results.values()}
         ident = "" if len(trees) == 1 else ("  bytes identical" if len(shas) == 1 else "  BYTES DIFFER")
         ratio = f"  x{best[list(trees)[0]][case] / best['this tree'][case]:.1f}" if len(trees) > 1 else ""
