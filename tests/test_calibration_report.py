@@ -26,8 +26,8 @@ def lstm_state(seed, inp, hidden, layers=1, bidi=False, proj=0, cell=False):
     r = np.random.RandomState(seed)
     hr = proj or hidden
     if cell:
-        return {"weight_ih": r.uniform(-.3, .3, (4 * hidden, inp)), "weight_hh": r.uniform(-.3, .3, (4 * hidden, hidden)),
-                "bias_ih": r.uniform(-.3, .3, 4 * hidden), "bias_hh": r.uniform(-.3, .3, 4 * hidden)}
+        return {"weight_ih": r.uniform(-.3, .3, (4 * hidden, inp)),
+                "weight_hh": r.uniform(-.3, .3, (4 * hidden, hidden)), "bias_ih": r.uniform(-.3, .3, 4 * hidden), "bias_hh": r.uniform(-.3, .3, 4 * hidden)}
     st = {}
     for k in range(layers):
         for sfx in ([f"_l{k}", f"_l{k}_reverse"] if bidi else [f"_l{k}"]):
