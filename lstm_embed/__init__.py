@@ -34,20 +34,23 @@ from lstm_embed.errors import (  # noqa: E402
     UnsupportedError,
 )
 
+from lstm_embed.convert import Conversion, ConversionWarning  # noqa: E402
+
 __version__ = "0.2.0"
 
 
 def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", calibration=None,
-                  tolerance=None) -> bytes:
+                  tolerance=None, report=False):
     """Convert a PyTorch ``nn.LSTM`` or ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
     ``dtype``: "float32", "int8" or "int8-dynamic"; see ``lstm_embed.convert.convert_torch`` for
-    ``calibration`` and ``tolerance``. torch is imported only when this is called.
+    ``calibration`` and ``tolerance``; ``report=True`` returns a ``Conversion`` instead of the bytes.
+    torch is imported only when this is called.
     """
     from lstm_embed.convert import convert_torch as _convert
 
     return _convert(lstm, head=head, head_activation=head_activation, dtype=dtype, calibration=calibration,
-                    tolerance=tolerance)
+                    tolerance=tolerance, report=report)
 
 
 def supported_isas() -> list[str]:
@@ -70,7 +73,9 @@ def c_version() -> str:
 __all__ = [
     "ArgumentTypeError",
     "ClosedModelError",
+    "Conversion",
     "ConversionError",
+    "ConversionWarning",
     "DTypeError",
     "ISAS",
     "InputRangeError",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
 from lstm_embed._lstm import FORMAT
-from lstm_embed.convert import activation_name, recurrent_kind, spec_from_state_dict, spec_to_bytes
+from lstm_embed.convert import Conversion, activation_name, recurrent_kind, spec_from_state_dict, spec_to_bytes
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import ModelSpec
 
@@ -114,9 +114,10 @@ class Checkpoint:
         return spec_from_state_dict(self.lstm_state, self.head_state, name)
 
     def convert(self, head_activation: Any = None, dtype: str = "float32", calibration=None,
-                tolerance: float | None = None) -> bytes:
-        """Model-file bytes (see ``lstm_embed.convert_torch`` for ``dtype``, ``calibration``, ``tolerance``)."""
-        return spec_to_bytes(self.spec(head_activation), dtype, calibration, tolerance)
+                tolerance: float | None = None, *, report: bool = False) -> bytes | Conversion:
+        """Model-file bytes (see ``lstm_embed.convert_torch`` for ``dtype``, ``calibration``, ``tolerance``);
+        with ``report=True`` a ``Conversion`` (bytes, per-layer dtypes, calibration report, warnings)."""
+        return spec_to_bytes(self.spec(head_activation), dtype, calibration, tolerance, report=report)
 
     def torch_modules(self):
         """Fresh float32 ``nn.LSTM`` / ``nn.LSTMCell`` and ``nn.Linear`` (or None) holding these weights,

@@ -4,21 +4,88 @@
 infers every size from the tensor shapes and checks them against each other. ``convert_torch`` takes the
 modules themselves; ``lstm_embed.checkpoint`` finds them in checkpoint files. Both end in
 ``spec_to_bytes``, the one place where the stored dtype is chosen.
+
+Data flow: weights -> ``ModelSpec`` (float) -> quantised once per layer (``quantize.quantize_spec``) ->
+calibration chooses each layer's dtype among those quantised layers -> ``format.write_model`` writes.
+With ``report=True`` the converters return a ``Conversion`` saying what was done; a quantised dtype
+that had to fall back to float32 raises a ``ConversionWarning`` either way.
 """
 from __future__ import annotations
 
+import os
 import re
+import sys
+import warnings
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from lstm_embed._lstm import ACTIVATIONS
+from lstm_embed.calibrate import CalibrationReport
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import CellWeights, ModelSpec, write_model
 
 DTYPES = ("float32", "int8", "int8-dynamic")
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 _CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+class ConversionWarning(UserWarning):
+    """A conversion did not give what was asked, e.g. a quantised dtype fell back to float32 for some
+    layers because the calibration tolerance could not be met. The file is valid but bigger or slower."""
+
+
+@dataclass
+class Conversion:
+    """What a conversion wrote and why (``report=True`` of ``convert_torch``, ``spec_to_bytes``,
+    ``Checkpoint.convert``).
+
+    - ``data``: the model-file bytes (what ``report=False`` returns).
+    - ``dtypes``: the dtype each layer got ("float32", "int8" or "int8-dynamic").
+    - ``report``: the calibration measurements (``CalibrationReport``: error per layer and mode, the
+      chosen modes, the total error), or None when no calibration data was given.
+    - ``warnings``: human-readable problems, e.g. a requested int8 dtype that fell back to float32 (each
+      also raised as a ``ConversionWarning``) or int8 weights whose error was not measured.
+    """
+
+    data: bytes
+    dtypes: list[str]
+    report: CalibrationReport | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.data)} bytes; layer dtypes: {', '.join(self.dtypes)}"]
+        if self.report is not None:
+            lines.append(str(self.report))
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _warn(message: str) -> None:
+    """``warnings.warn`` attributed to the first caller outside the lstm_embed package."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, ConversionWarning, stacklevel=level)
+
+
+def _fallback_message(dtype: str, report: CalibrationReport) -> str:
+    """Why the layers of ``report`` left float32 are not ``dtype``, and what to do."""
+    layers = report.float_layers
+    which = "every layer" if len(layers) == len(report.modes) else \
+        f"layer{'s' * (len(layers) > 1)} {', '.join(map(str, layers))} of {len(report.modes)}"
+    errors = "; ".join(f"layer {i}: {report.layer_summary(i)}" for i in layers)
+    return (f"dtype {dtype!r} was requested, but {which} stayed float32: no int8 mode kept the output "
+            f"error on the calibration data within the tolerance {report.tolerance:.2e} (max abs error with "
+            f"only that layer quantised: {errors}). "
+            "The file is larger and slower than asked. To quantise these layers, raise the tolerance above "
+            "the errors shown, or convert with dtype=\"int8\" and no tolerance (every layer int8, error "
+            "not bounded).")
 
 
 def _array(value: Any, name: str) -> np.ndarray:
@@ -165,24 +232,42 @@ def activation_name(head_activation: Any) -> str:
     return name
 
 
-def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None,
-                  tolerance: float | None = None) -> bytes:
+def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None, tolerance: float | None = None,
+                  *, report: bool = False) -> bytes | Conversion:
     """Model-file bytes of ``spec`` with weights stored as ``dtype``: the one place where every converter
     (``convert_torch``, ``Checkpoint.convert``) checks and applies the numeric format. Quantized dtypes
-    go through ``lstm_embed.calibrate.quantized_spec`` (measurement and per-layer choice)."""
+    are quantised once per layer and, with calibration data, measured and chosen per layer
+    (``lstm_embed.calibrate.quantize_and_choose``); the writer then only writes.
+
+    ``report=True`` returns a ``Conversion`` (bytes, per-layer dtypes, calibration report, warnings)
+    instead of the bytes. A quantised ``dtype`` that ends up float32 for some layers (tolerance not met)
+    warns with ``ConversionWarning`` in both cases.
+    """
     if dtype not in DTYPES:
         raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    calibration_report, notes = None, []
     if dtype == "float32":
         if calibration is not None or tolerance is not None:
             raise ConversionError("calibration data and tolerance are only used for quantized dtypes")
-        return write_model(spec)
-    from lstm_embed.calibrate import quantized_spec
+    else:
+        from lstm_embed.calibrate import quantize_and_choose
 
-    return write_model(quantized_spec(spec, dtype, calibration, tolerance))
+        spec, calibration_report = quantize_and_choose(spec, dtype, calibration, tolerance)
+        if calibration_report is None:
+            notes.append(f"converted to {dtype} without calibration data: the quantization error was not "
+                         "measured (pass calibration inputs to measure it and choose modes per layer)")
+        elif calibration_report.float_layers:
+            message = _fallback_message(dtype, calibration_report)
+            _warn(message)
+            notes.append(message)
+    data = write_model(spec)
+    if not report:
+        return data
+    return Conversion(data=data, dtypes=spec.dtypes, report=calibration_report, warnings=notes)
 
 
 def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float32", calibration=None,
-                  tolerance: float | None = None) -> bytes:
+                  tolerance: float | None = None, report: bool = False) -> bytes | Conversion:
     """Convert ``nn.LSTM`` / ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
     ``head_activation``: None, "sigmoid", "tanh", "relu", "softmax", or the matching torch module.
@@ -193,7 +278,11 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float3
     int8 mode); or "int8-dynamic" (activations quantized per step too: the fastest). ``calibration``:
     real inputs, (T, input_size) or (N, T, input_size), on which the quantization error is measured and
     logged to the "lstm_embed" logger; with ``tolerance`` (max abs output error) each layer gets the
-    fastest mode that keeps the output within it (int8-dynamic, then int8, then float32).
+    fastest mode that keeps the output within it (int8-dynamic, then int8, then float32); layers left
+    float32 that way raise a ``ConversionWarning``.
+
+    ``report=True`` returns a ``Conversion`` (``.data`` bytes, ``.dtypes`` per layer, ``.report`` the
+    ``CalibrationReport`` or None, ``.warnings``) instead of the bytes.
     """
     import torch.nn as nn
 
@@ -203,4 +292,4 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float3
         raise ConversionError(f"head must be a torch.nn.Linear, got {type(head).__name__}")
     spec = spec_from_state_dict(lstm.state_dict(), None if head is None else head.state_dict(),
                                 activation_name(head_activation))
-    return spec_to_bytes(spec, dtype, calibration, tolerance)
+    return spec_to_bytes(spec, dtype, calibration, tolerance, report=report)

@@ -2,6 +2,10 @@
 
 Every offset and code comes from the C header through the binding (``_lstm.FORMAT``), so the reader in
 C and this writer cannot drift apart. Needs only numpy.
+
+The writer only writes: int8 layers are taken from the already-quantised weights the spec carries
+(``ModelSpec.int8``, filled by ``lstm_embed.quantize.quantize_spec``). A spec built by hand whose int8
+layers carry none is quantised once on entry, for callers that write a float spec with int8 dtypes.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 
 from lstm_embed._lstm import ACTIVATIONS, FORMAT, LAYER_DTYPES
 from lstm_embed.errors import ConversionError
-from lstm_embed.quantize import blocked, quantize_rows
+from lstm_embed.quantize import Int8Cell, blocked, quantize_spec
 
 
 @dataclass
@@ -39,6 +43,9 @@ class ModelSpec:
     head_b: np.ndarray | None = None  # [head]
     head_activation: str = "none"
     layer_dtypes: list[str] = field(default_factory=list)  # per layer, from LAYER_DTYPES; default float32
+    # per layer [direction] the quantised weights (``quantize.quantize_spec``), None where not quantised;
+    # both int8 dtypes store these same weights
+    int8: list[list[Int8Cell] | None] | None = field(default=None, repr=False)
 
     @property
     def num_directions(self) -> int:
@@ -70,25 +77,19 @@ def _float(role: str, index: int, a) -> _Tensor:
     return _Tensor(FORMAT[role], index, FORMAT["DTYPE_F32"], a2.shape[0], a2.shape[1], a2.astype("<f4").tobytes())
 
 
-def _int8_tensors(index: int, cell: CellWeights, proj_size: int) -> list[_Tensor]:
+def _int8_tensors(index: int, q: Int8Cell) -> list[_Tensor]:
     """An int8 layer: blocked [W_ih | W_hh] with per-row scales of each part, their row sums, projection."""
-    q_ih, s_ih = quantize_rows(_f32(cell.w_ih))
-    q_hh, s_hh = quantize_rows(_f32(cell.w_hh))
-    pad = lambda q: np.pad(q, ((0, 0), (0, -q.shape[1] % 4)))  # noqa: E731
-    fused = np.concatenate([pad(q_ih), pad(q_hh)], axis=1)
-    rowsums = np.stack([q_ih.sum(1, dtype=np.int64), q_hh.sum(1, dtype=np.int64)]).astype("<i4")
     out = [
-        _Tensor(FORMAT["ROLE_WEIGHT"], index, FORMAT["DTYPE_I8_BLOCKED"], fused.shape[0], fused.shape[1],
-                blocked(fused)),
-        _float("ROLE_W_SCALE", index, np.stack([s_ih, s_hh])),
-        _Tensor(FORMAT["ROLE_W_ROWSUM"], index, FORMAT["DTYPE_I32"], 2, fused.shape[0], rowsums.tobytes()),
+        _Tensor(FORMAT["ROLE_WEIGHT"], index, FORMAT["DTYPE_I8_BLOCKED"], q.weight.shape[0], q.weight.shape[1],
+                blocked(q.weight)),
+        _float("ROLE_W_SCALE", index, q.scales),
+        _Tensor(FORMAT["ROLE_W_ROWSUM"], index, FORMAT["DTYPE_I32"], 2, q.weight.shape[0],
+                np.asarray(q.rowsums, dtype="<i4").tobytes()),
     ]
-    if proj_size:
-        q_hr, s_hr = quantize_rows(_f32(cell.w_hr))
-        q_hr = pad(q_hr)
-        out.append(_Tensor(FORMAT["ROLE_PROJ"], index, FORMAT["DTYPE_I8_BLOCKED"], q_hr.shape[0], q_hr.shape[1],
-                           blocked(q_hr)))
-        out.append(_float("ROLE_PROJ_SCALE", index, s_hr))
+    if q.proj is not None:
+        out.append(_Tensor(FORMAT["ROLE_PROJ"], index, FORMAT["DTYPE_I8_BLOCKED"], q.proj.shape[0],
+                           q.proj.shape[1], blocked(q.proj)))
+        out.append(_float("ROLE_PROJ_SCALE", index, q.proj_scale))
     return out
 
 
@@ -100,7 +101,7 @@ def _tensors(spec: ModelSpec) -> list[_Tensor]:
             index = layer * 2 + direction
             out.append(_float("ROLE_BIAS", index, cell.bias))
             if spec.dtypes[layer] != "float32":
-                out += _int8_tensors(index, cell, spec.proj_size)
+                out += _int8_tensors(index, spec.int8[layer][direction])
                 continue
             out.append(_float("ROLE_WEIGHT", index, np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)))
             if spec.proj_size:
@@ -125,11 +126,17 @@ def _check(spec: ModelSpec) -> None:
         raise ConversionError("a head activation needs a head")
     if len(spec.dtypes) != len(spec.layers) or not set(spec.dtypes) <= set(LAYER_DTYPES):
         raise ConversionError(f"need one layer dtype per layer from {LAYER_DTYPES}, got {spec.dtypes}")
+    if spec.int8 is not None and (len(spec.int8) != len(spec.layers) or any(
+            q is not None and len(q) != len(cells) for q, cells in zip(spec.int8, spec.layers))):
+        raise ConversionError("the quantised weights (ModelSpec.int8) do not match the layers of the spec")
 
 
 def write_model(spec: ModelSpec) -> bytes:
     """Serialise a ModelSpec into model-file bytes (shapes are checked again by the C reader on load)."""
     _check(spec)
+    int8_layers = [k for k, dtype in enumerate(spec.dtypes) if dtype != "float32"]
+    if int8_layers and (spec.int8 is None or any(spec.int8[k] is None for k in int8_layers)):
+        spec = quantize_spec(spec, int8_layers)  # a hand-built spec: quantised here, once
     tensors = _tensors(spec)
     align = FORMAT["TENSOR_ALIGN"]
     header_size = FORMAT["HDR_SIZE"] + FORMAT["TENSOR_ENTRY_SIZE"] * len(tensors)
