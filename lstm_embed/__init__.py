@@ -10,17 +10,27 @@ from lstm_embed._blas import load_openblas
 
 load_openblas()
 
-from lstm_embed._lstm import Model, Stream, status_message  # noqa: E402
+from lstm_embed import _lstm  # noqa: E402
+from lstm_embed._lstm import ISAS, Model, Stream, status_message  # noqa: E402
+from lstm_embed.onnx_import import convert_onnx  # noqa: E402  (onnx imported only when called)
 from lstm_embed.errors import (  # noqa: E402
+    ArgumentTypeError,
     ClosedModelError,
     ConversionError,
     DTypeError,
+    InputRangeError,
+    InvalidArgumentError,
     LstmError,
     LstmMemoryError,
+    ModelFileError,
+    ModelFileIsADirectoryError,
+    ModelFileNotFoundError,
+    ModelFilePermissionError,
     ModelFormatError,
     NonFiniteInputError,
     ShapeError,
     StateError,
+    StreamBusyError,
     UnsupportedError,
 )
 
@@ -40,19 +50,49 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", cal
                     tolerance=tolerance)
 
 
+def supported_isas() -> list[str]:
+    """Names of the instruction sets (kernel paths) this CPU and this build can run, "auto" excluded,
+    e.g. ``["reference", "avx2"]``. Any of them, or "auto", is a valid ``isa=`` of ``Model.load`` and
+    ``Model.from_bytes``; the full list of names is ``lstm_embed.ISAS``."""
+    return _lstm.supported_isas()
+
+
+def best_isa() -> str:
+    """The instruction set ``isa="auto"`` picks on this CPU (one of ``supported_isas()``)."""
+    return _lstm.best_isa()
+
+
+def c_version() -> str:
+    """Version of the linked C library ("MAJOR.MINOR.PATCH"), which may differ from ``__version__``."""
+    return _lstm.c_version()
+
+
 __all__ = [
+    "ArgumentTypeError",
     "ClosedModelError",
     "ConversionError",
     "DTypeError",
+    "ISAS",
+    "InputRangeError",
+    "InvalidArgumentError",
     "LstmError",
     "LstmMemoryError",
     "Model",
+    "ModelFileError",
+    "ModelFileIsADirectoryError",
+    "ModelFileNotFoundError",
+    "ModelFilePermissionError",
     "ModelFormatError",
     "NonFiniteInputError",
     "ShapeError",
     "StateError",
     "Stream",
+    "StreamBusyError",
     "UnsupportedError",
+    "best_isa",
+    "c_version",
+    "convert_onnx",
     "convert_torch",
     "status_message",
+    "supported_isas",
 ]

@@ -1,9 +1,12 @@
-# Cython declarations mirroring src/lstm_c/lstm.h (the public C API) and lstm_format.h (file constants).
+# Cython declarations mirroring src/lstm_c/lstm.h (the public C API, declared without its LSTM_API macro) and lstm_format.h (file constants).
 from libc.stdint cimport uint32_t, uint64_t
 
 
 cdef extern from "lstm.h" nogil:
     enum: LSTM_MAX_LAYERS
+    enum: LSTM_ISA_COUNT
+    const float LSTM_MAX_ABS_WEIGHT
+    const float LSTM_MAX_ABS_INPUT
 
     ctypedef enum lstm_status:
         LSTM_OK
@@ -23,6 +26,8 @@ cdef extern from "lstm.h" nogil:
         LSTM_E_UNSUPPORTED
         LSTM_E_BAD_STATE
         LSTM_E_OUT_OF_MEMORY
+        LSTM_E_INPUT_RANGE
+        LSTM_E_ISA_UNAVAILABLE
 
     const char *lstm_status_str(lstm_status status)
 
@@ -43,6 +48,16 @@ cdef extern from "lstm.h" nogil:
         LSTM_ISA_REFERENCE
         LSTM_ISA_AVX2
         LSTM_ISA_AVX512_VNNI
+        LSTM_ISA_NEON
+        LSTM_ISA_NEON_DOT
+        LSTM_ISA_CORTEX_M_DSP
+        LSTM_ISA_BLAS
+
+    int lstm_isa_supported(lstm_isa isa)
+    lstm_isa lstm_isa_best()
+    const char *lstm_isa_name(lstm_isa isa)
+    const char *lstm_version()
+    unsigned lstm_version_number()
 
     ctypedef struct lstm_model:
         pass

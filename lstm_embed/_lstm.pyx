@@ -1,31 +1,38 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, embedsignature=True
 """Cython binding over the C core (src/lstm_c/lstm.h): Model and Stream."""
+import operator
 import os
 
 import numpy as np
 
+cimport cython
 cimport numpy as cnp
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy
 
 from lstm_embed.errors import (
+    ArgumentTypeError,
     ClosedModelError,
     DTypeError,
+    InputRangeError,
+    InvalidArgumentError,
     LstmError,
     LstmMemoryError,
     ModelFormatError,
     NonFiniteInputError,
     ShapeError,
     StateError,
+    StreamBusyError,
     UnsupportedError,
+    model_file_error,
 )
 
 cnp.import_array()
 
 # Every status the C core can return, mapped to the exception a Python caller sees.
 _STATUS_ERRORS = {
-    LSTM_E_INVALID_ARGUMENT: LstmError,
-    LSTM_E_BUFFER_TOO_SMALL: LstmError,
+    LSTM_E_INVALID_ARGUMENT: InvalidArgumentError,
+    LSTM_E_BUFFER_TOO_SMALL: InvalidArgumentError,
     LSTM_E_TRUNCATED: ModelFormatError,
     LSTM_E_BAD_MAGIC: ModelFormatError,
     LSTM_E_UNSUPPORTED_VERSION: ModelFormatError,
@@ -40,13 +47,44 @@ _STATUS_ERRORS = {
     LSTM_E_UNSUPPORTED: UnsupportedError,
     LSTM_E_BAD_STATE: StateError,
     LSTM_E_OUT_OF_MEMORY: LstmMemoryError,
+    LSTM_E_INPUT_RANGE: InputRangeError,
+    LSTM_E_ISA_UNAVAILABLE: UnsupportedError,
+}
+
+_FILE_HINT = ("it is not a valid lstm_embed model file (damaged, truncated, or written by another tool or "
+              "version): re-create it with lstm_embed.convert_torch or `lstm-embed convert`")
+# What the user can do about each status, appended to the C library's description.
+_STATUS_HINTS = {
+    LSTM_E_INVALID_ARGUMENT: "this is a bug in lstm_embed's binding; please report it",
+    LSTM_E_BUFFER_TOO_SMALL: "this is a bug in lstm_embed's binding; please report it",
+    LSTM_E_TRUNCATED: _FILE_HINT,
+    LSTM_E_BAD_MAGIC: _FILE_HINT,
+    LSTM_E_UNSUPPORTED_VERSION: "upgrade lstm_embed, or convert the model again with this version",
+    LSTM_E_CHECKSUM: _FILE_HINT,
+    LSTM_E_BAD_HEADER: _FILE_HINT,
+    LSTM_E_BAD_TENSOR: _FILE_HINT,
+    LSTM_E_NONFINITE_WEIGHT: _FILE_HINT + "; check the PyTorch weights are finite and within +-2^20",
+    LSTM_E_MISALIGNED: "this is a bug in lstm_embed's binding; please report it",
+    LSTM_E_NONFINITE_INPUT: "replace NaN and infinite inputs (e.g. with np.nan_to_num) before stepping",
+    LSTM_E_WRONG_MODEL: "use a stream or snapshot of this model (the same weights and shape)",
+    LSTM_E_BAD_SNAPSHOT: "pass the bytes Stream.snapshot() returned, unchanged",
+    LSTM_E_UNSUPPORTED: "see the model's properties (num_directions...) for what it supports",
+    LSTM_E_BAD_STATE: "create a new stream with model.stream()",
+    LSTM_E_OUT_OF_MEMORY: "free memory, or use smaller inputs",
+    LSTM_E_INPUT_RANGE: "scale or clip the inputs to |x| <= 2^64 (normalise them as in training)",
+    LSTM_E_ISA_UNAVAILABLE: "use isa=\"auto\" or one of lstm_embed.supported_isas()",
 }
 
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu", "softmax")
 # Names of lstm_layer_dtype values, in code order.
 LAYER_DTYPES = ("float32", "int8", "int8-dynamic")
-# Names of lstm_isa values, in code order ("auto" picks the best this CPU has).
-ISAS = ("auto", "reference", "avx2", "avx512_vnni")
+# Names of lstm_isa values, in code order, as the C library spells them ("auto" picks the best this CPU
+# has): ("auto", "reference", "avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp", "blas").
+ISAS = tuple(lstm_isa_name(<lstm_isa>i).decode() for i in range(LSTM_ISA_COUNT))
+# Largest |value| of an input (2^64) and of a weight (2^20) the C library accepts.
+MAX_ABS_INPUT = float(LSTM_MAX_ABS_INPUT)
+MAX_ABS_WEIGHT = float(LSTM_MAX_ABS_WEIGHT)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Model-file layout constants, re-exported from lstm_format.h for the Python writer (format.py).
 FORMAT = {
@@ -100,44 +138,127 @@ FORMAT = {
 _RUN_CHUNK = 128
 
 
-def status_message(int status):
-    """The C library's description of a status code."""
-    return lstm_status_str(<lstm_status>status).decode()
+def status_message(status):
+    """The C library's description of a status code ("unknown status" for values it does not define)."""
+    try:
+        code = operator.index(status)
+    except TypeError:
+        raise ArgumentTypeError(f"status must be an int, got {type(status).__name__}") from None
+    if not -2**31 <= code < 2**31:
+        code = -1
+    return lstm_status_str(<lstm_status><int>code).decode()
+
+
+def supported_isas():
+    """Names of the instruction sets this CPU and this build can run ("auto" excluded), best last.
+
+    Each is a valid ``isa=`` of ``Model.from_bytes`` and ``Model.load``; "reference" is always there.
+    """
+    return [ISAS[i] for i in range(1, LSTM_ISA_COUNT) if lstm_isa_supported(<lstm_isa>i)]
+
+
+def best_isa():
+    """The instruction set that ``isa="auto"`` picks on this CPU (one of ``supported_isas()``)."""
+    return lstm_isa_name(lstm_isa_best()).decode()
+
+
+def c_version():
+    """The version of the linked C library, "MAJOR.MINOR.PATCH"."""
+    return lstm_version().decode()
 
 
 cdef int _check(lstm_status st, str context) except -1:
     if st == LSTM_OK:
         return 0
     cls = _STATUS_ERRORS.get(st, LstmError)
-    raise cls(f"{context}: {lstm_status_str(st).decode()} [status {<int>st}]", int(st))
+    hint = _STATUS_HINTS.get(st)
+    if st == LSTM_E_ISA_UNAVAILABLE:
+        hint = f"{hint}: {['auto'] + supported_isas()}"
+    raise cls(f"{context}: {lstm_status_str(st).decode()} [status {<int>st}]" + (f"; {hint}" if hint else ""),
+              int(st))
+
+
+cdef cnp.ndarray _empty(cnp.npy_intp n, int typenum, str what):
+    """A new 1-D array of n elements, LstmMemoryError if memory runs out."""
+    try:
+        return cnp.PyArray_EMPTY(1, &n, typenum, 0)
+    except MemoryError:
+        raise LstmMemoryError(f"out of memory allocating {what}") from None
 
 
 cdef cnp.ndarray _aligned_bytes(size_t n):
     """A zeroed uint8 array of n bytes whose data starts on a 64-byte boundary."""
-    raw = np.zeros(n + 64, dtype=np.uint8)
+    try:
+        raw = np.zeros(n + 64, dtype=np.uint8)
+    except MemoryError:
+        raise LstmMemoryError(f"out of memory copying {n} bytes of model data") from None
     cdef uintptr_t addr = <uintptr_t>cnp.PyArray_DATA(raw)
     cdef size_t shift = (64 - addr % 64) % 64
     return raw[shift:shift + n]
 
 
+cdef object _byte_view(object data, str what, str hint):
+    """A C-contiguous unsigned-byte memoryview of a bytes-like object (copied if it is not contiguous)."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise DTypeError(f"{what} must be bytes-like (bytes, bytearray, memoryview, mmap or a numpy array), "
+                         f"got {type(data).__name__}{hint}") from None
+    except (ValueError, BufferError) as e:  # a closed mmap, a released memoryview...
+        raise InvalidArgumentError(f"cannot read {what}: {e}; pass an open buffer or the bytes themselves") from e
+    try:
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        return view.cast("B") if view.ndim != 1 or view.format != "B" else view
+    except (TypeError, ValueError, BufferError) as e:
+        raise InvalidArgumentError(f"cannot read {what} as bytes: {e}") from e
+
+
 cdef cnp.ndarray _as_float32(object x, str name):
-    """x as a C-contiguous float32 ndarray (no copy when it already is one)."""
+    """x as a C-contiguous, aligned, native-order float32 ndarray (no copy when it already is one).
+
+    Raises DTypeError for anything that is not real numbers, InputRangeError for values beyond float32's
+    range (they would become infinity)."""
+    cdef cnp.ndarray arr
     if cnp.PyArray_CheckExact(x):
         arr = <cnp.ndarray>x
-        if cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        if cnp.PyArray_TYPE(arr) == cnp.NPY_FLOAT32 and cnp.PyArray_ISCARRAY_RO(arr):
             return arr
+    else:
+        try:
+            arr = np.asarray(x)
+        except MemoryError:
+            raise LstmMemoryError(f"out of memory converting {name} to an array") from None
+        except Exception as e:  # a ragged list, an __array__ that raises...
+            raise DTypeError(f"{name} cannot be read as an array of real numbers ({type(e).__name__}: {e}); "
+                             f"pass a numpy float32 array of the right shape") from e
+    kind = arr.dtype.kind
+    if kind not in "fiu":
+        raise DTypeError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}; convert it "
+                         f"with np.asarray({name}, dtype=np.float32) if its values are numbers")
+    cdef cnp.ndarray res
     try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError) as e:
-        raise DTypeError(f"{name} must be an array of real numbers: {e}") from None
-    if arr.dtype.kind not in "fiu":
-        raise DTypeError(f"{name} must hold real numbers (float or int), got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            res = arr.astype(np.float32, order="C", copy=False)
+        if not cnp.PyArray_ISCARRAY_RO(res):  # misaligned or byte-swapped float32
+            res = res.copy()
+    except MemoryError:
+        raise LstmMemoryError(f"out of memory converting {name} to float32") from None
+    if kind == "f" and arr.dtype.itemsize > 4 and res.size and not np.isfinite(res).all():
+        lost = np.flatnonzero((~np.isfinite(res) & np.isfinite(arr)).ravel())
+        if lost.size:
+            where = tuple(int(i) for i in np.unravel_index(lost[0], np.shape(arr)))
+            raise InputRangeError(
+                f"{name}[{', '.join(map(str, where))}] = {np.format_float_scientific(arr[where], precision=4)} "
+                f"({arr.dtype}) exceeds float32's range (largest {_FLOAT32_MAX:.4g}), "
+                f"and inputs beyond +-2^64 are rejected: scale or clip the inputs (normalise them as in "
+                f"training); the stream's state was not changed", int(LSTM_E_INPUT_RANGE))
+    return res
 
 
 cdef cnp.ndarray _output(object out, int nd, Py_ssize_t rows, Py_ssize_t cols, str name):
     """A new float32 array of shape (cols,) when nd == 1 or (rows, cols) when nd == 2, or `out` after
-    checking it can receive the result in place. Runs on every step: C-level checks only."""
+    checking it can receive the result in place. Runs on every step: C-level checks first."""
     cdef cnp.npy_intp dims[2]
     if nd == 1:
         dims[0] = cols
@@ -145,31 +266,81 @@ cdef cnp.ndarray _output(object out, int nd, Py_ssize_t rows, Py_ssize_t cols, s
         dims[0] = rows
         dims[1] = cols
     if out is None:
-        return cnp.PyArray_EMPTY(nd, dims, cnp.NPY_FLOAT32, 0)
-    if not cnp.PyArray_CheckExact(out):
-        raise DTypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    arr = <cnp.ndarray>out
-    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        raise DTypeError(f"{name} must be a C-contiguous float32 array, got {arr.dtype}")
-    if not cnp.PyArray_ISWRITEABLE(arr):
-        raise ValueError(f"{name} is read-only")
+        try:
+            return cnp.PyArray_EMPTY(nd, dims, cnp.NPY_FLOAT32, 0)
+        except MemoryError:
+            raise LstmMemoryError(f"out of memory allocating the output") from None
+    want = f"({cols},)" if nd == 1 else f"({rows}, {cols})"
+    if not cnp.PyArray_Check(out):
+        raise DTypeError(f"{name} must be a numpy.ndarray of float32 and shape {want} "
+                         f"(e.g. np.empty({want}, np.float32)), got {type(out).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>out
+    if cnp.PyArray_TYPE(arr) != cnp.NPY_FLOAT32 or not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise DTypeError(f"{name} must be a float32 array in native byte order, got {arr.dtype!r}; "
+                         f"allocate it with np.empty({want}, np.float32)")
     if (cnp.PyArray_NDIM(arr) != nd or cnp.PyArray_DIM(arr, 0) != dims[0]
             or (nd == 2 and cnp.PyArray_DIM(arr, 1) != cols)):
-        want = f"({cols},)" if nd == 1 else f"({rows}, {cols})"
         raise ShapeError(f"{name} must have shape {want}, got {np.shape(arr)}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or not cnp.PyArray_ISALIGNED(arr):
+        raise ShapeError(f"{name} must be C-contiguous and aligned (the result is written straight into its "
+                         f"memory), got strides {(<object>arr).strides}; pass a fresh np.empty({want}, np.float32), "
+                         f"or omit {name} and copy the result into your view")
+    if not cnp.PyArray_ISWRITEABLE(arr):
+        raise InvalidArgumentError(f"{name} is read-only; pass a writeable float32 array, or omit {name}")
     return arr
 
 
+cdef cnp.ndarray _unshared(cnp.ndarray x, object out):
+    """x, or a copy of it when the caller's `out` array may overlap it (the C calls need them apart)."""
+    if out is not None and np.may_share_memory(x, out):
+        return x.copy()
+    return x
+
+
+cdef int _isa_code(object isa) except -1:
+    """The lstm_isa of an ``isa=`` argument (None: the LSTM_EMBED_ISA environment variable, else auto)."""
+    source = "isa"
+    if isa is None:
+        isa = os.environ.get("LSTM_EMBED_ISA") or "auto"
+        source = "the LSTM_EMBED_ISA environment variable"
+    if not isinstance(isa, str):
+        raise ArgumentTypeError(f"isa must be a str, one of {ISAS}, got {type(isa).__name__}")
+    if isa not in ISAS:
+        raise InvalidArgumentError(f"{source} must be one of {ISAS}, got {isa!r}; this machine can run "
+                                   f"{['auto'] + supported_isas()}")
+    return ISAS.index(isa)
+
+
+def _model_from_pickle(data, isa=None):
+    """Rebuild a pickled Model: its bytes, and the isa asked for when it was opened (ignored when this
+    machine cannot run it: the kernels differ only in fp32 rounding)."""
+    if isa is not None and (isa not in ISAS or not lstm_isa_supported(<lstm_isa><int>ISAS.index(isa))):
+        isa = None
+    return Model.from_bytes(data, isa=isa)
+
+
+def _stream_from_pickle(model, snapshot):
+    """Rebuild a pickled Stream: a new stream of ``model`` restored from ``snapshot``."""
+    if not isinstance(model, Model):
+        raise ArgumentTypeError(f"a pickled Stream needs a Model, got {type(model).__name__}")
+    stream = (<Model>model).stream()
+    stream.restore(snapshot)
+    return stream
+
+
+@cython.no_gc_clear
 cdef class Model:
     """An LSTM model loaded from a model file, validated once, shared by any number of streams.
 
     Create one with ``Model.load(path)`` or ``Model.from_bytes(data)``; make a stream per independent
     sequence with ``model.stream()``. A model is immutable and may be used from many threads at once.
+    Pickling, copy and deepcopy carry the model's bytes.
     """
     cdef lstm_model *_m
     cdef lstm_model_info _info
     cdef cnp.ndarray _data
     cdef bint _closed
+    cdef object _isa_request  # the isa= it was opened with (None: default), for pickling
     cdef object _many_work  # workspace of step_many, reused while no other thread holds it
     cdef bint _many_busy
 
@@ -182,64 +353,87 @@ cdef class Model:
             lstm_model_close(self._m)
             self._m = NULL
 
-    def __init__(self):
-        raise TypeError("use Model.load(path) or Model.from_bytes(data) to create a Model")
+    def __init__(self, *args, **kwargs):
+        raise ArgumentTypeError("use Model.load(path) or Model.from_bytes(data) to create a Model")
 
     @classmethod
     def from_bytes(cls, data, *, isa=None):
-        """Open a model from the bytes of a model file (bytes, bytearray, memoryview or uint8 array).
+        """Open a model from the bytes of a model file (bytes, bytearray, memoryview, mmap or uint8 array).
 
         The bytes are copied once into 64-byte-aligned memory and validated: header fields, tensor
         positions and shapes, CRC32, finite weights. Raises ``ModelFormatError`` on any defect.
-        ``isa`` picks the int8 kernels: "auto" (default, or the LSTM_EMBED_ISA environment variable),
-        "reference", "avx2" or "avx512_vnni"; ``UnsupportedError`` if this CPU lacks it.
+        ``isa`` picks the kernels: "auto" (default, or the LSTM_EMBED_ISA environment variable) or one of
+        ``lstm_embed.supported_isas()``; ``UnsupportedError`` if this CPU or build lacks it,
+        ``InvalidArgumentError`` for a name that is not in ``ISAS``.
         """
-        try:
-            view = memoryview(data).cast("B")
-        except TypeError:
-            raise DTypeError(f"model data must be bytes-like, got {type(data).__name__}") from None
+        cdef int code = _isa_code(isa)
+        view = _byte_view(data, "model data", "; to open a file use Model.load(path)")
         cdef Model self = cls.__new__(cls)
         self._data = _aligned_bytes(view.nbytes)
-        self._data[:] = np.frombuffer(view, dtype=np.uint8)
+        if view.nbytes:
+            self._data[:] = np.frombuffer(view, dtype=np.uint8)
         cdef lstm_model *m = NULL
         cdef lstm_status st
         with nogil:
             st = lstm_model_open(cnp.PyArray_DATA(self._data), <size_t>cnp.PyArray_SIZE(self._data), &m)
         _check(st, "cannot open model")
         self._m = m
-        isa = isa or os.environ.get("LSTM_EMBED_ISA", "auto")
-        if isa not in ISAS:
-            raise ValueError(f"isa must be one of {ISAS}, got {isa!r}")
-        _check(lstm_model_set_isa(m, <lstm_isa><int>ISAS.index(isa)), f"cannot use the {isa} kernels")
+        _check(lstm_model_set_isa(m, <lstm_isa>code), f"cannot use the {ISAS[code]} kernels")
         lstm_model_get_info(m, &self._info)
         if self._info.file_size < <size_t>view.nbytes:
             self._data = self._data[:self._info.file_size]
+        self._isa_request = isa
         self._closed = False
         return self
 
     @classmethod
     def load(cls, path, *, isa=None):
-        """Open a model file from disk (see ``from_bytes``). ``FileNotFoundError`` if it does not exist."""
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
+        """Open a model file from disk (see ``from_bytes``). ``ModelFileError`` (an OSError; a
+        ``FileNotFoundError`` if it does not exist) if it cannot be read, ``ModelFormatError`` if it is not
+        a valid model file."""
+        try:
+            name = os.fspath(path)
+        except TypeError:
+            raise ArgumentTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+        try:
+            with open(name, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise model_file_error(e) from e
         try:
             return cls.from_bytes(data, isa=isa)
         except ModelFormatError as e:
-            raise type(e)(f"{os.fspath(path)}: {e}", *e.args[1:]) from None
+            raise type(e)(f"{name}: {e}", *e.args[1:]) from None
+
+    cdef int _opened(self) except -1:
+        if self._m == NULL:
+            raise ClosedModelError("this Model was never opened: create one with Model.load(path) or "
+                                   "Model.from_bytes(data)")
+        return 0
 
     cdef int _usable(self) except -1:
+        self._opened()
         if self._closed:
             raise ClosedModelError("this Model was closed; load it again to use it")
         return 0
 
     def to_bytes(self):
         """The model file's bytes, exactly as loaded."""
+        self._opened()
         return self._data.tobytes()
 
     def save(self, path):
-        """Write the model file to ``path``."""
-        with open(os.fspath(path), "wb") as f:
-            f.write(self._data.tobytes())
+        """Write the model file to ``path``. ``ModelFileError`` (an OSError) if it cannot be written."""
+        self._opened()
+        try:
+            name = os.fspath(path)
+        except TypeError:
+            raise ArgumentTypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+        try:
+            with open(name, "wb") as f:
+                f.write(self._data.tobytes())
+        except OSError as e:
+            raise model_file_error(e) from e
 
     def close(self):
         """Make this model and its streams unusable (memory is released when the last reference goes)."""
@@ -251,6 +445,11 @@ cdef class Model:
     def __exit__(self, *exc):
         self.close()
 
+    def __reduce__(self):
+        """Pickle, copy and deepcopy as the model file's bytes (``Model.from_bytes`` when loaded)."""
+        self._usable()
+        return (_model_from_pickle, (self._data.tobytes(), self._isa_request))
+
     @property
     def closed(self):
         return self._closed
@@ -258,44 +457,53 @@ cdef class Model:
     @property
     def input_size(self):
         """Floats per input step."""
+        self._opened()
         return self._info.input_size
 
     @property
     def hidden_size(self):
         """Units per layer (size of the cell state c)."""
+        self._opened()
         return self._info.hidden_size
 
     @property
     def proj_size(self):
         """LSTMP projection size (size of h), 0 when the model has no projection."""
+        self._opened()
         return self._info.proj_size
 
     @property
     def output_size(self):
         """Floats per output step: the head's size, else the top layer's h (times 2 if bidirectional)."""
+        self._opened()
         return self._info.output_size
 
     @property
     def num_layers(self):
+        self._opened()
         return self._info.num_layers
 
     @property
     def num_directions(self):
         """1, or 2 for a bidirectional model (whole-sequence ``Stream.run`` only)."""
+        self._opened()
         return self._info.num_directions
 
     @property
     def head_size(self):
         """Rows of the dense head, 0 when there is none."""
+        self._opened()
         return self._info.head_size
 
     @property
     def head_activation(self):
+        self._opened()
         return ACTIVATIONS[self._info.head_activation]
 
     @property
     def layer_dtypes(self):
         """Numeric format of each layer's weights."""
+        self._opened()
         return tuple(LAYER_DTYPES[self._info.layer_dtype[l]] for l in range(self._info.num_layers))
 
     @property
@@ -306,30 +514,50 @@ cdef class Model:
 
     @property
     def isa(self):
-        """The instruction set the int8 kernels use on this machine."""
-        return ISAS[self._info.isa]
+        """The instruction set of the kernels in use (one of ``lstm_embed.supported_isas()``)."""
+        self._opened()
+        return lstm_isa_name(<lstm_isa>self._info.isa).decode()
 
     @property
     def fingerprint(self):
         """64-bit identifier of the weights; snapshots carry it."""
+        self._opened()
         return self._info.fingerprint
 
     @property
     def format_version(self):
+        self._opened()
         return self._info.format_version
 
     @property
     def file_size(self):
+        self._opened()
         return self._info.file_size
 
     @property
     def param_count(self):
+        self._opened()
         return self._info.param_count
 
     @property
     def state_size(self):
         """Bytes of state memory each stream of this model uses."""
+        self._opened()
         return lstm_state_size(self._m)
+
+    def run_workspace_size(self, steps):
+        """Bytes of workspace the C ``lstm_run`` needs to process ``steps`` timesteps per pass."""
+        self._opened()
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        return lstm_run_workspace_size(self._m, <size_t>steps)
+
+    def step_many_workspace_size(self, n):
+        """Bytes of workspace the C ``lstm_step_many`` needs for ``n`` streams."""
+        self._opened()
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        return lstm_step_many_workspace_size(self._m, <size_t>n)
 
     def __repr__(self):
         if self._m == NULL:
@@ -350,46 +578,66 @@ cdef class Model:
 
         ``streams`` is a sequence of N distinct ``Stream`` objects of this model, ``xs`` has shape
         (N, input_size); returns (N, output_size), row i for stream i. Each stream's state advances
-        exactly as if ``streams[i].step(xs[i])`` had been called.
+        exactly as if ``streams[i].step(xs[i])`` had been called. On any error no stream changes.
         """
         self._usable()
-        cdef list group = list(streams)
+        if isinstance(streams, Stream):
+            raise ArgumentTypeError("streams must be a sequence of Streams; for one stream pass [stream]")
+        cdef list group
+        try:
+            group = list(streams)
+        except Exception as e:
+            raise ArgumentTypeError(f"streams must be a sequence (e.g. a list) of Stream objects of this model, "
+                                    f"got {type(streams).__name__}") from e
         cdef Py_ssize_t n = len(group), i, marked = 0
-        cdef cnp.ndarray x = _as_float32(xs, "xs")
+        cdef cnp.ndarray x = _as_float32(xs, "xs")  # may run Python code (__array__): before any marking
         if x.ndim != 2 or x.shape[0] != n or x.shape[1] != self._info.input_size:
             raise ShapeError(f"xs must have shape ({n}, {self._info.input_size}) for {n} streams, "
                              f"got {np.shape(xs)}")
         cdef cnp.ndarray y = _output(out, 2, n, self._info.output_size, "out")
+        x = _unshared(x, out)
+        cdef set seen = set()
+        for i in range(n):
+            if not isinstance(group[i], Stream):
+                raise ArgumentTypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream; pass "
+                                        f"streams made by this model's stream()")
+            if (<Stream>group[i])._model is not self:
+                raise StateError(f"streams[{i}] belongs to another Model; step_many steps streams of one "
+                                 f"model together: group the streams by model")
+            if id(group[i]) in seen:
+                raise InvalidArgumentError(f"streams[{i}] appears twice: step_many needs distinct streams "
+                                           f"(step a stream once per timestep)")
+            seen.add(id(group[i]))
         if n == 0:
             return y
-        cdef cnp.ndarray ptrs = np.empty(n, dtype=np.uintp)
+        cdef cnp.ndarray ptrs = _empty(n, cnp.NPY_UINTP, "step_many's stream table")
         cdef lstm_state **states = <lstm_state **>cnp.PyArray_DATA(ptrs)
         cdef Stream s
         cdef lstm_status st
         cdef size_t wlen = lstm_step_many_workspace_size(self._m, n)
         cdef cnp.ndarray work
-        cdef bint own_work = not self._many_busy
+        cdef bint own_work = False
+        # From here to the C call no Python code runs (so no other thread either): marking the streams
+        # busy and taking the model's workspace are atomic under the GIL, and a buffer in use is never
+        # replaced (each C call holds a reference to its workspace and only the owner replaces it).
         try:
-            for i in range(n):  # mark each stream busy: a second mark means a repeat or another thread
-                if type(group[i]) is not Stream:
-                    raise TypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream")
+            for i in range(n):
                 s = <Stream>group[i]
-                if s._model is not self:
-                    raise StateError(f"streams[{i}] belongs to another Model")
                 if s._busy:
-                    if any(group[j] is s for j in range(i)):
-                        raise ValueError(f"streams[{i}] appears twice: step_many needs distinct streams")
-                    raise LstmError(f"streams[{i}] is in use by another thread")
+                    raise StreamBusyError(f"streams[{i}] is in use by another thread; a stream may be used "
+                                          f"by one thread at a time (give each thread its own streams)")
                 s._busy = True
                 marked = i + 1
                 states[i] = s._s
-            if own_work:  # reuse the model's workspace unless another thread is using it
+            if not self._many_busy:  # reuse the model's workspace unless another thread is using it
                 self._many_busy = True
+                own_work = True
                 if self._many_work is None or <size_t>cnp.PyArray_SIZE(self._many_work) < wlen:
-                    self._many_work = np.empty(wlen, dtype=np.uint8)
+                    self._many_work = None
+                    self._many_work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
                 work = self._many_work
             else:
-                work = np.empty(wlen, dtype=np.uint8)
+                work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
             with nogil:
                 st = lstm_step_many(self._m, states, n, <const float *>cnp.PyArray_DATA(x),
                                     <float *>cnp.PyArray_DATA(y), cnp.PyArray_DATA(work), wlen)
@@ -402,46 +650,61 @@ cdef class Model:
         return y
 
 
+@cython.no_gc_clear
 cdef class Stream:
     """One sequence's state (h and c of every layer) over a shared Model.
 
     ``step(x)`` advances one timestep; ``run(xs)`` advances T timesteps with the same numbers.
-    A stream must not be used from two threads at the same time (that raises ``LstmError``);
+    A stream must not be used from two threads at the same time (that raises ``StreamBusyError``);
     different streams of one model may run in parallel threads, the GIL is released in the C calls.
-    Non-finite inputs raise ``NonFiniteInputError`` and leave the state unchanged.
+    Non-finite inputs raise ``NonFiniteInputError`` and leave the state unchanged. Pickling, copy and
+    deepcopy carry the model and a snapshot: the copy continues exactly where this stream is.
     """
     cdef Model _model
     cdef cnp.ndarray _buf
     cdef lstm_state *_s
-    cdef cnp.ndarray _work
+    cdef cnp.ndarray _work  # run()'s workspace; only the thread that marked the stream busy touches it
     cdef bint _busy
     cdef Py_ssize_t _in
     cdef Py_ssize_t _out
 
-    def __cinit__(self, Model model):
-        if model is None or model._m == NULL:
-            raise TypeError("Stream needs an open Model; use model.stream()")
-        model._usable()
-        self._model = model
-        cdef size_t size = lstm_state_size(model._m)
-        self._buf = np.zeros(size, dtype=np.uint8)
+    def __cinit__(self, *args, **kwargs):
+        model = args[0] if len(args) == 1 and not kwargs else kwargs.get("model") if not args else None
+        if not isinstance(model, Model) or len(args) + len(kwargs) != 1:
+            raise ArgumentTypeError("Stream needs one argument, an open Model; use model.stream()")
+        cdef Model m = <Model>model
+        m._usable()
+        self._model = m
+        cdef size_t size = lstm_state_size(m._m)
+        self._buf = _aligned_bytes(size)
         cdef lstm_state *s = NULL
-        _check(lstm_state_init(model._m, cnp.PyArray_DATA(self._buf), size, &s), "cannot create stream")
+        _check(lstm_state_init(m._m, cnp.PyArray_DATA(self._buf), size, &s), "cannot create stream")
         self._s = s
         self._work = None
         self._busy = False
-        self._in = model._info.input_size
-        self._out = model._info.output_size
+        self._in = m._info.input_size
+        self._out = m._info.output_size
 
     @property
     def model(self):
         return self._model
 
+    def __reduce__(self):
+        """Pickle, copy and deepcopy as (model, snapshot): the copy continues bit for bit."""
+        return (_stream_from_pickle, (self._model, self.snapshot()))
+
+    def __repr__(self):
+        return f"<lstm_embed.Stream of {self._model!r}>"
+
     cdef int _enter(self) except -1:
+        """Mark the stream busy (every method does this before touching the state or the workspace)."""
         if self._model._closed:
-            raise ClosedModelError("the Model of this stream was closed")
+            raise ClosedModelError("the Model of this stream was closed; load the model again and restore "
+                                   "a snapshot into one of its streams")
         if self._busy:
-            raise LstmError("this Stream is in use by another thread; use one stream per thread")
+            raise StreamBusyError("this Stream is in use by another thread; a stream may be used by one "
+                                  "thread at a time: give each thread its own stream (model.stream()), or "
+                                  "serialise the calls with a lock")
         self._busy = True
         return 0
 
@@ -450,19 +713,23 @@ cdef class Stream:
 
         Pass ``out`` (a float32 array of shape (output_size,)) to write the result there instead of
         allocating. Raises ``ShapeError`` for a wrong length, ``DTypeError`` for non-numeric input,
-        ``NonFiniteInputError`` for NaN/Inf (the state is then unchanged).
+        ``NonFiniteInputError`` for NaN/Inf and ``InputRangeError`` for |x| > 2^64 (the state is then
+        unchanged).
         """
         cdef cnp.ndarray xa = _as_float32(x, "x")
         if cnp.PyArray_NDIM(xa) != 1 or cnp.PyArray_DIM(xa, 0) != self._in:
             raise ShapeError(f"x must have shape ({self._in},), got {np.shape(x)}")
         cdef cnp.ndarray ya = _output(out, 1, 0, self._out, "out")
+        xa = _unshared(xa, out)
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         cdef lstm_status st
         self._enter()
-        with nogil:
-            st = lstm_step(self._s, xp, yp)
-        self._busy = False
+        try:
+            with nogil:
+                st = lstm_step(self._s, xp, yp)
+        finally:
+            self._busy = False
         if st != LSTM_OK:
             if st == LSTM_E_UNSUPPORTED and self._model._info.num_directions == 2:
                 raise UnsupportedError(
@@ -484,51 +751,65 @@ cdef class Stream:
             raise ShapeError(f"xs must have shape (T, {self._in}), got {np.shape(xs)}")
         cdef size_t T = <size_t>cnp.PyArray_DIM(xa, 0)
         cdef cnp.ndarray ya = _output(out, 2, <Py_ssize_t>T, self._out, "out")
-        if T == 0:
-            return ya
-        chunk = T if self._model._info.num_directions == 2 else min(T, _RUN_CHUNK)
-        cdef size_t wlen = lstm_run_workspace_size(self._model._m, chunk)
-        if self._work is None or <size_t>cnp.PyArray_SIZE(self._work) < wlen:
-            self._work = np.empty(wlen, dtype=np.uint8)
-        cdef void *wp = cnp.PyArray_DATA(self._work)
+        xa = _unshared(xa, out)
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
-        cdef lstm_status st
+        cdef size_t wlen
+        cdef cnp.ndarray work
+        cdef lstm_status st = LSTM_OK
+        # Busy first: the workspace belongs to the thread that holds the stream. (Replacing it before
+        # marking the stream busy freed the buffer another thread's lstm_run was writing into.)
         self._enter()
-        with nogil:
-            st = lstm_run(self._s, xp, T, yp, wp, wlen)
-        self._busy = False
+        try:
+            if T:
+                chunk = T if self._model._info.num_directions == 2 else min(T, _RUN_CHUNK)
+                wlen = lstm_run_workspace_size(self._model._m, chunk)
+                if wlen == <size_t>-1:
+                    raise LstmMemoryError(f"a sequence of {T} steps needs more workspace than memory can "
+                                          f"address; split it")
+                if self._work is None or <size_t>cnp.PyArray_SIZE(self._work) < wlen:
+                    self._work = None  # release the smaller one before allocating
+                    self._work = _empty(<cnp.npy_intp>wlen, cnp.NPY_UINT8, f"run's workspace for {T} steps")
+                work = self._work
+                with nogil:
+                    st = lstm_run(self._s, xp, T, yp, cnp.PyArray_DATA(work), wlen)
+        finally:
+            self._busy = False
         _check(st, "run")
         return ya
 
     def reset(self):
         """Set h and c of every layer back to zero."""
         self._enter()
-        st = lstm_state_reset(self._s)
-        self._busy = False
+        try:
+            st = lstm_state_reset(self._s)
+        finally:
+            self._busy = False
         _check(st, "reset")
 
     def snapshot(self):
         """The stream's h and c as bytes (with the model fingerprint and a CRC32), for ``restore``."""
+        cdef size_t n
+        cdef unsigned char[::1] view
         self._enter()
-        cdef size_t n = lstm_snapshot_size(self._model._m)
-        blob = bytearray(n)
-        cdef unsigned char[::1] view = blob
-        st = lstm_state_snapshot(self._s, &view[0], n)
-        self._busy = False
+        try:
+            n = lstm_snapshot_size(self._model._m)
+            blob = bytearray(n)
+            view = blob
+            st = lstm_state_snapshot(self._s, &view[0], n)
+        finally:
+            self._busy = False
         _check(st, "snapshot")
         return bytes(blob)
 
     def restore(self, blob):
         """Continue from a ``snapshot``. ``StateError`` if it is damaged or from another model's weights;
         the state is unchanged then."""
-        cdef const unsigned char[::1] view
-        try:
-            view = memoryview(blob).cast("B")
-        except TypeError:
-            raise DTypeError(f"snapshot must be bytes-like, got {type(blob).__name__}") from None
+        cdef const unsigned char[::1] view = _byte_view(blob, "snapshot", "; pass the bytes snapshot() returned")
         cdef unsigned char empty = 0
         self._enter()
-        st = lstm_state_restore(self._s, &view[0] if view.shape[0] else &empty, view.shape[0])
-        self._busy = False
+        try:
+            st = lstm_state_restore(self._s, &view[0] if view.shape[0] else &empty, view.shape[0])
+        finally:
+            self._busy = False
         _check(st, "restore")

@@ -1,4 +1,4 @@
-"""The ``lstm-embed`` command: convert, info, verify (see docs/cli.md).
+"""The ``lstm-embed`` command: convert, info, verify, export-c (see docs/cli.md).
 
 A thin shell over ``lstm_embed.checkpoint`` and ``lstm_embed.verify``. Exit codes: 0 success, 1 failure
 (unreadable file, unsupported model, verification above tolerance), 2 usage error (bad options, or a
@@ -49,7 +49,11 @@ def _convert(args: argparse.Namespace) -> int:
     if not os.path.isdir(folder):
         raise FileNotFoundError(errno.ENOENT, "no such directory", folder)
     calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
-    ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
+    if args.src.lower().endswith(".onnx"):  # ONNX in (docs/onnx.md)
+        from lstm_embed.onnx_import import OnnxSource
+        ckpt = OnnxSource(args.src, lstm=args.lstm, head=args.head)
+    else:
+        ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
     data = ckpt.convert(head_activation=args.head_activation, dtype=args.dtype, calibration=calibration,
                         tolerance=args.tolerance)
     model = Model.from_bytes(data)  # the file must open before it is written
@@ -164,6 +168,19 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.passed else _FAILURE
 
 
+# --- export-c ------------------------------------------------------------------------------------------
+
+def _export_c(args: argparse.Namespace) -> int:
+    from lstm_embed.export_c import default_name, export_c
+
+    name = args.name or default_name(args.output)
+    if not name.isidentifier() or not name.isascii():
+        raise _UsageError(f"--name {name!r} is not a C identifier")
+    c_path, h_path = export_c(args.file, args.output, name=name, header=args.header)
+    _say(f"wrote {c_path} (const unsigned char {name}[], 64-byte aligned) and {h_path} (sizes)")
+    return 0
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     _selection(p)
     p.set_defaults(run=_verify)
+
+    p = sub.add_parser("export-c", help="model file -> C array for a device's flash",
+                       description="Validate a model file and write it as a 64-byte aligned const array "
+                       "(model_data.c) and a header of the sizes a device needs at compile time (model_data.h).")
+    p.add_argument("file", metavar="MODEL")
+    p.add_argument("-o", "--output", metavar="OUT.c", required=True, help="C file to write")
+    p.add_argument("--name", metavar="NAME", help="the array's name (default: OUT's name, e.g. model_data)")
+    p.add_argument("--header", metavar="OUT.h", help="header to write (default: OUT with .h)")
+    p.set_defaults(run=_export_c)
     return parser
 
 

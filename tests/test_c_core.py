@@ -46,3 +46,41 @@ def test_c_openblas():
         f"OPENBLAS_INC={scipy_openblas32.get_include_dir()}",
         f"OPENBLAS_LIB={scipy_openblas32.get_lib_dir()}",
     )
+
+
+def xcheck_lines(build_name, *variables):
+    """Build and run tests/c/xcheck (fixed fp32 and int8-dynamic models over a fixed input sequence);
+    returns {model: [[float bits of each output] per step]}."""
+    cmd = ["make", "-C", str(C_TESTS), "-j2", "xcheck", f"BUILD_NAME={build_name}", *variables]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout
+    run = subprocess.run([str(C_TESTS / "build" / build_name / "xcheck" / "xcheck")], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = {}
+    for line in run.stdout.splitlines():
+        model, rest = line.split(" t=", 1)
+        lines.setdefault(model, []).append([int(v, 16) for v in rest.split(":", 1)[1].split()])
+    assert set(lines) == {"fp32", "int8dyn"} and all(len(v) == 16 for v in lines.values()), run.stdout
+    return lines
+
+
+def as_floats(rows):
+    import numpy as np
+
+    return np.array(rows, dtype=np.uint32).view(np.float32)
+
+
+def test_c_same_results_with_and_without_simd():
+    """The SIMD kernels this CPU picks against the portable ones (-DLSTM_NO_SIMD, what aarch64, armhf and
+    Cortex-M run bit for bit, see .ci/cross.sh): fp32 within float rounding; int8-dynamic bit-identical,
+    as lstm.h promises."""
+    import numpy as np
+
+    simd = xcheck_lines("xcheck-simd")
+    portable = xcheck_lines("xcheck-portable", "EXTRA_CFLAGS=-DLSTM_NO_SIMD")
+    np.testing.assert_allclose(as_floats(simd["fp32"]), as_floats(portable["fp32"]), rtol=1e-5, atol=1e-6)
+    diff = np.abs(as_floats(simd["int8dyn"]) - as_floats(portable["int8dyn"])).max()
+    assert simd["int8dyn"] == portable["int8dyn"], (
+        f"int8-dynamic results differ between the SIMD and portable kernels (max {diff:.2g}): "
+        "lstm.h promises identical bits")

@@ -9,13 +9,17 @@ from hypothesis import strategies as st
 
 import lstm_embed
 from lstm_embed import (
+    ArgumentTypeError,
     ClosedModelError,
     DTypeError,
+    InputRangeError,
+    InvalidArgumentError,
     LstmError,
     ModelFormatError,
     NonFiniteInputError,
     ShapeError,
     StateError,
+    StreamBusyError,
     UnsupportedError,
 )
 
@@ -244,14 +248,17 @@ def test_wrong_out_is_rejected(model, call):
         go(np.zeros(good + (1,), np.float32))
     with pytest.raises(DTypeError):
         go(np.zeros(good, np.float64))
-    with pytest.raises(DTypeError):  # not contiguous
+    with pytest.raises(DTypeError):  # float32, but big-endian: the C core writes native floats
+        go(np.zeros(good, ">f4"))
+    with pytest.raises(ShapeError, match="C-contiguous"):  # a layout problem, not a dtype problem
         go(np.zeros(good[:-1] + (2 * good[-1],), np.float32)[..., ::2])
     with pytest.raises(DTypeError):
         go([0.0] * good[0])
     readonly = np.zeros(good, np.float32)
     readonly.flags.writeable = False
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgumentError, match="read-only") as info:
         go(readonly)
+    assert not isinstance(info.value, TypeError)
 
 
 @pytest.mark.parametrize("bad", [[1.0, 2.0], np.zeros(6), np.zeros((1, 5)), np.float32(1.0), []])
@@ -296,19 +303,49 @@ def test_non_finite_input_leaves_the_state_unchanged(model, rng, value):
     assert continues_like(stream, twin, rng)
 
 
-def test_huge_finite_input_within_the_limit_is_accepted(model):
-    """Inputs up to 2^64 in magnitude are taken; the gates saturate and the outputs stay finite. Beyond,
-    the C core refuses them (status 17) and the state is unchanged."""
+@pytest.mark.parametrize("value", [1e19, -1e19, 2.0**64, -(2.0**64)])
+def test_large_inputs_up_to_2_64_are_accepted(model, value):
+    """Large inputs up to LSTM_MAX_ABS_INPUT (2^64) are not errors; the gates saturate and the outputs
+    stay finite."""
+    assert lstm_embed._lstm.MAX_ABS_INPUT == 2.0**64
+    y = model.stream().step(np.full(model.input_size, value, np.float32))
+    assert np.isfinite(y).all()
+
+
+@pytest.mark.parametrize("value", [1e30, -1e30, 3e38, np.nextafter(np.float32(2.0**64), np.float32(np.inf))])
+def test_inputs_beyond_2_64_are_rejected_and_leave_the_state_unchanged(model, rng, value):
+    """|x| > 2^64 is refused by the C core with status 17 (InputRangeError), whatever the entry point."""
+    stream, twin = model.stream(), model.stream()
+    warm = inputs(rng, 7, model.input_size)
+    stream.run(warm)
+    twin.run(warm)
+    x = inputs(rng, 1, model.input_size)[0]
+    x[1] = value
+    with pytest.raises(InputRangeError) as info:
+        stream.step(x)
+    assert info.value.status == 17 and "2^64" in str(info.value)
+    xs = inputs(rng, 200, model.input_size)
+    xs[170, 3] = value
+    with pytest.raises(InputRangeError):
+        stream.run(xs)
+    with pytest.raises(InputRangeError):
+        model.step_many([stream, model.stream()], np.stack([xs[0], x]))
+    assert continues_like(stream, twin, rng)
+
+
+@pytest.mark.parametrize("value", [1e300, -1e39, np.finfo(np.float64).max])
+def test_float64_beyond_float32_range_says_so(model, value):
+    """A float64 input that float32 cannot hold is not reported as NaN or infinity: the message says
+    the value exceeds float32's range."""
+    x = np.zeros(model.input_size)
+    x[3] = value
     stream = model.stream()
-    for sign in (1, -1, 1):
-        y = stream.step(np.full(model.input_size, sign * 1.8e19, np.float32))
-        assert np.isfinite(y).all()
     before = stream.snapshot()
-    with pytest.raises(LstmError) as info:
-        stream.step(np.full(model.input_size, 1e30, np.float32))
-    assert info.value.status == 17
+    for call in (lambda: stream.step(x), lambda: stream.run(x[None, :]), lambda: model.step_many([stream], [x])):
+        with pytest.raises(InputRangeError, match="float32's range") as info:
+            call()
+        assert "NaN" not in str(info.value) and info.value.status == 17
     assert stream.snapshot() == before
-    stream.restore(before)  # its own snapshot always restores
 
 
 # ---- bidirectional models ------------------------------------------------------------------------------
@@ -383,7 +420,10 @@ def test_failed_step_many_leaves_states_unchanged(model, twin_model, rng):
 @pytest.mark.parametrize("cls,builtin", [
     (ModelFormatError, ValueError), (ShapeError, ValueError), (DTypeError, TypeError),
     (NonFiniteInputError, ValueError), (StateError, ValueError), (UnsupportedError, ValueError),
-    (ClosedModelError, ValueError), (lstm_embed.ConversionError, ValueError),
+    (ClosedModelError, ValueError), (lstm_embed.ConversionError, ValueError), (InputRangeError, ValueError),
+    (InvalidArgumentError, ValueError), (ArgumentTypeError, TypeError), (StreamBusyError, RuntimeError),
+    (lstm_embed.LstmMemoryError, MemoryError), (lstm_embed.ModelFileError, OSError),
+    (lstm_embed.ModelFileNotFoundError, FileNotFoundError),
 ])
 def test_exception_hierarchy(cls, builtin):
     assert issubclass(cls, LstmError) and issubclass(cls, builtin)

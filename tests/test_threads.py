@@ -1,11 +1,16 @@
 """Threads: streams of one shared model stepped in parallel (the GIL is released in the C calls) give
 exactly the sequential results; a stream used by two threads at once is refused, never corrupted."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
 import pytest
 
-from lstm_embed import LstmError, NonFiniteInputError, StateError, UnsupportedError
+from lstm_embed import LstmError, NonFiniteInputError, StateError, StreamBusyError, UnsupportedError
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,7 @@ def test_one_stream_from_two_threads_is_refused_not_corrupted(big_model):
                 shared.step(x)
                 done += 1
             except LstmError as e:
-                assert type(e) is LstmError and "in use" in str(e)
+                assert type(e) is StreamBusyError and "in use" in str(e)
                 refused += 1
         return done, refused
 
@@ -105,7 +110,7 @@ def test_busy_stream_is_refused_by_other_calls(big_model):
             try:
                 call()
             except LstmError as e:
-                assert type(e) is LstmError and "in use" in str(e)
+                assert type(e) is StreamBusyError and "in use" in str(e)
         attempts += 1
     runner.join()
     assert stream.step(xs[0]).shape == (big_model.output_size,)
@@ -131,3 +136,134 @@ def test_errors_do_not_leave_the_stream_busy(model, bidir_model, twin_model):
     with pytest.raises(UnsupportedError):
         bidir.step(np.zeros(bidir_model.input_size))
     assert bidir.run(np.zeros((3, bidir_model.input_size))).shape == (3, bidir_model.output_size)
+
+
+# ---- one stream's run() from two threads (issue 8 item 1) -------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a child process, so that a crash (use after free of the run workspace: SIGSEGV or a heap
+# corruption abort) fails the test instead of killing pytest. Two threads share one stream per round and
+# call run() with growing T (thread 0 odd T, thread 1 even T), so nearly every call needs a bigger
+# workspace than the last while the other thread may be inside the C call (before the fix, run() replaced
+# the workspace before marking the stream busy, freeing the buffer the other thread's C call was using). Each call either succeeds with
+# the right numbers or is refused as "in use". The models' outputs do not depend on the stream's state
+# (no recurrent weights, forget gate shut, or bidirectional), so every successful call has one reference.
+RACE_CHILD = textwrap.dedent("""
+    import json, sys, threading
+    import numpy as np
+    import lstm_embed
+
+    model = lstm_embed.Model.load(sys.argv[1])
+    rounds, tmax = int(sys.argv[2]), int(sys.argv[3])
+    xs = np.random.default_rng(0).standard_normal((tmax, model.input_size)).astype(np.float32)
+    refs = {t: model.stream().run(xs[:t]) for t in range(1, tmax + 1)}
+    counts = {"ok": 0, "busy": 0, "wrong": 0, "other": []}
+
+    def work(stream, barrier, first):
+        barrier.wait()
+        for t in range(first, tmax + 1, 2):
+            try:
+                y = stream.run(xs[:t])
+            except lstm_embed.LstmError as e:
+                if "in use" in str(e):
+                    counts["busy"] += 1
+                else:
+                    counts["other"].append(repr(e))
+                continue
+            if np.allclose(y, refs[t], rtol=0, atol=1e-5):
+                counts["ok"] += 1
+            else:
+                counts["wrong"] += 1
+
+    for _ in range(rounds):
+        stream, barrier = model.stream(), threading.Barrier(2)
+        threads = [threading.Thread(target=work, args=(stream, barrier, first)) for first in (1, 2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    print(json.dumps(counts))
+""")
+
+
+# Two threads call step_many on one model with disjoint groups of streams whose size grows with every
+# call, so the model's shared step_many workspace keeps being outgrown while the other thread may be inside
+# lstm_step_many with it (one thread reuses it, the other gets its own). Outputs depend on the input only.
+MANY_CHILD = textwrap.dedent("""
+    import json, sys, threading
+    import numpy as np
+    import lstm_embed
+
+    model = lstm_embed.Model.load(sys.argv[1])
+    rounds, nmax = int(sys.argv[2]), int(sys.argv[3])
+    xs = np.random.default_rng(1).standard_normal((nmax, model.input_size)).astype(np.float32)
+    refs = np.stack([model.stream().step(x) for x in xs])
+    counts = {"ok": 0, "wrong": 0, "other": []}
+
+    def work(barrier):
+        streams = [model.stream() for _ in range(nmax)]
+        barrier.wait()
+        for n in range(1, nmax + 1):
+            try:
+                y = model.step_many(streams[:n], xs[:n])
+            except lstm_embed.LstmError as e:
+                counts["other"].append(repr(e))
+                continue
+            if np.allclose(y, refs[:n], rtol=0, atol=1e-5):
+                counts["ok"] += 1
+            else:
+                counts["wrong"] += 1
+
+    for _ in range(rounds):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=work, args=(barrier,)) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        model = lstm_embed.Model.load(sys.argv[1])  # a fresh model: its workspace grows again
+    print(json.dumps(counts))
+""")
+
+
+@pytest.fixture(scope="module")
+def stateless_models(make_lstm, tmp_path_factory):
+    """Model files whose run() output depends only on the input sequence: a unidirectional LSTM with
+    W_hh = 0 and the forget gate shut (bias -100, so c does not carry over), and a bidirectional one (whose
+    run never reads the stream's state)."""
+    import lstm_embed
+
+    d = tmp_path_factory.mktemp("race")
+    uni = make_lstm(16, 128, 1, seed=31, forget_bias=-100.0, recurrent_scale=0.0)
+    bi = make_lstm(16, 64, 1, bidirectional=True, seed=32)
+    paths = {}
+    for name, lstm in (("unidirectional", uni), ("bidirectional", bi)):
+        paths[name] = d / f"{name}.lstm"
+        paths[name].write_bytes(lstm_embed.convert_torch(lstm))
+    return paths
+
+
+def run_child(script, *args):
+    """Run a child script; its JSON result. glibc: serve every allocation over 8 KB by mmap and unmap it on
+    free, and fill freed memory with 0xa5, so that a C call still using a freed workspace faults or visibly
+    computes garbage."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               MALLOC_MMAP_THRESHOLD_="8192", MALLOC_PERTURB_="165")
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"child died with {done.returncode}: {done.stderr[-2000:]}"
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("kind", ["unidirectional", "bidirectional"])
+def test_run_from_two_threads_on_one_stream_does_not_crash(stateless_models, kind):
+    counts = run_child(RACE_CHILD, stateless_models[kind], 12, 128)
+    assert counts["other"] == [] and counts["wrong"] == 0, counts
+    assert counts["ok"] + counts["busy"] == 12 * 128 and counts["ok"] > 0, counts
+
+
+def test_step_many_from_two_threads_with_growing_groups_does_not_crash(stateless_models):
+    counts = run_child(MANY_CHILD, stateless_models["unidirectional"], 4, 48)
+    assert counts["other"] == [] and counts["wrong"] == 0, counts
+    assert counts["ok"] == 4 * 2 * 48, counts

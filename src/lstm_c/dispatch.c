@@ -6,6 +6,21 @@
 #ifdef LSTM_HAVE_X86_KERNELS
 #include "kernels_x86.h"
 #endif
+#include "kernels_arm.h"
+
+#if defined(__linux__) && (defined(LSTM_HAVE_NEON_DOT_KERNELS) || (defined(LSTM_NEON32) && !defined(__ARM_NEON)))
+#include <sys/auxv.h>
+#define LSTM_ARM_AUXV 1
+#ifndef AT_HWCAP
+#define AT_HWCAP 16
+#endif
+#if defined(__aarch64__) && !defined(HWCAP_ASIMDDP)
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#if defined(__arm__) && !defined(HWCAP_NEON)
+#define HWCAP_NEON (1UL << 12)
+#endif
+#endif
 
 /* Portable C: the twin of every SIMD table, and the canonical fp32 order (kernels.h). */
 static const lstm_kernels reference_kernels = {
@@ -25,6 +40,58 @@ static const lstm_kernels blas_kernels = {
      lstm_quantize_##isa, lstm_q8_gates_##isa, lstm_cell_update_##isa, lstm_activate_##isa}
 static const lstm_kernels avx2_kernels = LSTM_ISA_TABLE(avx2);
 static const lstm_kernels avx512_kernels = LSTM_ISA_TABLE(avx512);
+#endif
+
+#ifdef LSTM_HAVE_NEON_KERNELS
+static const lstm_kernels neon_kernels = {
+    lstm_f32_gemv_neon, lstm_f32_gemm_neon, lstm_s8_gemv_f32_neon, lstm_s8_gemv_neon, lstm_s8_gemm_neon,
+    lstm_quantize_neon, lstm_q8_gates_neon, lstm_cell_update_neon, lstm_activate_neon};
+#endif
+#ifdef LSTM_HAVE_NEON_DOT_KERNELS
+/* NEON with SDOT for the int8 x int8 products */
+static const lstm_kernels neon_dot_kernels = {
+    lstm_f32_gemv_neon, lstm_f32_gemm_neon, lstm_s8_gemv_f32_neon, lstm_s8_gemv_neon_dot, lstm_s8_gemm_neon_dot,
+    lstm_quantize_neon, lstm_q8_gates_neon, lstm_cell_update_neon, lstm_activate_neon};
+#endif
+#ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
+/* SXTB16 + SMLAD for the int8 x int8 products; fp32 and int8 x float products for the scalar FPU when
+ * there is one with FMA; the elementwise kernels portable C (the FPU is scalar: the same code) */
+static const lstm_kernels cortex_m_kernels = {
+#ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
+    lstm_f32_gemv_cortex_m, lstm_f32_gemm_cortex_m, lstm_s8_gemv_f32_cortex_m,
+#else
+    lstm_f32_gemv_canonical, lstm_f32_gemm_canonical, lstm_s8_gemv_f32_ref,
+#endif
+    lstm_s8_gemv_cortex_m, lstm_s8_gemm_cortex_m, lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref,
+    lstm_activate_ref};
+#endif
+
+#ifdef LSTM_HAVE_NEON_KERNELS
+/* aarch64: Advanced SIMD always; SDOT when the CPU says so (Linux: HWCAP_ASIMDDP; elsewhere the build's
+ * target). 32-bit ARM: NEON when the build targets it, else when the CPU says so (Linux: HWCAP_NEON). */
+static int arm_has(lstm_isa isa) {
+    switch (isa) {
+    case LSTM_ISA_NEON:
+#if defined(__aarch64__) || defined(__ARM_NEON)
+        return 1;
+#elif defined(LSTM_ARM_AUXV)
+        return (getauxval(AT_HWCAP) & HWCAP_NEON) != 0;
+#else
+        return 0;
+#endif
+#ifdef LSTM_HAVE_NEON_DOT_KERNELS
+    case LSTM_ISA_NEON_DOT:
+#if defined(LSTM_ARM_AUXV)
+        return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__ARM_FEATURE_DOTPROD)
+        return 1;
+#else
+        return 0;
+#endif
+#endif
+    default: return 0;
+    }
+}
 #endif
 
 #ifdef LSTM_HAVE_X86_KERNELS
@@ -49,6 +116,13 @@ int lstm_isa_supported(lstm_isa isa) {
     case LSTM_ISA_AVX2:
     case LSTM_ISA_AVX512_VNNI: return x86_has(isa);
 #endif
+#ifdef LSTM_HAVE_NEON_KERNELS
+    case LSTM_ISA_NEON:
+    case LSTM_ISA_NEON_DOT: return arm_has(isa);
+#endif
+#ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
+    case LSTM_ISA_CORTEX_M_DSP: return 1;
+#endif
 #ifdef LSTM_USE_CBLAS
     case LSTM_ISA_BLAS: return 1;
 #endif
@@ -57,7 +131,8 @@ int lstm_isa_supported(lstm_isa isa) {
 }
 
 lstm_isa lstm_isa_best(void) {
-    static const lstm_isa order[] = {LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2};
+    static const lstm_isa order[] = {LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2, LSTM_ISA_NEON_DOT, LSTM_ISA_NEON,
+                                       LSTM_ISA_CORTEX_M_DSP};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (lstm_isa_supported(order[i])) return order[i];
     return LSTM_ISA_REFERENCE;
@@ -82,6 +157,15 @@ const lstm_kernels *lstm_kernels_for(lstm_isa isa) {
 #ifdef LSTM_HAVE_X86_KERNELS
     case LSTM_ISA_AVX2: return &avx2_kernels;
     case LSTM_ISA_AVX512_VNNI: return &avx512_kernels;
+#endif
+#ifdef LSTM_HAVE_NEON_KERNELS
+    case LSTM_ISA_NEON: return &neon_kernels;
+#endif
+#ifdef LSTM_HAVE_NEON_DOT_KERNELS
+    case LSTM_ISA_NEON_DOT: return &neon_dot_kernels;
+#endif
+#ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
+    case LSTM_ISA_CORTEX_M_DSP: return &cortex_m_kernels;
 #endif
 #ifdef LSTM_USE_CBLAS
     case LSTM_ISA_BLAS: return &blas_kernels;

@@ -31,6 +31,19 @@ LSTM_INLINE float lstm_round_float(float x) {
 #define LSTM_R(x) (x)
 #endif
 
+/* The largest |v[i]| as float bits (sign cleared, so NaN and infinity sort above every finite value); 0 for
+ * n == 0. An integer max: it vectorises and has no branch. Shared by the input checks and quantisation. */
+LSTM_INLINE uint32_t lstm_max_abs_bits_inline(const float *v, size_t n) {
+    uint32_t max_bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        u &= 0x7fffffffU;
+        max_bits = u > max_bits ? u : max_bits;
+    }
+    return max_bits;
+}
+
 /* Adding then subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to the nearest integer (ties
  * to even), with each step rounded to float. */
 #define LSTM_ROUND_MAGIC 12582912.0f

@@ -9,14 +9,7 @@
 #define LSTM_EW(name) LSTM_EW_PASTE(name, LSTM_EW_SUFFIX)
 
 LSTM_EW_ATTR float LSTM_EW(lstm_quantize)(const float *v, size_t n, int8_t *q, size_t padded) {
-    /* inputs are finite (checked on entry), so |v| orders like its bits: an integer max, which vectorises */
-    uint32_t max_bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        u &= 0x7fffffffU;
-        max_bits = u > max_bits ? u : max_bits;
-    }
+    uint32_t max_bits = lstm_max_abs_bits_inline(v, n); /* inputs are finite: checked on entry */
     float amax;
     memcpy(&amax, &max_bits, 4);
     memset(q + n, 0, padded - n);

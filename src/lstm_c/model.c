@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "lstm_format.h"
 #include "lstm_internal.h"
 #include "sha256.h"
@@ -23,17 +24,7 @@ uint32_t lstm_crc32(const unsigned char *p, size_t n, uint32_t crc) {
     return ~crc;
 }
 
-uint32_t lstm_max_abs_bits(const float *v, size_t n) {
-    /* |v| orders like its bits with the sign cleared; an integer max vectorises and has no branch */
-    uint32_t max_bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        u &= 0x7fffffffU;
-        max_bits = u > max_bits ? u : max_bits;
-    }
-    return max_bits;
-}
+uint32_t lstm_max_abs_bits(const float *v, size_t n) { return lstm_max_abs_bits_inline(v, n); }
 
 static uint32_t float_bits(float f) {
     uint32_t u;
@@ -157,11 +148,14 @@ static int rowsums_ok(const lstm_cell *c, uint32_t rows) {
     return 1;
 }
 
-/* int8 scales: in [0, LSTM_MAX_ABS_WEIGHT / 127], so no dequantised weight exceeds the limit. */
-static int scales_ok(const float *v, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!(v[i] >= 0.0f && v[i] <= LSTM_MAX_ABS_WEIGHT / 127.0f)) return 0;
-    return 1;
+/* int8 scales: >= 0 (else a malformed tensor), and at most LSTM_MAX_ABS_WEIGHT / 127 so that no
+ * dequantised weight exceeds the limit (beyond: LSTM_E_NONFINITE_WEIGHT, as for a float weight). */
+static lstm_status check_scales(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!(v[i] >= 0.0f)) return LSTM_E_BAD_TENSOR;
+        if (!(v[i] <= LSTM_MAX_ABS_WEIGHT / 127.0f)) return LSTM_E_NONFINITE_WEIGHT;
+    }
+    return LSTM_OK;
 }
 
 static size_t slot_of(uint32_t role, uint32_t index) { return (size_t)(role - 1) * LSTM_MAX_LAYERS * 2 + index; }
@@ -298,14 +292,16 @@ static lstm_status finish_cells(lstm_model *m) {
             c->gh = (uint32_t)(lstm_r4(m->hr) / 4);
             parts[0] = c->in;
             parts[1] = 4 * c->gx + m->hr;
-            if (!blocked_ok(c->wq, rows, 4 * (c->gx + c->gh), parts, 2) || !rowsums_ok(c, rows) ||
-                !scales_ok(c->wscale, 2 * (size_t)rows))
+            if (!blocked_ok(c->wq, rows, 4 * (c->gx + c->gh), parts, 2) || !rowsums_ok(c, rows))
                 return LSTM_E_BAD_TENSOR;
+            lstm_status st = check_scales(c->wscale, 2 * (size_t)rows);
+            if (st != LSTM_OK) return st;
             if (in->proj_size) {
                 parts[0] = in->hidden_size;
-                if (!blocked_ok(c->hrq, in->proj_size, (uint32_t)lstm_r4(in->hidden_size), parts, 1) ||
-                    !scales_ok(c->hr_scale, in->proj_size))
+                if (!blocked_ok(c->hrq, in->proj_size, (uint32_t)lstm_r4(in->hidden_size), parts, 1))
                     return LSTM_E_BAD_TENSOR;
+                st = check_scales(c->hr_scale, in->proj_size);
+                if (st != LSTM_OK) return st;
             }
         }
     m->h_limit = 1.0f;

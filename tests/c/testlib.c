@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "lstm_format.h"
 
 /* ---- harness ---------------------------------------------------------------------------------------- */
@@ -286,6 +287,138 @@ unsigned char *net_write(const net *n, int reversed, size_t *len) {
     put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
     put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
     for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = LSTM_LAYER_FP32;
+    fix_file_crc(f, pos);
+    *len = pos;
+    return f;
+}
+
+/* ---- the int8 writer -------------------------------------------------------------------------------- */
+
+typedef struct raw_tensor {
+    uint32_t role, index, dtype, rows, cols;
+    unsigned char *data; /* malloc'd, in file byte order */
+    size_t bytes;
+} raw_tensor;
+
+static unsigned char *le_floats(const float *v, size_t n) {
+    unsigned char *b = (unsigned char *)xmalloc(4 * n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        put32(b + 4 * i, u);
+    }
+    return b;
+}
+
+/* Row r of the [rows][ld] matrix m, columns [c0, c0 + n): per-row scale max |w| / 127 and int8 values in
+ * [-127, 127] into q (row-major, width n). */
+static void quantize_rows_ref(const float *m, size_t ld, size_t c0, size_t rows, size_t n, int8_t *q, float *scale) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = m + r * ld + c0;
+        float amax = 0.0f;
+        for (size_t k = 0; k < n; k++) amax = fabsf(row[k]) > amax ? fabsf(row[k]) : amax;
+        scale[r] = amax > 0.0f ? amax / 127.0f : 0.0f;
+        for (size_t k = 0; k < n; k++) {
+            float v = amax > 0.0f ? nearbyintf(row[k] / scale[r]) : 0.0f;
+            q[r * n + k] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+        }
+    }
+}
+
+/* Blocked layout of lstm_format.h: element (r, k) of a [rows][cols] int8 matrix (cols % 4 == 0). */
+static size_t blocked_at(size_t r, size_t k, size_t cols) { return (r / 16 * (cols / 4) + k / 4) * 64 + (r % 16) * 4 + k % 4; }
+
+unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len) {
+    raw_tensor t[LSTM_MAX_TENSORS];
+    size_t count = 0, H = n->spec.hidden_size, H4 = 4 * H, P = n->spec.proj_size, hr = n->hr;
+    for (uint32_t l = 0; l < n->spec.num_layers; l++)
+        for (uint32_t d = 0; d < n->spec.num_directions; d++) {
+            const net_cell *c = &n->cells[l][d];
+            uint32_t index = l * 2 + d;
+            size_t in = c->in, ld = in + hr, cx = lstm_r4(in), cols = cx + lstm_r4(hr);
+            int8_t *qx = (int8_t *)xmalloc(H4 * in + 1), *qh = (int8_t *)xmalloc(H4 * hr + 1);
+            float *scales = (float *)xmalloc(2 * H4 * sizeof(float));
+            quantize_rows_ref(c->w, ld, 0, H4, in, qx, scales);
+            quantize_rows_ref(c->w, ld, in, H4, hr, qh, scales + H4);
+            unsigned char *blk = (unsigned char *)xmalloc(lstm_r16(H4) * cols);
+            memset(blk, 0, lstm_r16(H4) * cols);
+            unsigned char *sums = (unsigned char *)xmalloc(2 * H4 * 4);
+            for (size_t r = 0; r < H4; r++) {
+                int32_t sx = 0, sh = 0;
+                for (size_t k = 0; k < in; k++) {
+                    blk[blocked_at(r, k, cols)] = (unsigned char)qx[r * in + k];
+                    sx += qx[r * in + k];
+                }
+                for (size_t k = 0; k < hr; k++) {
+                    blk[blocked_at(r, cx + k, cols)] = (unsigned char)qh[r * hr + k];
+                    sh += qh[r * hr + k];
+                }
+                put32(sums + 4 * r, (uint32_t)sx);
+                put32(sums + 4 * (H4 + r), (uint32_t)sh);
+            }
+            t[count++] = (raw_tensor){LSTM_ROLE_BIAS, index, LSTM_DTYPE_F32, (uint32_t)H4, 1, le_floats(c->b, H4), H4 * 4};
+            t[count++] = (raw_tensor){LSTM_ROLE_WEIGHT, index, LSTM_DTYPE_I8_BLOCKED, (uint32_t)H4, (uint32_t)cols, blk,
+                                      lstm_r16(H4) * cols};
+            t[count++] = (raw_tensor){LSTM_ROLE_W_SCALE, index, LSTM_DTYPE_F32, 2, (uint32_t)H4, le_floats(scales, 2 * H4),
+                                      2 * H4 * 4};
+            t[count++] = (raw_tensor){LSTM_ROLE_W_ROWSUM, index, LSTM_DTYPE_I32, 2, (uint32_t)H4, sums, 2 * H4 * 4};
+            free(qx);
+            free(qh);
+            free(scales);
+            if (P) {
+                size_t pc = lstm_r4(H);
+                int8_t *qp = (int8_t *)xmalloc(P * H);
+                float *ps = (float *)xmalloc(P * sizeof(float));
+                quantize_rows_ref(c->w_hr, H, 0, P, H, qp, ps);
+                unsigned char *pb = (unsigned char *)xmalloc(lstm_r16(P) * pc);
+                memset(pb, 0, lstm_r16(P) * pc);
+                for (size_t r = 0; r < P; r++)
+                    for (size_t k = 0; k < H; k++) pb[blocked_at(r, k, pc)] = (unsigned char)qp[r * H + k];
+                t[count++] = (raw_tensor){LSTM_ROLE_PROJ, index, LSTM_DTYPE_I8_BLOCKED, (uint32_t)P, (uint32_t)pc, pb,
+                                          lstm_r16(P) * pc};
+                t[count++] = (raw_tensor){LSTM_ROLE_PROJ_SCALE, index, LSTM_DTYPE_F32, (uint32_t)P, 1, le_floats(ps, P), P * 4};
+                free(qp);
+                free(ps);
+            }
+        }
+    if (n->spec.head_size) {
+        size_t hs = n->spec.head_size;
+        t[count++] = (raw_tensor){LSTM_ROLE_HEAD_W, 0, LSTM_DTYPE_F32, (uint32_t)hs, n->layer_out,
+                                  le_floats(n->head_w, hs * n->layer_out), hs * n->layer_out * 4};
+        t[count++] = (raw_tensor){LSTM_ROLE_HEAD_B, 0, LSTM_DTYPE_F32, (uint32_t)hs, 1, le_floats(n->head_b, hs), hs * 4};
+    }
+    size_t header_size = LSTM_HDR_SIZE + count * LSTM_TENSOR_ENTRY_SIZE, offsets[LSTM_MAX_TENSORS];
+    size_t pos = align_up(header_size, LSTM_TENSOR_ALIGN);
+    for (size_t i = 0; i < count; i++) {
+        offsets[i] = pos;
+        pos += align_up(t[i].bytes, LSTM_TENSOR_ALIGN);
+    }
+    unsigned char *f = (unsigned char *)xmalloc(pos);
+    memset(f, 0, pos);
+    for (size_t i = 0; i < count; i++) {
+        unsigned char *e = f + LSTM_HDR_SIZE + i * LSTM_TENSOR_ENTRY_SIZE;
+        put32(e + LSTM_TENSOR_ROLE, t[i].role);
+        put32(e + LSTM_TENSOR_INDEX, t[i].index);
+        put32(e + LSTM_TENSOR_DTYPE, t[i].dtype);
+        put32(e + LSTM_TENSOR_ROWS, t[i].rows);
+        put32(e + LSTM_TENSOR_COLS, t[i].cols);
+        put64(e + LSTM_TENSOR_OFFSET, offsets[i]);
+        memcpy(f + offsets[i], t[i].data, t[i].bytes);
+        free(t[i].data);
+    }
+    memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
+    put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
+    put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
+    put64(f + LSTM_HDR_FILE_SIZE, pos);
+    put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
+    put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
+    put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);
+    put32(f + LSTM_HDR_NUM_LAYERS, n->spec.num_layers);
+    put32(f + LSTM_HDR_NUM_DIRECTIONS, n->spec.num_directions);
+    put32(f + LSTM_HDR_HEAD_SIZE, n->spec.head_size);
+    put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
+    put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
+    for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = (unsigned char)dtype;
     fix_file_crc(f, pos);
     *len = pos;
     return f;

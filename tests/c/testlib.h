@@ -91,6 +91,11 @@ void net_free(net *n);
  * natural order (layer by layer, then the head) or, when `reversed`, in the opposite order. */
 unsigned char *net_write(const net *n, int reversed, size_t *len);
 
+/* The same net with every layer stored as `dtype` (LSTM_LAYER_INT8 or LSTM_LAYER_INT8_DYNAMIC; the head
+ * stays fp32), as lstm_embed/format.py writes it: per-row symmetric quantisation (scale = max |w| / 127,
+ * no clipping search) of W_ih, W_hh and the projection, the blocked layout, W_SCALE, W_ROWSUM, PROJ_SCALE. */
+unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len);
+
 /* A net, its file and the model opened over it. */
 typedef struct tmodel {
     net n;

@@ -1,0 +1,257 @@
+/* test_isa.c - every instruction set this build and CPU support against LSTM_ISA_REFERENCE (issue 10):
+ *  - the int8 kernels of each table (gemv_f32, gemv_s8, gemm_s8) on random and extreme blocked matrices,
+ *    bit for bit, with partial panels, column ranges [g0, g1) and several vectors;
+ *  - int8 and int8-dynamic models (written here in the blocked layout, with projection and head, odd sizes
+ *    that leave partial panels) through lstm_step, lstm_run and lstm_step_many: the reference's bits;
+ *  - fp32 models: within float rounding (the SIMD tables use fused multiply-add).
+ * Runs natively on x86-64 (AVX2, AVX-512) and under qemu on ARM (NEON, NEON_DOT; tools/arm_check.sh). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "testlib.h"
+
+static const lstm_isa simd_isas[] = {LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON, LSTM_ISA_NEON_DOT,
+                                     LSTM_ISA_CORTEX_M_DSP};
+#define N_SIMD (sizeof simd_isas / sizeof simd_isas[0])
+
+static int bits_equal(const void *a, const void *b, size_t n) { return memcmp(a, b, n) == 0; }
+
+/* ---- kernels ---------------------------------------------------------------------------------------- */
+
+/* A random blocked matrix of r16(rows) x 4 * groups int8 values in [-127, 127] (rows past `rows` zero);
+ * extreme: every value +-127 (the largest sums). */
+static int8_t *random_blocked(rng *r, size_t rows, size_t groups, int extreme) {
+    size_t n = lstm_r16(rows) * groups * 4;
+    int8_t *w = (int8_t *)xmalloc(n);
+    for (size_t i = 0; i < n; i++) {
+        size_t row = 16 * (i / (64 * groups)) + (i % 64) / 4;
+        int v = extreme ? ((rng_next(r) & 1) ? 127 : -127) : (int)(rng_next(r) % 255) - 127;
+        w[i] = (int8_t)(row < rows ? v : 0);
+    }
+    return w;
+}
+
+static void test_kernels(void) {
+    static const size_t shapes[][2] = {{16, 1}, {52, 7}, {64, 16}, {33, 5}, {128, 40}, {8, 3}, {200, 70}};
+    rng r = {12345};
+    const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
+    for (size_t s = 0; s < N_SIMD; s++) {
+        lstm_isa isa = simd_isas[s];
+        if (!lstm_isa_supported(isa)) continue;
+        const lstm_kernels *k = lstm_kernels_for(isa);
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (int extreme = 0; extreme < 3; extreme++) { /* 1: every value +-127; 2: subnormal activations */
+                size_t rows = shapes[sh][0], groups = shapes[sh][1];
+                size_t g0 = groups > 2 ? 1 + rng_next(&r) % (groups / 2) : 0, g1 = groups;
+                test_context("%s rows %lu groups %lu [%lu, %lu) extreme %d", lstm_isa_name(isa), (unsigned long)rows,
+                             (unsigned long)groups, (unsigned long)g0, (unsigned long)g1, extreme);
+                int8_t *w = random_blocked(&r, rows, groups, extreme == 1);
+                size_t nv = 5, width = (g1 - g0) * 4, ldq = width + 4, pr = lstm_r16(rows);
+                int8_t *q = (int8_t *)xmalloc(nv * ldq);
+                for (size_t i = 0; i < nv * ldq; i++)
+                    q[i] = (int8_t)(extreme == 1 ? ((rng_next(&r) & 1) ? 127 : -127) : (int)(rng_next(&r) % 255) - 127);
+                int32_t *rowsum = (int32_t *)xmalloc(pr * sizeof(int32_t));
+                for (size_t row = 0; row < pr; row++) {
+                    int32_t sum = 0;
+                    for (size_t g = g0; g < g1; g++)
+                        for (size_t c = 0; c < 4; c++) sum += w[((row / 16) * groups + g) * 64 + (row % 16) * 4 + c];
+                    rowsum[row] = sum;
+                }
+                /* gemv_s8: rows < rows must match */
+                int32_t *a = (int32_t *)xmalloc(pr * sizeof(int32_t)), *b = (int32_t *)xmalloc(pr * sizeof(int32_t));
+                ref->gemv_s8(w, rows, groups, g0, g1, q, rowsum, a);
+                k->gemv_s8(w, rows, groups, g0, g1, q, rowsum, b);
+                CHECK(bits_equal(a, b, rows * sizeof(int32_t)));
+                /* gemm_s8 over n = 1 .. nv vectors; entries past `rows` of each vector untouched */
+                size_t ldacc = rows + 3;
+                int32_t *ga = (int32_t *)xmalloc(nv * ldacc * sizeof(int32_t));
+                int32_t *gb = (int32_t *)xmalloc(nv * ldacc * sizeof(int32_t));
+                for (size_t n = 1; n <= nv; n++) {
+                    for (size_t i = 0; i < nv * ldacc; i++) ga[i] = gb[i] = -7;
+                    ref->gemm_s8(w, rows, groups, g0, g1, n, q, ldq, rowsum, ga, ldacc);
+                    k->gemm_s8(w, rows, groups, g0, g1, n, q, ldq, rowsum, gb, ldacc);
+                    CHECK(bits_equal(ga, gb, nv * ldacc * sizeof(int32_t)));
+                }
+                /* gemv_f32: y += scale * (W x), same bits */
+                float *x = random_floats(&r, width, extreme == 1 ? 1e3f : extreme == 2 ? 2e-38f : 2.0f), *scale = random_floats(&r, rows, 0.05f);
+                float *ya = random_floats(&r, rows, 1.0f), *yb = (float *)xmalloc(rows * sizeof(float));
+                if (extreme == 2) memset(ya, 0, rows * sizeof(float)); /* so that subnormal results show */
+                memcpy(yb, ya, rows * sizeof(float));
+                ref->gemv_f32(w, rows, groups, g0, g1, x, scale, ya);
+                k->gemv_f32(w, rows, groups, g0, g1, x, scale, yb);
+                CHECK(bits_equal(ya, yb, rows * sizeof(float)));
+                /* the elementwise kernels */
+                float *v = random_floats(&r, 4 * rows, 6.0f), *c = random_floats(&r, rows, 3.0f);
+                float *v2 = (float *)xmalloc(4 * rows * sizeof(float)), *c2 = (float *)xmalloc(rows * sizeof(float));
+                float *h1 = (float *)xmalloc(rows * sizeof(float)), *h2 = (float *)xmalloc(rows * sizeof(float));
+                memcpy(v2, v, 4 * rows * sizeof(float));
+                memcpy(c2, c, rows * sizeof(float));
+                ref->cell_update(rows, v, c, h1);
+                k->cell_update(rows, v2, c2, h2);
+                CHECK(bits_equal(v, v2, 4 * rows * sizeof(float)) && bits_equal(c, c2, rows * sizeof(float)) &&
+                      bits_equal(h1, h2, rows * sizeof(float)));
+                int8_t *q1 = (int8_t *)xmalloc(lstm_r4(rows)), *q2 = (int8_t *)xmalloc(lstm_r4(rows));
+                float s1 = ref->quantize(c, rows, q1, lstm_r4(rows)), s2 = k->quantize(c, rows, q2, lstm_r4(rows));
+                CHECK(bits_equal(&s1, &s2, sizeof s1) && bits_equal(q1, q2, lstm_r4(rows)));
+                for (unsigned act = LSTM_ACT_SIGMOID; act <= LSTM_ACT_SOFTMAX; act++) {
+                    memcpy(v2, v, rows * sizeof(float));
+                    ref->activate(act, v, rows);
+                    k->activate(act, v2, rows);
+                    CHECK(bits_equal(v, v2, rows * sizeof(float)));
+                }
+                free(w), free(q), free(rowsum), free(a), free(b), free(ga), free(gb), free(x), free(scale);
+                free(ya), free(yb), free(v), free(c), free(v2), free(c2), free(h1), free(h2), free(q1), free(q2);
+            }
+    }
+}
+
+/* ---- whole models ----------------------------------------------------------------------------------- */
+
+typedef struct outputs {
+    float *step, *run, *many; /* [T][out], [T][out], [T][3][out] */
+} outputs;
+
+enum { T = 40, STREAMS = 3 };
+
+/* Step, run (workspace of 7 steps) and step_many (3 streams fed x, x / 2, -x) of one model on xs. */
+static void run_model(lstm_model *m, const float *xs, size_t in, size_t out, outputs *o) {
+    void *b1, *b2, *bs[STREAMS];
+    lstm_state *s1 = new_state(m, &b1, NULL), *s2 = new_state(m, &b2, NULL), *ss[STREAMS];
+    for (int i = 0; i < STREAMS; i++) ss[i] = new_state(m, &bs[i], NULL);
+    o->step = (float *)xmalloc(T * out * sizeof(float));
+    o->run = (float *)xmalloc(T * out * sizeof(float));
+    o->many = (float *)xmalloc(T * STREAMS * out * sizeof(float));
+    for (size_t t = 0; t < T; t++) CHECK_OK(lstm_step(s1, xs + t * in, o->step + t * out));
+    size_t wl = lstm_run_workspace_size(m, 7);
+    void *work = xmalloc(wl);
+    CHECK_OK(lstm_run(s2, xs, T, o->run, work, wl));
+    free(work);
+    wl = lstm_step_many_workspace_size(m, STREAMS);
+    work = xmalloc(wl);
+    float *x3 = (float *)xmalloc(STREAMS * in * sizeof(float));
+    for (size_t t = 0; t < T; t++) {
+        for (size_t j = 0; j < in; j++) {
+            float x = xs[t * in + j];
+            x3[j] = x, x3[in + j] = x * 0.5f, x3[2 * in + j] = -x;
+        }
+        CHECK_OK(lstm_step_many(m, ss, STREAMS, x3, o->many + t * STREAMS * out, work, wl));
+    }
+    free(x3), free(work), free(b1), free(b2);
+    for (int i = 0; i < STREAMS; i++) free(bs[i]);
+}
+
+static void free_outputs(outputs *o) { free(o->step), free(o->run), free(o->many); }
+
+typedef struct model_case {
+    net_spec spec;
+    const char *name;
+} model_case;
+
+static const model_case cases[] = {
+    {{20, 48, 24, 2, 1, 5, LSTM_ACT_SOFTMAX, 7, 0.3f}, "I20 H48 P24 2 layers, softmax head"},
+    {{7, 13, 0, 1, 1, 3, LSTM_ACT_TANH, 8, 0.5f}, "I7 H13 (partial panel), tanh head"},
+    {{33, 64, 0, 1, 1, 0, LSTM_ACT_NONE, 9, 0.2f}, "I33 H64, no head"},
+    {{5, 9, 6, 1, 1, 0, LSTM_ACT_NONE, 10, 0.8f}, "I5 H9 P6"},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+/* Per ISA and dtype: 1 identical / within tolerance, 0 not, -1 not run. For the summary table. */
+static int g_result[N_SIMD][3];
+
+static void compare_models(int dtype_index) {
+    for (size_t c = 0; c < N_CASES; c++) {
+        net n;
+        net_make(&n, &cases[c].spec);
+        size_t len;
+        unsigned char *bytes = dtype_index == 0 ? net_write(&n, 0, &len)
+                                                : net_write_q8(&n, dtype_index == 1 ? LSTM_LAYER_INT8 : LSTM_LAYER_INT8_DYNAMIC, &len);
+        size_t in = n.spec.input_size, out = n.output_size;
+        float *xs = random_inputs(100 + c, T, in, 2.0f);
+        lstm_model *ref = NULL;
+        CHECK_OK(lstm_model_open(bytes, len, &ref));
+        if (!ref) goto done;
+        CHECK_OK(lstm_model_set_isa(ref, LSTM_ISA_REFERENCE));
+        outputs want;
+        run_model(ref, xs, in, out, &want);
+        for (size_t s = 0; s < N_SIMD; s++) {
+            lstm_isa isa = simd_isas[s];
+            if (!lstm_isa_supported(isa)) continue;
+            test_context("%s, %s, %s", lstm_isa_name(isa), dtype_index == 0 ? "fp32" : dtype_index == 1 ? "int8" : "int8-dynamic",
+                         cases[c].name);
+            lstm_model *m = NULL;
+            CHECK_OK(lstm_model_open(bytes, len, &m));
+            CHECK_OK(lstm_model_set_isa(m, isa));
+            lstm_model_info info;
+            CHECK_OK(lstm_model_get_info(m, &info));
+            CHECK(info.isa == (uint32_t)isa);
+            outputs got;
+            run_model(m, xs, in, out, &got);
+            int ok;
+            if (dtype_index == 0) {
+                double e = max_abs_diff_ff(got.step, want.step, T * out);
+                double e2 = max_abs_diff_ff(got.run, want.run, T * out);
+                double e3 = max_abs_diff_ff(got.many, want.many, T * STREAMS * out);
+                e = e > e2 ? e : e2;
+                e = e > e3 ? e : e3;
+                CHECK_ERR(e, 2e-5);
+                ok = e <= 2e-5;
+            } else {
+                int a = bits_equal(got.step, want.step, T * out * sizeof(float));
+                int b = bits_equal(got.run, want.run, T * out * sizeof(float));
+                int d = bits_equal(got.many, want.many, T * STREAMS * out * sizeof(float));
+                CHECK(a);
+                CHECK(b);
+                CHECK(d);
+                ok = a && b && d;
+            }
+            if (g_result[s][dtype_index] != 0) g_result[s][dtype_index] = ok;
+            free_outputs(&got);
+            lstm_model_close(m);
+        }
+        free_outputs(&want);
+        lstm_model_close(ref);
+    done:
+        free(xs);
+        free(bytes);
+        net_free(&n);
+    }
+}
+
+static void test_fp32_models(void) { compare_models(0); }
+static void test_int8_models(void) { compare_models(1); }
+static void test_int8_dynamic_models(void) { compare_models(2); }
+
+static void test_isa_queries(void) {
+    CHECK(lstm_isa_supported(LSTM_ISA_REFERENCE));
+    CHECK(lstm_isa_supported(lstm_isa_best()));
+    for (int i = 0; i < LSTM_ISA_COUNT; i++) CHECK(strcmp(lstm_isa_name((lstm_isa)i), "unknown") != 0);
+    CHECK(!lstm_isa_supported((lstm_isa)LSTM_ISA_COUNT));
+}
+
+int main(void) {
+    for (size_t s = 0; s < N_SIMD; s++)
+        for (int d = 0; d < 3; d++) g_result[s][d] = -1;
+    printf("ISAs: best %s; supported:", lstm_isa_name(lstm_isa_best()));
+    for (int i = 1; i < LSTM_ISA_COUNT; i++)
+        if (lstm_isa_supported((lstm_isa)i)) printf(" %s", lstm_isa_name((lstm_isa)i));
+    printf("\n");
+    run_test("isa_queries", test_isa_queries);
+    run_test("kernels_match_reference", test_kernels);
+    run_test("fp32_models_within_rounding", test_fp32_models);
+    run_test("int8_models_bit_identical", test_int8_models);
+    run_test("int8_dynamic_models_bit_identical", test_int8_dynamic_models);
+    printf("%-14s %-10s %-14s %-14s\n", "isa", "fp32", "int8", "int8-dynamic");
+    static const char *word[] = {"-", "DIFFERS", "identical"};
+    for (size_t s = 0; s < N_SIMD; s++) {
+        if (!lstm_isa_supported(simd_isas[s])) {
+            printf("%-14s (not supported here)\n", lstm_isa_name(simd_isas[s]));
+            continue;
+        }
+        printf("%-14s %-10s %-14s %-14s\n", lstm_isa_name(simd_isas[s]),
+               g_result[s][0] < 0 ? "-" : g_result[s][0] ? "<=2e-5" : "DIFFERS", word[g_result[s][1] + 1],
+               word[g_result[s][2] + 1]);
+    }
+    return test_summary();
+}

@@ -1,0 +1,108 @@
+/* count.c - instructions per LSTM step on the Cortex-M4 (qemu-system-arm -M mps2-an386 -icount shift=0;
+ * see cycles.h): one layer, I = H, no projection or head, fp32 / int8 / int8-dynamic weights, the
+ * reference table against the Cortex-M DSP table. Besides the whole step (lstm_step, with its input
+ * check), the int8-dynamic step's parts are timed kernel by kernel, called as engine.c calls them: the
+ * matrix-vector products (gemv_s8 over the W_ih and W_hh column ranges), the two quantisations, the gate
+ * epilogue (q8_gates) and the cell update. Output: one line per measurement,
+ *   count <isa> <dtype> H=<H> <what> <instructions> [<per weight>] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cycles.h"
+#include "kernels.h"
+#include "lstm_format.h"
+#include "testlib.h"
+
+#define INSNS_PER_TICK 40 /* 1 ns per instruction (-icount shift=0), 25 MHz SysTick */
+#define REPS 32
+
+/* instructions of one call of `body`, averaged over REPS calls, the loop's own cost removed */
+#define MEASURE(result, body)                                                                                \
+    do {                                                                                                     \
+        uint64_t t0_ = cycles_now();                                                                         \
+        for (int rep_ = 0; rep_ < REPS; rep_++) {                                                            \
+            body;                                                                                            \
+            __asm__ volatile("" ::: "memory");                                                               \
+        }                                                                                                    \
+        uint64_t t1_ = cycles_now();                                                                         \
+        result = (double)(t1_ - t0_) * INSNS_PER_TICK / REPS - g_overhead;                                   \
+    } while (0)
+
+static double g_overhead;
+
+static void report(const char *isa, const char *dtype, unsigned h, const char *what, double insns, double weights) {
+    if (weights > 0)
+        printf("count %-12s %-12s H=%-4u %-10s %10.0f  %.3f per weight\n", isa, dtype, h, what, insns, insns / weights);
+    else
+        printf("count %-12s %-12s H=%-4u %-10s %10.0f\n", isa, dtype, h, what, insns);
+}
+
+int main(void) {
+    static const unsigned hs[] = {32, 64, 128};
+    static const lstm_isa isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_CORTEX_M_DSP};
+    static const char *dtypes[] = {"fp32", "int8", "int8-dynamic"};
+    cycles_start();
+    MEASURE(g_overhead, (void)0);
+    printf("loop overhead %.0f instructions (subtracted)\n", g_overhead);
+    for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++)
+        for (int d = 0; d < 3; d++) {
+            unsigned H = hs[hi];
+            net_spec spec = {H, H, 0, 1, 1, 0, LSTM_ACT_NONE, 42 + H, 0.3f};
+            net n;
+            net_make(&n, &spec);
+            size_t len;
+            unsigned char *bytes = d == 0 ? net_write(&n, 0, &len)
+                                          : net_write_q8(&n, d == 1 ? LSTM_LAYER_INT8 : LSTM_LAYER_INT8_DYNAMIC, &len);
+            lstm_model *m = NULL;
+            if (lstm_model_open(bytes, len, &m) != LSTM_OK) {
+                printf("cannot open the H=%u model\n", H);
+                return 1;
+            }
+            float *xs = random_inputs(7, 4, H, 1.0f), y[128];
+            double weights = 4.0 * H * (2.0 * H);
+            for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+                const char *name = lstm_isa_name(isas[k]);
+                if (lstm_model_set_isa(m, isas[k]) != LSTM_OK) {
+                    printf("isa %s unavailable\n", name);
+                    return 1;
+                }
+                void *buf;
+                lstm_state *s = new_state(m, &buf, NULL);
+                for (int i = 0; i < 4; i++) lstm_step(s, xs + i * H, y); /* a state away from zero */
+                double step;
+                MEASURE(step, lstm_step(s, xs + (rep_ & 3) * H, y));
+                report(name, dtypes[d], H, "step", step, weights);
+                if (d == 2) { /* the int8-dynamic step's kernels, called as engine.c calls them */
+                    const lstm_kernels *kt = lstm_kernels_for(isas[k]);
+                    size_t rows = 4 * (size_t)H, g = H / 4, groups = 2 * g;
+                    int8_t q[2][128];
+                    int32_t acc[2][512];
+                    float gates[512], c[128], hv[128], bias[512], sc[1024];
+                    for (size_t i = 0; i < rows; i++) bias[i] = 0.01f * (float)(i % 7);
+                    for (size_t i = 0; i < 2 * rows; i++) sc[i] = 0.001f;
+                    for (size_t i = 0; i < H; i++) c[i] = 0.1f * (float)(i % 5);
+                    const int8_t *w = (const int8_t *)(bytes + get64(bytes + LSTM_HDR_SIZE + LSTM_TENSOR_ENTRY_SIZE + LSTM_TENSOR_OFFSET));
+                    /* tensor 1 of net_write_q8: the blocked weights */
+                    double t;
+                    float sx = 0, sh = 0;
+                    MEASURE(t, (sx = kt->quantize(xs, H, q[0], H), sh = kt->quantize(xs + H, H, q[1], H)));
+                    report(name, dtypes[d], H, "quantize", t, 0);
+                    MEASURE(t, (kt->gemv_s8(w, rows, groups, 0, g, q[0], NULL, acc[0]),
+                                kt->gemv_s8(w, rows, groups, g, groups, q[1], NULL, acc[1])));
+                    report(name, dtypes[d], H, "matvec", t, weights);
+                    MEASURE(t, kt->q8_gates(gates, bias, acc[0], sx, sc, acc[1], sh, sc + rows, rows));
+                    report(name, dtypes[d], H, "q8_gates", t, 0);
+                    memcpy(gates, bias, sizeof gates);
+                    MEASURE(t, kt->cell_update(H, gates, c, hv));
+                    report(name, dtypes[d], H, "cell", t, 0);
+                }
+                free(buf);
+            }
+            free(xs);
+            lstm_model_close(m);
+            free(bytes);
+            net_free(&n);
+        }
+    return 0;
+}

@@ -1,0 +1,50 @@
+#!/bin/sh
+# run.sh - build the Cortex-M4 firmware images and run them on qemu-system-arm -M mps2-an386 (Cortex-M4F),
+# or with CORTEX_M_CPU=cortex-m7 the same images for a Cortex-M7 on -M mps2-an500 (same memory map):
+#   test_isa.elf  tests/c/test_isa.c on the bare-metal core: the DSP table (SXTB16 + SMLAD) against the
+#                 reference, kernels and int8 / int8-dynamic / fp32 models
+#   count.elf     tools/cortex_m4/count.c: instructions per LSTM step (tools/count_instructions.sh)
+# Usage: tools/cortex_m4/run.sh [build-dir] [test|count|build]   (default: build and run test_isa)
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${1:-/tmp/lstm_cortex_m4}
+WHAT=${2:-test}
+TIMEOUT=${CORTEX_M4_TIMEOUT:-900}
+CPU=${CORTEX_M_CPU:-cortex-m4}
+case "$CPU" in
+cortex-m4) MFLAGS="-mcpu=cortex-m4 -mfpu=fpv4-sp-d16" MACHINE=mps2-an386 ;;
+cortex-m7) MFLAGS="-mcpu=cortex-m7 -mfpu=fpv5-sp-d16" MACHINE=mps2-an500 ;;
+*) echo "CORTEX_M_CPU must be cortex-m4 or cortex-m7" >&2; exit 2 ;;
+esac
+CC=arm-none-eabi-gcc
+CFLAGS="-std=c99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math
+        $MFLAGS -mthumb -mfloat-abi=hard -ffunction-sections -fdata-sections
+        -I$ROOT/src/lstm_c -I$ROOT/tests/c -I$HERE"
+LDFLAGS="-T$HERE/link.ld -nostartfiles --specs=nano.specs -Wl,-u,_printf_float -Wl,--gc-sections -Wl,-Map,$OUT/map.txt"
+mkdir -p "$OUT/obj"
+
+compile() { # compile <source>...: objects into $OUT/obj, names printed
+    for s in "$@"; do
+        o="$OUT/obj/$(basename "$(dirname "$s")")_$(basename "$s" .c).o"
+        $CC $CFLAGS -c "$s" -o "$o"
+        echo "$o"
+    done
+}
+
+LIB=$(compile "$ROOT"/src/lstm_c/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
+TEST=$(compile "$ROOT/tests/c/test_isa.c")
+COUNT=$(compile "$HERE/count.c")
+# shellcheck disable=SC2086
+$CC $CFLAGS $LDFLAGS $LIB $TEST -lm -o "$OUT/test_isa.elf"
+# shellcheck disable=SC2086
+$CC $CFLAGS $LDFLAGS $LIB $COUNT -lm -o "$OUT/count.elf"
+
+QEMU="qemu-system-arm -M $MACHINE -nographic -monitor none -serial none
+      -semihosting-config enable=on,target=native"
+case "$WHAT" in
+build) ;;
+test) timeout "$TIMEOUT" $QEMU -kernel "$OUT/test_isa.elf" ;;
+count) timeout "$TIMEOUT" $QEMU -icount shift=0 -kernel "$OUT/count.elf" ;;
+*) echo "unknown action $WHAT" >&2; exit 2 ;;
+esac
