@@ -48,6 +48,19 @@ for b in model_raw model_crc snapshot_raw snapshot_crc; do objs+=(-object "$out/
 srcs=("$root"/src/lstm_c/*.c "$root"/src/lstm_c/*.h)
 echo "inputs replayed: model $(cat "$out"/prof/model_raw.log | sed -n 's/^INFO: seed corpus: files: \([0-9]*\).*/\1/p' | head -1), snapshot $(cat "$out"/prof/snapshot_raw.log | sed -n 's/^INFO: seed corpus: files: \([0-9]*\).*/\1/p' | head -1)"
 "$cov" report "${objs[@]:1}" -instr-profile="$out/fuzz.profdata" "${srcs[@]}"
+# per harness: line coverage of the three files the harnesses aim at
+echo
+printf '%-14s %10s %10s %10s\n' harness model.c state.c engine.c
+for b in model_raw model_crc snapshot_raw snapshot_crc; do
+    "$profdata" merge -sparse "$out"/prof/$b-*.profraw -o "$out/$b.profdata"
+    row=""
+    for f in model.c state.c engine.c; do
+        pct="$("$cov" report "$out/fuzz_$b" -instr-profile="$out/$b.profdata" "$root/src/lstm_c/$f" 2>/dev/null |
+               awk -v f="/$f" 'substr($1, length($1) - length(f) + 1) == f { print $(NF-3) }')"
+        row="$row $(printf '%10s' "${pct:-?}")"
+    done
+    printf '%-14s%s\n' "$b" "$row"
+done
 if [ "${COV_HTML:-0}" = 1 ]; then
     "$cov" show "${objs[@]:1}" -instr-profile="$out/fuzz.profdata" -format=html -output-dir="$out/html" "${srcs[@]}"
     echo "HTML report: $out/html/index.html"

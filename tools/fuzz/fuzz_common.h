@@ -14,7 +14,8 @@
  *   - a state is always restorable from its own snapshot, and the restored state snapshots to the same
  *     bytes and steps to the same bits;
  *   - bidirectional models: lstm_step and lstm_step_many say LSTM_E_UNSUPPORTED, lstm_run without a
- *     big-enough workspace says LSTM_E_BUFFER_TOO_SMALL, and two runs over the same sequence agree.
+ *     big-enough workspace says LSTM_E_BUFFER_TOO_SMALL, lstm_run leaves the state's h and c alone, and
+ *     two runs over the same sequence agree.
  *
  * FUZZ_STRICT_LIMITS (default 1, the lstm.h contract): also require that a model which opened has every
  * value within LSTM_MAX_ABS_WEIGHT, that inputs beyond LSTM_MAX_ABS_INPUT are refused with
@@ -410,8 +411,15 @@ static void fz_exercise(lstm_model *m, const unsigned char *file, size_t len) {
         fz_expect_unchanged(&a, saved, "lstm_run (bidirectional, no work)", rc);
         rc = lstm_run(a.s, xs, T, ys, work, lstm_run_workspace_size(m, T - 1));
         if (rc != LSTM_E_BUFFER_TOO_SMALL) fuzz_fail("bidirectional lstm_run, short work: %s", lstm_status_str(rc));
+        unsigned char *snap0 = (unsigned char *)malloc(snap_size), *snap1 = (unsigned char *)malloc(snap_size);
+        if (!snap0 || !snap1) fuzz_fail("malloc");
+        if (lstm_state_snapshot(a.s, snap0, snap_size) != LSTM_OK) fuzz_fail("snapshot (bidirectional)");
         rc = lstm_run(a.s, xs, T, ys, work, run_ws);
         if (rc != LSTM_OK) fuzz_fail("bidirectional lstm_run: %s", lstm_status_str(rc));
+        if (lstm_state_snapshot(a.s, snap1, snap_size) != LSTM_OK || memcmp(snap0, snap1, snap_size) != 0)
+            fuzz_fail("bidirectional lstm_run changed the state's h or c");
+        free(snap0);
+        free(snap1);
         if (expect_finite && !fz_all_finite(ys, T * out)) fuzz_fail("bidirectional lstm_run: non-finite output");
         rc = lstm_run(b.s, xs, T, ys2, work, run_ws);
         if (rc != LSTM_OK || memcmp(ys, ys2, T * out * sizeof(float)) != 0)
