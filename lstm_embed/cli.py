@@ -7,16 +7,16 @@ choice the user must make with --lstm/--head). Expected errors print one message
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
+import shlex
 import sys
 from typing import Callable
 
 import numpy as np
 
-from lstm_embed.errors import LstmError
+from lstm_embed.errors import LstmError, ModelFormatError
 
 PROG = "lstm-embed"
 _USAGE, _FAILURE = 2, 1
@@ -45,15 +45,15 @@ def _convert(args: argparse.Namespace) -> int:
     from lstm_embed._lstm import Model
     from lstm_embed.checkpoint import load_checkpoint
 
-    folder = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(errno.ENOENT, "no such directory", folder)
+    _check_output_folder(args.output)
     calibration = None if args.calibration is None else np.load(args.calibration, allow_pickle=False)
-    if args.src.lower().endswith(".onnx"):  # ONNX in (docs/onnx.md)
+    onnx = args.src.lower().endswith(".onnx")
+    if onnx:  # ONNX in (docs/onnx.md)
         from lstm_embed.onnx_import import OnnxSource
         ckpt = OnnxSource(args.src, lstm=args.lstm, head=args.head)
     else:
-        ckpt = load_checkpoint(args.src, lstm=args.lstm, head=args.head, weights_only=args.weights_only)
+        ckpt = _load_checkpoint(load_checkpoint, args.src, lstm=args.lstm, head=args.head,
+                                weights_only=args.weights_only)
     data = ckpt.convert(head_activation=args.head_activation, dtype=args.dtype, calibration=calibration,
                         tolerance=args.tolerance)
     model = Model.from_bytes(data)  # the file must open before it is written
@@ -68,13 +68,96 @@ def _convert(args: argparse.Namespace) -> int:
          f"{f', proj {model.proj_size}' if model.proj_size else ''}, {model.num_layers} layer(s) x "
          f"{model.num_directions} direction(s){head}; {model.param_count:,} parameters, "
          f"{model.file_size:,} bytes",
-         f"check it: {PROG} verify {args.output} --against {args.src}")
+         "check it: compare with ONNX Runtime on your inputs (verify reads PyTorch checkpoints)" if onnx
+         else f"check it: {verify_command(args)}")
     return 0
+
+
+def verify_command(args: argparse.Namespace) -> str:
+    """The ``verify`` command that checks what ``convert`` just wrote (same LSTM/head choice; the
+    calibration data, when given, as the inputs)."""
+    words = [PROG, "verify", args.output, "--against", args.src]
+    for option, value in (("--lstm", args.lstm), ("--head", args.head), ("--data", args.calibration)):
+        if value is not None:
+            words += [option, value]
+    if args.weights_only:
+        words.append("--weights-only")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _check_output_folder(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise LstmError(f"cannot write {path}: the output folder {folder} {what} (create it first)")
+
+
+def _import_hint(path: str) -> str:
+    """Which classes of a pickled module cannot be imported from here, and how to fix it ('' if unknown)."""
+    import importlib.util
+
+    try:
+        import torch
+
+        names = sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # only makes the hint less specific
+        return ""
+    cwd = os.getcwd()
+    hints = []
+    for name in names:
+        module, _, cls = name.rpartition(".")
+        if module == "__main__":
+            hints.append(f"class {cls} was defined in the training script itself (its __main__), which no "
+                         "other program can import: move the class into a module (e.g. model.py) and save "
+                         "again, or save the state_dict")
+            continue
+        try:
+            found = importlib.util.find_spec(module.split(".")[0]) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            hints.append(f"module {module!r} (class {name}) is not importable from the current folder {cwd} "
+                         f"nor from PYTHONPATH: run {PROG} from the training code's folder (the one holding "
+                         f"{module.split('.')[0]}.py or the {module.split('.')[0]} package), or set "
+                         f"PYTHONPATH=/path/to/that/folder")
+    return "; ".join(hints)
+
+
+def _load_checkpoint(load, path, **kwargs):
+    """``load_checkpoint`` with a precise hint when a pickled module's class cannot be imported."""
+    from lstm_embed.errors import ConversionError
+
+    try:
+        return load(path, **kwargs)
+    except ConversionError as e:
+        if "cannot be imported here" not in str(e):
+            raise
+        hint = _import_hint(os.fspath(path))
+        if not hint:
+            raise
+        raise ConversionError(f"{e}\n  {hint}") from None
+
+
+def _open_model(path: str):
+    """``Model.load``, saying so when the file is no model file at all (e.g. the PyTorch checkpoint)."""
+    from lstm_embed._lstm import Model
+    from lstm_embed.verify import not_a_model
+
+    try:
+        return Model.load(path)
+    except ModelFormatError:
+        with open(path, "rb") as f:
+            why = not_a_model(f.read(64), path)
+        if why:
+            raise LstmError(f"{path}: {why}") from None
+        raise
 
 
 # --- info ------------------------------------------------------------------------------------------------
 
 def _info_lines(info: dict) -> list[str]:
+    if not info["ok"] and info.get("not_model"):
+        return []
     if not info["ok"]:
         return [f"{info['path']}: DAMAGED ({info['bytes']:,} bytes); the header says:",
                 *(f"  {k:<16}{v}" for k, v in info["header"].items()),
@@ -98,7 +181,9 @@ def _info(args: argparse.Namespace) -> int:
     from lstm_embed.verify import inspect_file
 
     info = inspect_file(args.file)
-    _say(json.dumps(info, indent=2) if args.json else "\n".join(_info_lines(info)))
+    lines = _info_lines(info)
+    if args.json or lines:
+        _say(json.dumps(info, indent=2) if args.json else "\n".join(lines))
     if not info["ok"]:
         _say(f"{PROG}: error: {info['path']}: {info['error']}", err=True)
         return _FAILURE
@@ -120,27 +205,43 @@ def _verify_data(args: argparse.Namespace, input_size: int) -> tuple[np.ndarray,
         raise LstmError(f"{args.data} is an .npz archive; save one array with np.save")
     if xs.ndim == 1 and input_size == 1:
         xs = xs[:, None]
-    if xs.ndim != 2 or xs.shape[1] != input_size or xs.dtype.kind not in "fiu":
-        raise LstmError(f"{args.data} must hold a real (T, {input_size}) array, got {xs.dtype} {xs.shape}")
+    if (xs.ndim not in (2, 3) or xs.shape[-1] != input_size or 0 in xs.shape or xs.dtype.kind not in "fiu"):
+        raise LstmError(f"{args.data} must hold a real (T, {input_size}) or (N, T, {input_size}) array, "
+                        f"got {xs.dtype} {xs.shape}")
+    if xs.ndim == 3:
+        return xs[:, :args.steps], f"{args.data} ({len(xs)} sequences, each on a fresh stream)"
     return xs[:args.steps], args.data
 
 
 def _verify_lines(args: argparse.Namespace, ckpt, report, source: str) -> list[str]:
     head = f", head {ckpt.head_prefix!r}" if ckpt.head_prefix is not None else ""
     how = "step by step, state carried" if report.mode == "step" else "whole sequence (bidirectional: run)"
-    lines = [f"verify {args.file} against {args.against} (LSTM {ckpt.lstm_prefix!r}{head})",
-             f"data: {len(report.errors)} steps of {source}, {how}", "",
-             f"{'output':>8}  {'max abs err':>12}  {'mean abs err':>12}"]
+    seqs = f" x {report.sequences} sequences" if report.sequences > 1 else ""
+    lines = [f"verify {args.file} ({report.dtype}) against {args.against} (LSTM {ckpt.lstm_prefix!r}{head})",
+             f"data: {report.steps} steps{seqs} of {source}, {how}",
+             "reference: PyTorch float64 (a .double() copy); errors are |x - float64|, "
+             "'ours' = the model file, 'torch' = PyTorch float32", "",
+             f"{'output':>8}  {'ours max':>10}  {'ours mean':>10}  {'torch max':>10}  {'torch mean':>10}"]
     per_output = report.per_output()
     worst = sorted(per_output, key=lambda r: -r[1])[:16] if len(per_output) > 32 else per_output
-    lines += [f"{j:>8}  {mx:12.3e}  {mn:12.3e}" for j, mx, mn in worst]
+    lines += [f"{j:>8}  {mx:10.3e}  {mn:10.3e}  {tx:10.3e}  {tn:10.3e}" for j, mx, mn, tx, tn in worst]
     if len(worst) < len(per_output):
         lines.append(f"({len(worst)} worst outputs of {len(per_output)} shown; --json lists all)")
-    lines += ["", f"{'steps':>13}  {'max abs err':>12}  {'mean abs err':>12}"]
-    lines += [f"{f'{a}-{b - 1}':>13}  {mx:12.3e}  {mn:12.3e}" for a, b, mx, mn in report.windows()]
+    lines += ["", f"{'steps':>13}  {'ours max':>10}  {'ours mean':>10}  {'torch max':>10}  {'torch mean':>10}"]
+    lines += [f"{f'{a}-{b - 1}':>13}  {mx:10.3e}  {mn:10.3e}  {tx:10.3e}  {tn:10.3e}"
+              for a, b, mx, mn, tx, tn in report.windows()]
     verdict = "PASS" if report.passed else "FAIL"
-    lines += ["", f"max abs error {report.max_abs:.3e}, mean {report.mean_abs:.3e} (largest |output| "
-                  f"{report.scale:.3g}); tolerance {report.tolerance:g}: {verdict}"]
+    lines += ["", f"largest |output| {report.scale:.4g}",
+              f"ours vs float64:  max abs error {report.max_abs:.3e} ({report.relative:.2e} of max|output|), "
+              f"mean {report.mean_abs:.3e}",
+              f"torch vs float64: max abs error {report.torch_max_abs:.3e} ({report.torch_relative:.2e} of "
+              f"max|output|), mean {report.torch_mean_abs:.3e}",
+              f"ours vs torch:    max abs error {report.max_abs_vs_torch:.3e}",
+              *([] if report.rounding_max is None else [
+                  f"int8 weights alone (PyTorch float64 with the file's rounded weights) vs float64: max abs "
+                  f"error {report.rounding_max:.3e} ({report.rounding_max / (report.scale or 1):.2e} of "
+                  "max|output|)"]),
+              f"limit {report.limit:.3e} ({report.rule}): {verdict}"]
     return lines
 
 
@@ -149,11 +250,12 @@ def _verify(args: argparse.Namespace) -> int:
     from lstm_embed.checkpoint import load_checkpoint
     from lstm_embed.verify import verify
 
-    if args.tolerance < 0 or (args.steps is not None and args.steps < 1):
+    if (args.tolerance is not None and not args.tolerance >= 0) or (args.steps is not None and args.steps < 1):
         raise _UsageError("--tolerance must be >= 0 and --steps >= 1")
-    model = Model.load(args.file)
+    model = _open_model(args.file)
     head = args.head if args.head is not None or model.head_size else "none"
-    ckpt = load_checkpoint(args.against, lstm=args.lstm, head=head, weights_only=args.weights_only)
+    ckpt = _load_checkpoint(load_checkpoint, args.against, lstm=args.lstm, head=head,
+                            weights_only=args.weights_only)
     xs, source = _verify_data(args, model.input_size)
     report = verify(model, ckpt, xs, args.tolerance)
     if args.json:
@@ -163,8 +265,8 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         _say(*_verify_lines(args, ckpt, report, source))
     if not report.passed:
-        _say(f"{PROG}: error: max abs error {report.max_abs:.3e} is above the tolerance {report.tolerance:g}",
-             err=True)
+        _say(f"{PROG}: error: max abs error {report.max_abs:.3e} against PyTorch float64 is above the limit "
+             f"{report.limit:.3e} ({report.rule})", err=True)
     return 0 if report.passed else _FAILURE
 
 
@@ -183,12 +285,20 @@ def _export_c(args: argparse.Namespace) -> int:
 
 # --- main ------------------------------------------------------------------------------------------------
 
+def version() -> str:
+    """What ``--version`` prints: the package's version and the linked C library's."""
+    from lstm_embed import __version__, c_version
+
+    return f"{PROG} {__version__} (C library {c_version()})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lstm_embed._lstm import ACTIVATIONS
     from lstm_embed.convert import DTYPES
 
     parser = argparse.ArgumentParser(prog=PROG, description="Convert PyTorch LSTMs to lstm_embed model "
                                      "files, inspect them, and verify them against PyTorch.")
+    parser.add_argument("--version", action="version", version=version())
     sub = parser.add_subparsers(metavar="COMMAND")
 
     p = sub.add_parser("convert", help="PyTorch checkpoint -> model file",
@@ -216,14 +326,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_info)
 
     p = sub.add_parser("verify", help="compare a model file with PyTorch",
-                       description="Run the model file and PyTorch (nn.LSTM rebuilt from SRC's tensors) "
-                       "step by step over the same data; exit 1 if the max abs error exceeds the tolerance.")
+                       description="Run the model file, PyTorch float32 and PyTorch float64 (nn.LSTM rebuilt "
+                       "from SRC's tensors) step by step over the same data; compare both with float64; exit 1 "
+                       "if the model file's error is above the limit of its dtype (or --tolerance).")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--against", metavar="SRC", required=True, help="the checkpoint the file came from")
-    p.add_argument("--data", metavar="X.npy", help="inputs, shape (T, input_size); default N(0,1) data")
+    p.add_argument("--data", metavar="X.npy", help="inputs, (T, input_size) or (N, T, input_size) (N "
+                   "sequences, each on a fresh stream; the same array as convert --calibration); default "
+                   "N(0,1) data")
     p.add_argument("--steps", type=int, help="number of steps (default 1000; with --data: all rows)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
-    p.add_argument("--tolerance", type=float, default=1e-5, help="max abs error allowed (default 1e-5)")
+    p.add_argument("--tolerance", type=float, help="max abs error against PyTorch float64 allowed; "
+                   "default: float32 files within 4x PyTorch float32's own error (+1e-6 x max|output|), "
+                   "int8 within 5e-2 x max|output|, int8-dynamic within 1e-1 x max|output|")
     p.add_argument("--json", action="store_true", help="print JSON")
     _selection(p)
     p.set_defaults(run=_verify)
@@ -243,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from lstm_embed.checkpoint import ChoiceError
 
+    # like `python -m`: the current folder is importable, so that a whole pickled module finds its classes
+    # in the training code's folder (the console script otherwise only sees its own bin/ folder)
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     parser = build_parser()
     args = parser.parse_args(argv)
     # the library reports calibration and quantization notes through logging: show them as plain lines

@@ -1,6 +1,7 @@
 """The lstm-embed command through a subprocess: outputs, exit codes (0 ok, 1 failure, 2 usage) and the
 messages of each error case, on stderr and without tracebacks."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,10 +18,26 @@ from lstm_embed._lstm import FORMAT
 torch.set_num_threads(1)
 
 
-def cli(*args, cwd):
-    """Run ``python -m lstm_embed.cli ARGS`` in ``cwd``; returns the CompletedProcess (text)."""
-    proc = subprocess.run([sys.executable, "-m", "lstm_embed.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(lstm_embed.__file__)))
+ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def cli(*args, cwd, env=None):
+    """Run ``python -m lstm_embed ARGS`` in ``cwd``; returns the CompletedProcess (text)."""
+    proc = subprocess.run([sys.executable, "-m", "lstm_embed", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, env=env or ENV)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def console(*args, cwd, tmp_path, env=None):
+    """Run ARGS through a script like the ``lstm-embed`` console script pip writes (``main()`` from a
+    file in a bin/ folder, so that sys.path[0] is that folder and not the current one)."""
+    script = tmp_path / "bin" / "lstm-embed"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("import sys\nfrom lstm_embed.cli import main\nsys.exit(main())\n")
+    proc = subprocess.run([sys.executable, str(script), *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env=env or ENV)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -53,6 +70,18 @@ def files(tmp_path_factory):
         torch.save(Net(), "pickled.pt")
     """))
     subprocess.run([sys.executable, "code/train_script_y2.py"], cwd=d, check=True)
+    # a whole module whose class lives in the training code's own module (netdef.py next to train.py)
+    (d / "proj").mkdir()
+    (d / "proj" / "netdef.py").write_text(textwrap.dedent("""
+        from torch import nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(3, 4)
+                self.fc = nn.Linear(4, 2)
+    """))
+    (d / "proj" / "train.py").write_text("import torch\nfrom netdef import Net\ntorch.save(Net(), 'whole.pt')\n")
+    subprocess.run([sys.executable, "train.py"], cwd=d / "proj", check=True)
     assert cli("convert", "ckpt.pt", "-o", "model.lstm", cwd=d).returncode == 0
     return d
 
@@ -81,7 +110,7 @@ def test_convert_choices_are_usage_errors(files):
 
 @pytest.mark.parametrize("src, out, message", [
     ("missing.pt", "failed.lstm", "lstm-embed: error: file not found: missing.pt (check the path)"),
-    ("ckpt.pt", "no/such/dir/x.lstm", "lstm-embed: error: file not found: "),
+    ("ckpt.pt", "no/such/dir/x.lstm", "lstm-embed: error: cannot write no/such/dir/x.lstm: the output folder "),
     ("notes.txt", "failed.lstm", "lstm-embed: error: notes.txt is not a PyTorch file: expected the output of "
                                  "torch.save"),
     ("model.lstm", "failed.lstm", "model.lstm is already an lstm_embed model file, not a PyTorch checkpoint; "
@@ -95,6 +124,36 @@ def test_convert_failures(files, src, out, message):
     assert (proc.returncode, proc.stdout) == (1, "")
     assert message in proc.stderr
     assert not (files / out).exists()
+
+
+def test_output_folder_must_exist(files):
+    proc = cli("convert", "ckpt.pt", "-o", "/missing/dir/x.lstm", cwd=files)
+    assert proc.returncode == 1
+    assert "the output folder /missing/dir does not exist (create it first)" in proc.stderr
+    assert "file not found" not in proc.stderr
+
+
+def test_whole_module_converts_in_the_training_code_folder(files, tmp_path):
+    """The console script, like `python -m`, imports the pickled module's classes from the current folder."""
+    for run in (console, cli):
+        out = tmp_path / f"whole_{run.__name__}.lstm"
+        proc = run("convert", "whole.pt", "-o", out, cwd=files / "proj", **({"tmp_path": tmp_path}
+                                                                             if run is console else {}))
+        assert proc.returncode == 0, proc.stderr
+        assert lstm_embed.Model.load(out).head_size == 2
+    proc = console("convert", "proj/whole.pt", "-o", "x.lstm", cwd=files, tmp_path=tmp_path)
+    assert proc.returncode == 1
+    assert "module 'netdef' (class netdef.Net) is not importable from the current folder" in proc.stderr
+    assert "run lstm-embed from the training code's folder" in proc.stderr and "PYTHONPATH=" in proc.stderr
+    env = dict(ENV, PYTHONPATH=ENV["PYTHONPATH"] + os.pathsep + str(files / "proj"))
+    assert console("convert", "proj/whole.pt", "-o", "x.lstm", cwd=files, tmp_path=tmp_path,
+                   env=env).returncode == 0
+
+
+def test_version(files, tmp_path):
+    want = f"lstm-embed {lstm_embed.__version__} (C library {lstm_embed.c_version()})"
+    for proc in (cli("--version", cwd=files), console("--version", cwd=files, tmp_path=tmp_path)):
+        assert (proc.returncode, proc.stdout.strip()) == (0, want)
 
 
 def test_pickled_module_message_explains_weights_only(files):
@@ -143,23 +202,45 @@ def test_info_on_damaged_files(files):
     assert not info["ok"] and info["bytes"] == 100 and "truncated" in info["error"].lower()
     assert info["checksum"].startswith("cannot check: the file has 100 bytes")
     proc = cli("info", "notes.txt", cwd=files)
-    assert proc.returncode == 1 and f"(expected {FORMAT['MAGIC']!r})" in proc.stdout
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.strip() == (f"lstm-embed: error: notes.txt: not an lstm_embed model file (it starts with "
+                                   f"b'not a ch', not the magic {FORMAT['MAGIC']!r})")
+
+
+@pytest.mark.parametrize("src", ["ckpt.pt", "pickled.pt"])
+def test_info_on_a_pytorch_file(files, src):
+    proc = cli("info", src, cwd=files)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.strip() == (f"lstm-embed: error: {src}: not an lstm_embed model file (it looks like a "
+                                   "PyTorch checkpoint: convert it with `lstm-embed convert`)")
+    assert "DAMAGED" not in proc.stderr
+    info = json.loads(cli("info", src, "--json", cwd=files).stdout)
+    assert not info["ok"] and info["not_model"] and "header" not in info
+    proc = cli("verify", src, "--against", src, cwd=files)
+    assert proc.returncode == 1 and "not an lstm_embed model file (it looks like a PyTorch" in proc.stderr
 
 
 def test_verify_passes(files):
     proc = cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "300", cwd=files)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "verify model.lstm against ckpt.pt (LSTM 'model_state.lstm', head 'model_state.fc')" in out
+    assert "verify model.lstm (float32) against ckpt.pt (LSTM 'model_state.lstm', head 'model_state.fc')" in out
     assert "data: 300 steps of N(0,1) data, seed 0, step by step, state carried" in out
-    assert "  output   max abs err  mean abs err" in out and "      270-299" in out
-    assert "tolerance 1e-05: PASS" in out
+    assert "reference: PyTorch float64" in out
+    assert "  output    ours max   ours mean   torch max  torch mean" in out and "      270-299" in out
+    assert "ours vs float64:  max abs error" in out and "torch vs float64: max abs error" in out
+    assert "(float32: 4 x PyTorch float32's error + 1e-06 x max|output|): PASS" in out
     report = json.loads(cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "200", "--json",
                             cwd=files).stdout)
     assert report["passed"] and report["steps"] == 200 and report["mode"] == "step"
     assert len(report["per_output"]) == 3 and len(report["windows"]) == 10
     assert report["windows"][-1] == {**report["windows"][-1], "start": 180, "stop": 200}
-    assert report["max_abs_error"] <= 1e-5
+    assert 0 < report["max_abs_error"] <= report["limit"] and report["tolerance"] is None
+    assert 0 < report["torch_fp32_max_abs_error"] and report["int8_weights_max_abs_error"] is None
+    assert report["limit"] == pytest.approx(4 * report["torch_fp32_max_abs_error"] + 1e-6 * report["max_abs_output"])
+    assert set(report["per_output"][0]) == {"output", "max", "mean", "torch_fp32_max", "torch_fp32_mean"}
+    proc = cli("verify", "model.lstm", "--against", "ckpt.pt", "--steps", "50", "--tolerance", "0", cwd=files)
+    assert proc.returncode == 1 and "limit 0.000e+00 (--tolerance 0 (max abs error)): FAIL" in proc.stdout
 
 
 def test_verify_fails_against_other_weights(files):
@@ -179,7 +260,15 @@ def test_verify_bidirectional_with_data(files):
     assert (report["steps"], report["mode"], report["data"]) == (40, "run", "xs.npy")
     np.save(files / "bad.npy", np.zeros((4, 2)))
     proc = cli("verify", "bidi.lstm", "--against", "bidi.pt", "--data", "bad.npy", cwd=files)
-    assert proc.returncode == 1 and "must hold a real (T, 5) array, got float64 (4, 2)" in proc.stderr
+    assert proc.returncode == 1 and "must hold a real (T, 5) or (N, T, 5) array, got float64 (4, 2)" in proc.stderr
+    np.save(files / "xs3.npy", np.random.default_rng(2).standard_normal((3, 20, 5)).astype(np.float32))
+    for model, src in (("bidi.lstm", "bidi.pt"), ("model.lstm", "ckpt.pt")):
+        proc = cli("verify", model, "--against", src, "--data", "xs3.npy", "--json", cwd=files)
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(proc.stdout)
+        assert (report["sequences"], report["steps"]) == (3, 20)
+    proc = cli("verify", "model.lstm", "--against", "ckpt.pt", "--data", "xs3.npy", cwd=files)
+    assert "data: 20 steps x 3 sequences of xs3.npy (3 sequences, each on a fresh stream)" in proc.stdout
 
 
 def test_convert_int8_with_calibration_and_tolerance(files):
