@@ -78,78 +78,8 @@ static uint32_t fz_crc32(const unsigned char *p, size_t n, uint32_t crc) {
     return ~crc;
 }
 
-/* SHA-256 (FIPS 180-4), written here again for the fingerprint fix-up below. */
-typedef struct fz_sha256 {
-    uint32_t h[8];
-    uint64_t len;
-    unsigned char blk[64];
-    size_t fill;
-} fz_sha256;
-
-static uint32_t fz_ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void fz_sha256_block(fz_sha256 *s, const unsigned char *b) {
-    static const uint32_t k[64] = {
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-    uint32_t w[64], v[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 | (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = fz_ror(w[i - 15], 7) ^ fz_ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = fz_ror(w[i - 2], 17) ^ fz_ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(v, s->h, sizeof v);
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 = v[7] + (fz_ror(v[4], 6) ^ fz_ror(v[4], 11) ^ fz_ror(v[4], 25)) + ((v[4] & v[5]) ^ (~v[4] & v[6])) + k[i] + w[i];
-        uint32_t t2 = (fz_ror(v[0], 2) ^ fz_ror(v[0], 13) ^ fz_ror(v[0], 22)) + ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
-        memmove(v + 1, v, 7 * sizeof(uint32_t));
-        v[4] += t1;
-        v[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++) s->h[i] += v[i];
-}
-
-static void fz_sha256_init(fz_sha256 *s) {
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
-    s->len = 0;
-    s->fill = 0;
-}
-
-static void fz_sha256_update(fz_sha256 *s, const unsigned char *p, size_t n) {
-    s->len += n;
-    while (n) {
-        size_t take = 64 - s->fill < n ? 64 - s->fill : n;
-        memcpy(s->blk + s->fill, p, take);
-        s->fill += take;
-        p += take;
-        n -= take;
-        if (s->fill == 64) {
-            fz_sha256_block(s, s->blk);
-            s->fill = 0;
-        }
-    }
-}
-
-static void fz_sha256_final(fz_sha256 *s, unsigned char out[32]) {
-    uint64_t bits = s->len * 8;
-    unsigned char pad = 0x80, zero = 0, lenb[8];
-    fz_sha256_update(s, &pad, 1);
-    while (s->fill != 56) fz_sha256_update(s, &zero, 1);
-    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(bits >> (56 - 8 * i));
-    fz_sha256_update(s, lenb, 8);
-    for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 4; j++) out[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
-}
+/* SHA-256 for the fingerprint fix-up below: the core's own (sha256.h), as tests/c/testlib.c uses it. */
+#include "sha256.h"
 
 /* Make the header's fingerprint what the tensors give (docs/format.md: the first 8 bytes, little-endian,
  * of a SHA-256 over each table entry's role, index, dtype, rows, cols (u32 LE each) and its data), so that
@@ -160,8 +90,8 @@ static void fz_fix_model_fingerprint(unsigned char *p, size_t len) {
     uint64_t size = fz_rd64(p + LSTM_HDR_FILE_SIZE);
     uint32_t count = fz_rd32(p + LSTM_HDR_TENSOR_COUNT);
     if (size > len || count > LSTM_MAX_TENSORS || LSTM_HDR_SIZE + (uint64_t)count * LSTM_TENSOR_ENTRY_SIZE > size) return;
-    fz_sha256 sh;
-    fz_sha256_init(&sh);
+    lstm_sha256 sh;
+    lstm_sha256_init(&sh);
     for (uint32_t t = 0; t < count; t++) {
         const unsigned char *e = p + LSTM_HDR_SIZE + (size_t)t * LSTM_TENSOR_ENTRY_SIZE;
         uint64_t rows = fz_rd32(e + LSTM_TENSOR_ROWS), cols = fz_rd32(e + LSTM_TENSOR_COLS);
@@ -179,11 +109,11 @@ static void fz_fix_model_fingerprint(unsigned char *p, size_t len) {
         memcpy(fields + 8, e + LSTM_TENSOR_DTYPE, 4);
         memcpy(fields + 12, e + LSTM_TENSOR_ROWS, 4);
         memcpy(fields + 16, e + LSTM_TENSOR_COLS, 4);
-        fz_sha256_update(&sh, fields, sizeof fields);
-        fz_sha256_update(&sh, p + off, (size_t)nbytes);
+        lstm_sha256_update(&sh, fields, sizeof fields);
+        lstm_sha256_update(&sh, p + off, (size_t)nbytes);
     }
     unsigned char digest[32];
-    fz_sha256_final(&sh, digest);
+    lstm_sha256_final(&sh, digest);
     memcpy(p + LSTM_HDR_FINGERPRINT, digest, 8);
 }
 
