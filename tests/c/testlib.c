@@ -247,6 +247,26 @@ static size_t list_tensors(const net *n, tensor_ref *out) {
 
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
+/* The fixed header of a file whose tensor table and tensors are written: sizes, every layer's dtype, then
+ * the fingerprint and the CRC. */
+static void finish_file(unsigned char *f, const net *n, size_t header_size, size_t pos, size_t count,
+                        lstm_layer_dtype dtype) {
+    memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
+    put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
+    put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
+    put64(f + LSTM_HDR_FILE_SIZE, pos);
+    put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
+    put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
+    put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);
+    put32(f + LSTM_HDR_NUM_LAYERS, n->spec.num_layers);
+    put32(f + LSTM_HDR_NUM_DIRECTIONS, n->spec.num_directions);
+    put32(f + LSTM_HDR_HEAD_SIZE, n->spec.head_size);
+    put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
+    put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
+    for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = (unsigned char)dtype;
+    fix_file_crc(f, pos);
+}
+
 unsigned char *net_write(const net *n, int reversed, size_t *len) {
     tensor_ref list[LSTM_MAX_TENSORS], t[LSTM_MAX_TENSORS];
     size_t count = list_tensors(n, list), offsets[LSTM_MAX_TENSORS];
@@ -274,20 +294,7 @@ unsigned char *net_write(const net *n, int reversed, size_t *len) {
             put32(f + offsets[i] + 4 * j, u);
         }
     }
-    memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
-    put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
-    put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
-    put64(f + LSTM_HDR_FILE_SIZE, pos);
-    put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
-    put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
-    put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);
-    put32(f + LSTM_HDR_NUM_LAYERS, n->spec.num_layers);
-    put32(f + LSTM_HDR_NUM_DIRECTIONS, n->spec.num_directions);
-    put32(f + LSTM_HDR_HEAD_SIZE, n->spec.head_size);
-    put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
-    put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
-    for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = LSTM_LAYER_FP32;
-    fix_file_crc(f, pos);
+    finish_file(f, n, header_size, pos, count, LSTM_LAYER_FP32);
     *len = pos;
     return f;
 }
@@ -406,20 +413,7 @@ unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len) {
         memcpy(f + offsets[i], t[i].data, t[i].bytes);
         free(t[i].data);
     }
-    memcpy(f + LSTM_HDR_MAGIC, LSTM_FILE_MAGIC, LSTM_FILE_MAGIC_LEN);
-    put32(f + LSTM_HDR_VERSION, LSTM_FORMAT_VERSION);
-    put32(f + LSTM_HDR_HEADER_SIZE, (uint32_t)header_size);
-    put64(f + LSTM_HDR_FILE_SIZE, pos);
-    put32(f + LSTM_HDR_INPUT_SIZE, n->spec.input_size);
-    put32(f + LSTM_HDR_HIDDEN_SIZE, n->spec.hidden_size);
-    put32(f + LSTM_HDR_PROJ_SIZE, n->spec.proj_size);
-    put32(f + LSTM_HDR_NUM_LAYERS, n->spec.num_layers);
-    put32(f + LSTM_HDR_NUM_DIRECTIONS, n->spec.num_directions);
-    put32(f + LSTM_HDR_HEAD_SIZE, n->spec.head_size);
-    put32(f + LSTM_HDR_HEAD_ACTIVATION, n->spec.head_activation);
-    put32(f + LSTM_HDR_TENSOR_COUNT, (uint32_t)count);
-    for (uint32_t l = 0; l < n->spec.num_layers; l++) f[LSTM_HDR_LAYER_DTYPES + l] = (unsigned char)dtype;
-    fix_file_crc(f, pos);
+    finish_file(f, n, header_size, pos, count, dtype);
     *len = pos;
     return f;
 }
