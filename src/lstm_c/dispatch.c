@@ -22,48 +22,41 @@
 #endif
 #endif
 
+/* A table from the name suffixes of its four kernel families: fp32 products, int8 x float product, int8 x
+ * int8 products, elementwise kernels (e.g. lstm_f32_gemv_<f32>, lstm_s8_gemv_f32_<s8f>, lstm_s8_gemv_<s8>,
+ * lstm_quantize_<ew>). */
+#define LSTM_TABLE(f32, s8f, s8, ew)                                                                        \
+    {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, \
+     lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew, lstm_activate_##ew}
+
 /* Portable C: the twin of every SIMD table, and the canonical fp32 order (kernels.h). */
-static const lstm_kernels reference_kernels = {
-    lstm_f32_gemv_canonical, lstm_f32_gemm_canonical, lstm_s8_gemv_f32_ref, lstm_s8_gemv_ref, lstm_s8_gemm_ref,
-    lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref, lstm_activate_ref};
+static const lstm_kernels reference_kernels = LSTM_TABLE(canonical, ref, ref, ref);
 
 #ifdef LSTM_USE_CBLAS
 /* fp32 through the linked CBLAS; everything else portable. */
-static const lstm_kernels blas_kernels = {
-    lstm_f32_gemv_cblas, lstm_f32_gemm_cblas, lstm_s8_gemv_f32_ref, lstm_s8_gemv_ref, lstm_s8_gemm_ref,
-    lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref, lstm_activate_ref};
+static const lstm_kernels blas_kernels = LSTM_TABLE(cblas, ref, ref, ref);
 #endif
 
 #ifdef LSTM_HAVE_X86_KERNELS
-#define LSTM_ISA_TABLE(isa)                                                                                 \
-    {lstm_f32_gemv_##isa, lstm_f32_gemm_##isa, lstm_s8_gemv_f32_##isa, lstm_s8_gemv_##isa, lstm_s8_gemm_##isa, \
-     lstm_quantize_##isa, lstm_q8_gates_##isa, lstm_cell_update_##isa, lstm_activate_##isa}
-static const lstm_kernels avx2_kernels = LSTM_ISA_TABLE(avx2);
-static const lstm_kernels avx512_kernels = LSTM_ISA_TABLE(avx512);
+static const lstm_kernels avx2_kernels = LSTM_TABLE(avx2, avx2, avx2, avx2);
+static const lstm_kernels avx512_kernels = LSTM_TABLE(avx512, avx512, avx512, avx512);
 #endif
 
 #ifdef LSTM_HAVE_NEON_KERNELS
-static const lstm_kernels neon_kernels = {
-    lstm_f32_gemv_neon, lstm_f32_gemm_neon, lstm_s8_gemv_f32_neon, lstm_s8_gemv_neon, lstm_s8_gemm_neon,
-    lstm_quantize_neon, lstm_q8_gates_neon, lstm_cell_update_neon, lstm_activate_neon};
+static const lstm_kernels neon_kernels = LSTM_TABLE(neon, neon, neon, neon);
 #endif
 #ifdef LSTM_HAVE_NEON_DOT_KERNELS
 /* NEON with SDOT for the int8 x int8 products */
-static const lstm_kernels neon_dot_kernels = {
-    lstm_f32_gemv_neon, lstm_f32_gemm_neon, lstm_s8_gemv_f32_neon, lstm_s8_gemv_neon_dot, lstm_s8_gemm_neon_dot,
-    lstm_quantize_neon, lstm_q8_gates_neon, lstm_cell_update_neon, lstm_activate_neon};
+static const lstm_kernels neon_dot_kernels = LSTM_TABLE(neon, neon, neon_dot, neon);
 #endif
 #ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
 /* SXTB16 + SMLAD for the int8 x int8 products; fp32 and int8 x float products for the scalar FPU when
  * there is one with FMA; the elementwise kernels portable C (the FPU is scalar: the same code) */
-static const lstm_kernels cortex_m_kernels = {
 #ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
-    lstm_f32_gemv_cortex_m, lstm_f32_gemm_cortex_m, lstm_s8_gemv_f32_cortex_m,
+static const lstm_kernels cortex_m_kernels = LSTM_TABLE(cortex_m, cortex_m, cortex_m, ref);
 #else
-    lstm_f32_gemv_canonical, lstm_f32_gemm_canonical, lstm_s8_gemv_f32_ref,
+static const lstm_kernels cortex_m_kernels = LSTM_TABLE(canonical, ref, cortex_m, ref);
 #endif
-    lstm_s8_gemv_cortex_m, lstm_s8_gemm_cortex_m, lstm_quantize_ref, lstm_q8_gates_ref, lstm_cell_update_ref,
-    lstm_activate_ref};
 #endif
 
 #ifdef LSTM_HAVE_NEON_KERNELS

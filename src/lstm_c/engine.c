@@ -21,12 +21,10 @@ static void add_q8_float_part(const lstm_model *m, const lstm_cell *c, size_t pa
     m->kern->gemv_f32(c->wq, rows, c->gx + c->gh, g0, g0 + lstm_r4(n) / 4, padded, c->wscale + part * rows, gates);
 }
 
-/* gates[4H] += W_ih x (fp32 and int8 layers; int8-dynamic layers go through q8_dynamic_sums) */
+/* gates[4H] += W_ih x for an int8 (float activations) layer: fp32 layers take W_ih x as one product with
+ * W_hh h (step) or over all steps (run), int8-dynamic layers through q8_dynamic_sums */
 static void add_input_part(const lstm_model *m, const lstm_cell *c, const float *x, float *gates, float *scratch) {
-    if (c->dtype == LSTM_LAYER_FP32)
-        m->kern->sgemv_acc(4 * (size_t)m->info.hidden_size, c->in, c->w, c->ld, x, gates);
-    else
-        add_q8_float_part(m, c, 0, x, c->in, gates, scratch);
+    add_q8_float_part(m, c, 0, x, c->in, gates, scratch);
 }
 
 /* gates[4H] += W_hh h (fp32 and int8 layers) */
