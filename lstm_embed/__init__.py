@@ -36,7 +36,7 @@ from lstm_embed.errors import (  # noqa: E402
 
 from lstm_embed.convert import Conversion, ConversionWarning  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", calibration=None,

@@ -145,6 +145,7 @@ cdef extern from "lstm_format.h":
         LSTM_ROLE_PROJ_SCALE
         LSTM_DTYPE_F32
         LSTM_DTYPE_I8_BLOCKED
+        LSTM_DTYPE_F32_PANELS
         LSTM_DTYPE_I32
         LSTM_Q8_BLOCK_ROWS
         LSTM_Q8_BLOCK_COLS

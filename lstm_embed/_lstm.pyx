@@ -53,13 +53,27 @@ _STATUS_ERRORS = {
 
 _FILE_HINT = ("it is not a valid lstm_embed model file (damaged, truncated, or written by another tool or "
               "version): re-create it with lstm_embed.convert_torch or `lstm-embed convert`")
+def _version_message(data) -> str:
+    """Why a file's format version is refused, and what to do (the version field is read raw)."""
+    if data.size < FORMAT["HDR_VERSION"] + 4:
+        return "cannot open model"
+    version = int(np.frombuffer(data[FORMAT["HDR_VERSION"]:FORMAT["HDR_VERSION"] + 4].tobytes(), "<u4")[0])
+    if version < LSTM_FORMAT_VERSION:
+        return (f"cannot open model: it is format version {version} (written by lstm_embed 0.1-0.2, fp32 weights "
+                f"row-major); this lstm_embed reads version {LSTM_FORMAT_VERSION} only (packed fp32 weights). "
+                "Convert it again from its source with this version: lstm_embed.convert_torch(...) or "
+                "`lstm-embed convert SOURCE -o MODEL.lstm`")
+    return (f"cannot open model: it is format version {version}, newer than this lstm_embed reads "
+            f"({LSTM_FORMAT_VERSION}): upgrade lstm_embed")
+
+
 # What the user can do about each status, appended to the C library's description.
 _STATUS_HINTS = {
     LSTM_E_INVALID_ARGUMENT: "this is a bug in lstm_embed's binding; please report it",
     LSTM_E_BUFFER_TOO_SMALL: "this is a bug in lstm_embed's binding; please report it",
     LSTM_E_TRUNCATED: _FILE_HINT,
     LSTM_E_BAD_MAGIC: _FILE_HINT,
-    LSTM_E_UNSUPPORTED_VERSION: "upgrade lstm_embed, or convert the model again with this version",
+    LSTM_E_UNSUPPORTED_VERSION: "convert the model again with this lstm_embed (or upgrade it for a newer file)",
     LSTM_E_CHECKSUM: _FILE_HINT,
     LSTM_E_BAD_HEADER: _FILE_HINT,
     LSTM_E_BAD_TENSOR: _FILE_HINT,
@@ -128,6 +142,7 @@ FORMAT = {
     "ROLE_PROJ_SCALE": LSTM_ROLE_PROJ_SCALE,
     "DTYPE_F32": LSTM_DTYPE_F32,
     "DTYPE_I8_BLOCKED": LSTM_DTYPE_I8_BLOCKED,
+    "DTYPE_F32_PANELS": LSTM_DTYPE_F32_PANELS,
     "DTYPE_I32": LSTM_DTYPE_I32,
     "Q8_BLOCK_ROWS": LSTM_Q8_BLOCK_ROWS,
     "Q8_BLOCK_COLS": LSTM_Q8_BLOCK_COLS,
@@ -383,6 +398,9 @@ cdef class Model:
         cdef lstm_status st
         with nogil:
             st = lstm_model_open(cnp.PyArray_DATA(self._data), <size_t>cnp.PyArray_SIZE(self._data), &m)
+        if st == LSTM_E_UNSUPPORTED_VERSION:
+            st_msg = _version_message(self._data)
+            _check(st, st_msg)
         _check(st, "cannot open model")
         self._m = m
         _check(lstm_model_set_isa(m, <lstm_isa>code), f"cannot use the {ISAS[code]} kernels")

@@ -77,6 +77,17 @@ def _float(role: str, index: int, a) -> _Tensor:
     return _Tensor(FORMAT[role], index, FORMAT["DTYPE_F32"], a2.shape[0], a2.shape[1], a2.astype("<f4").tobytes())
 
 
+def _panels(role: str, index: int, a) -> _Tensor:
+    """A [rows, cols] fp32 matrix as packed panels (F32_PANELS in lstm_format.h): 16 rows per panel, each
+    panel column after column, rows past `rows` zero."""
+    a = _f32(a)
+    rows, cols = a.shape
+    panels = np.zeros((-(-rows // 16) * 16, cols), dtype="<f4")
+    panels[:rows] = a
+    data = panels.reshape(-1, 16, cols).transpose(0, 2, 1).tobytes()
+    return _Tensor(FORMAT[role], index, FORMAT["DTYPE_F32_PANELS"], rows, cols, data)
+
+
 def _int8_tensors(index: int, q: Int8Cell) -> list[_Tensor]:
     """An int8 layer: blocked [W_ih | W_hh] with per-row scales of each part, their row sums, projection."""
     out = [
@@ -103,9 +114,9 @@ def _tensors(spec: ModelSpec) -> list[_Tensor]:
             if spec.dtypes[layer] != "float32":
                 out += _int8_tensors(index, spec.int8[layer][direction])
                 continue
-            out.append(_float("ROLE_WEIGHT", index, np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)))
+            out.append(_panels("ROLE_WEIGHT", index, np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)))
             if spec.proj_size:
-                out.append(_float("ROLE_PROJ", index, cell.w_hr))
+                out.append(_panels("ROLE_PROJ", index, cell.w_hr))
     if spec.head_w is not None:
         out.append(_float("ROLE_HEAD_W", 0, spec.head_w))
         out.append(_float("ROLE_HEAD_B", 0, spec.head_b))

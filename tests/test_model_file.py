@@ -65,7 +65,18 @@ def table(blob):
     return rows
 
 
+def stored_rows(e):
+    """Rows a tensor occupies on disk: packed fp32 panels are padded to a multiple of 16 rows."""
+    return -(-e["rows"] // 16) * 16 if e["dtype"] == FORMAT["DTYPE_F32_PANELS"] else e["rows"]
+
+
 def tensor(blob, e):
+    """A float tensor as a [rows, cols] array, unpacking panels (16 rows each, column after column)."""
+    if e["dtype"] == FORMAT["DTYPE_F32_PANELS"]:
+        raw = np.frombuffer(blob, "<f4", stored_rows(e) * e["cols"], e["offset"])
+        full = raw.reshape(-1, e["cols"], 16).transpose(0, 2, 1).reshape(-1, e["cols"])
+        assert not full[e["rows"]:].any(), "padding rows of a packed tensor are not zero"
+        return full[:e["rows"]]
     return np.frombuffer(blob, "<f4", e["rows"] * e["cols"], e["offset"]).reshape(e["rows"], e["cols"])
 
 
@@ -116,7 +127,7 @@ def test_properties(data):
     m = Model.from_bytes(data)
     assert (m.input_size, m.hidden_size, m.proj_size, m.num_layers, m.num_directions) == (2, 3, 2, 2, 1)
     assert (m.head_size, m.head_activation, m.output_size) == (2, "sigmoid", 2)
-    assert (m.dtype, m.layer_dtypes, m.format_version) == ("float32", ("float32", "float32"), 1)
+    assert (m.dtype, m.layer_dtypes, m.format_version) == ("float32", ("float32", "float32"), FORMAT["VERSION"])
     assert m.file_size == len(data)
     assert m.param_count == sum(e["rows"] * e["cols"] for e in table(data))
     assert m.fingerprint == struct.unpack_from("<Q", data, FORMAT["HDR_FINGERPRINT"])[0]
@@ -186,7 +197,7 @@ def test_layout_matches_the_documented_format(name, make_lstm, make_head):
     blob = lstm_embed.convert_torch(lstm, head=head)
     assert blob[:8] == FORMAT["MAGIC"] == b"LSTMEMB\0"
     version, header_size, file_size = struct.unpack_from("<IIQ", blob, FORMAT["HDR_VERSION"])
-    assert (version, file_size) == (1, len(blob))
+    assert (version, file_size) == (FORMAT["VERSION"], len(blob))
     entries = table(blob)
     assert header_size == FORMAT["HDR_SIZE"] + FORMAT["TENSOR_ENTRY_SIZE"] * len(entries)
     crc = struct.unpack_from("<I", blob, FORMAT["HDR_CRC32"])[0]
@@ -197,15 +208,17 @@ def test_layout_matches_the_documented_format(name, make_lstm, make_head):
     used = np.zeros(len(blob), bool)
     used[:header_size] = True
     for e in entries:
-        assert e["offset"] % 64 == 0 and e["dtype"] == FORMAT["DTYPE_F32"]
-        end = e["offset"] + 4 * e["rows"] * e["cols"]
+        packed = e["role"] in (FORMAT["ROLE_WEIGHT"], FORMAT["ROLE_PROJ"])  # fp32 layer matrices
+        assert e["offset"] % 64 == 0 and e["dtype"] == FORMAT["DTYPE_F32_PANELS" if packed else "DTYPE_F32"]
+        end = e["offset"] + 4 * stored_rows(e) * e["cols"]
         assert not used[e["offset"]:end].any(), "tensors overlap"
         used[e["offset"]:end] = True
         np.testing.assert_array_equal(tensor(blob, e), want[e["role"], e["index"]])
     assert not any(blob[i] for i in np.flatnonzero(~used)), "padding is not zero"
 
     raw = 4 * sum(a.size for a in want.values())
-    overhead = len(blob) - raw
+    padding_rows = 4 * sum((stored_rows(e) - e["rows"]) * e["cols"] for e in entries)
+    overhead = len(blob) - raw - padding_rows
     assert Model.from_bytes(blob).param_count * 4 == raw
     assert overhead <= FORMAT["HDR_SIZE"] + len(entries) * (FORMAT["TENSOR_ENTRY_SIZE"] + 63) + 63
     if name == "large":
@@ -283,7 +296,8 @@ def put_float(role, value):
 
 BIG = 2**31
 MUTATIONS = {
-    "version 2": (set_header("HDR_VERSION", "<I", 2), UNSUPPORTED_VERSION),
+    "version 1 (0.1-0.2)": (set_header("HDR_VERSION", "<I", 1), UNSUPPORTED_VERSION),
+    "next version": (set_header("HDR_VERSION", "<I", FORMAT["VERSION"] + 1), UNSUPPORTED_VERSION),
     "version 0": (set_header("HDR_VERSION", "<I", 0), UNSUPPORTED_VERSION),
     "flags": (set_header("HDR_FLAGS", "<I", 1), BAD_HEADER),
     "input_size 0": (set_header("HDR_INPUT_SIZE", "<I", 0), BAD_HEADER),
@@ -376,3 +390,15 @@ def test_field_changes_without_crc_fix_are_checksum_errors(data):
 def test_crc_fixed_unchanged_file_still_opens(data):
     assert crc_fixed(data) == data
     assert status_of(data) == 0
+
+
+def test_old_format_version_says_convert_again(data):
+    """A file of format version 1 (lstm_embed 0.1-0.2: fp32 weights row-major) is refused with a message that
+    says what to do; a newer one asks for a newer lstm_embed."""
+    old = crc_fixed(set_header("HDR_VERSION", "<I", 1)(data))
+    with pytest.raises(ModelFormatError, match=r"format version 1 .*Convert it again") as err:
+        Model.from_bytes(old)
+    assert err.value.args[1] == UNSUPPORTED_VERSION
+    newer = crc_fixed(set_header("HDR_VERSION", "<I", FORMAT["VERSION"] + 1)(data))
+    with pytest.raises(ModelFormatError, match="upgrade lstm_embed"):
+        Model.from_bytes(newer)

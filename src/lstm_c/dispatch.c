@@ -29,8 +29,8 @@
     {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, \
      lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew, lstm_activate_##ew}
 
-/* Portable C: the twin of every SIMD table, and the canonical fp32 order (kernels.h). */
-static const lstm_kernels reference_kernels = LSTM_TABLE(canonical, ref, ref, ref);
+/* Portable C: the twin of every SIMD table (fp32 in the "mul+add" order of kernels.h). */
+static const lstm_kernels reference_kernels = LSTM_TABLE(ref, ref, ref, ref);
 
 #ifdef LSTM_USE_CBLAS
 /* fp32 through the linked CBLAS; everything else portable. */
@@ -55,7 +55,7 @@ static const lstm_kernels neon_dot_kernels = LSTM_TABLE(neon, neon, neon_dot, ne
 #ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
 static const lstm_kernels cortex_m_kernels = LSTM_TABLE(cortex_m, cortex_m, cortex_m, ref);
 #else
-static const lstm_kernels cortex_m_kernels = LSTM_TABLE(canonical, ref, cortex_m, ref);
+static const lstm_kernels cortex_m_kernels = LSTM_TABLE(ref, ref, cortex_m, ref);
 #endif
 #endif
 

@@ -30,7 +30,7 @@ static void add_input_part(const lstm_model *m, const lstm_cell *c, const float 
 /* gates[4H] += W_hh h (fp32 and int8 layers) */
 static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float *h, float *gates, float *scratch) {
     if (c->dtype == LSTM_LAYER_FP32)
-        m->kern->sgemv_acc(4 * (size_t)m->info.hidden_size, m->hr, c->w + c->in, c->ld, h, gates);
+        m->kern->f32_gemv(c->w, 4 * (size_t)m->info.hidden_size, c->ld, c->in, c->ld, h, gates);
     else
         add_q8_float_part(m, c, 1, h, m->hr, gates, scratch);
 }
@@ -90,7 +90,7 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
         size_t groups = lstm_r4(H) / 4;
         m->kern->gemv_f32(cell->hrq, P, groups, 0, groups, hfull, cell->hr_scale, h);
     } else {
-        m->kern->sgemv_acc(P, H, cell->w_hr, H, hfull, h);
+        m->kern->f32_gemv(cell->w_hr, P, H, 0, H, hfull, h);
     }
 }
 
@@ -115,7 +115,7 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
     st = lstm_check_input(x, m->info.input_size);
     if (st != LSTM_OK) return st;
     float *d = lstm_state_data(state);
-    float *xh = d + m->off_xh, *gates = d + m->off_gates;
+    float *gates = d + m->off_gates;
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     const float *in = x;
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
@@ -127,11 +127,10 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
             q8_dynamic_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
             q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &bh);
             q8_dynamic_gates(m, cell, gates, &bx, 0, &bh, 0);
-        } else if (cell->dtype == LSTM_LAYER_FP32) { /* [W_ih | W_hh] . [x; h] in one pass */
+        } else if (cell->dtype == LSTM_LAYER_FP32) { /* each gate one chain: bias, the x terms, the h terms */
             memcpy(gates, cell->b, H4 * sizeof(float));
-            memcpy(xh, in, cell->in * sizeof(float));
-            memcpy(xh + cell->in, h, hr * sizeof(float));
-            m->kern->sgemv_acc(H4, cell->ld, cell->w, cell->ld, xh, gates);
+            m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, in, gates);
+            m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
         } else {
             memcpy(gates, cell->b, H4 * sizeof(float));
             add_input_part(m, cell, in, gates, d);
@@ -182,7 +181,7 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
     } else {
         broadcast_rows(g, k, H4, cell->b, H4);
         if (cell->dtype == LSTM_LAYER_FP32)
-            m->kern->sgemm_nt_acc(k, H4, cell->in, x, ldx, cell->w, cell->ld, g, H4);
+            m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->in, k, x, ldx, g, H4);
         else
             for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
     }
@@ -313,7 +312,7 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             for (size_t i = 0; i < n; i++) q8_dynamic_gates(m, cell, g + i * H4, &qx, i, &qh, i);
         } else if (cell->dtype == LSTM_LAYER_FP32) {
             broadcast_rows(g, n, H4, cell->b, H4);
-            m->kern->sgemm_nt_acc(n, H4, cell->ld, xh, ld, cell->w, cell->ld, g, H4);
+            m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->ld, n, xh, ld, g, H4);
         } else {
             broadcast_rows(g, n, H4, cell->b, H4); /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
             for (size_t i = 0; i < n; i++) {

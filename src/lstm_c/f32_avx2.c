@@ -1,5 +1,7 @@
-/* f32_avx2.c - fp32 products of our own for x86-64 AVX2 + FMA (fused multiply-add, so fp32 layers agree
- * with the portable path within float rounding, not bit for bit). */
+/* f32_avx2.c - fp32 products of our own for x86-64 with AVX2 and FMA, over packed weight panels
+ * (lstm_format.h): a 16-row panel is two registers; every output is one chain of fused multiply-adds in k
+ * order (the "fma" family of kernels.h: the same bits as the AVX-512, aarch64 NEON and Cortex-M kernels).
+ * Accumulators start at y, so there is no horizontal reduction. */
 #include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
@@ -7,89 +9,80 @@
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma")))
+#define ALWAYS static inline __attribute__((always_inline))
 
-/* Lanes [0, k % 8) of a tail load. */
-AVX2 static inline __m256i tail_mask(size_t k) {
-    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    return _mm256_loadu_si256((const __m256i *)(const void *)(lanes + 8 - k % 8));
+/* lanes of rows r0 .. r0 + 7 that exist when `rows` rows do */
+AVX2 ALWAYS __m256i rows_mask(size_t r0, size_t rows) {
+    size_t valid = r0 >= rows ? 0 : rows - r0;
+    int v = valid >= 8 ? 8 : (int)valid;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* The sums of 4 vectors, as [s(a) s(b) s(c) s(d)]. */
-AVX2 static inline __m128 sum4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    __m256 u = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1));
-}
-
-/* y += A x, A row-major: 8 rows at a time share each load of x (8 independent FMA chains). */
-AVX2 void lstm_f32_gemv_avx2(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y) {
-    size_t kf = k / 8 * 8, r = 0;
-    __m256i tail = tail_mask(k);
-    for (; r + 8 <= m; r += 8) {
-        const float *row = a + r * lda;
-        __m256 acc[8];
-        for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-        for (size_t j = 0; j < kf; j += 8) {
-            __m256 xv = _mm256_loadu_ps(x + j);
-            for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(_mm256_loadu_ps(row + i * lda + j), xv, acc[i]);
-        }
-        if (kf < k) {
-            __m256 xv = _mm256_maskload_ps(x + kf, tail);
-            for (int i = 0; i < 8; i++)
-                acc[i] = _mm256_fmadd_ps(_mm256_maskload_ps(row + i * lda + kf, tail), xv, acc[i]);
-        }
-        __m128 lo = sum4(acc[0], acc[1], acc[2], acc[3]), hi = sum4(acc[4], acc[5], acc[6], acc[7]);
-        _mm_storeu_ps(y + r, _mm_add_ps(_mm_loadu_ps(y + r), lo));
-        _mm_storeu_ps(y + r + 4, _mm_add_ps(_mm_loadu_ps(y + r + 4), hi));
+/* NH half-panels (8 rows each) from row r0 times NV vectors: NH * NV accumulators in registers. Half h is
+ * rows r0 + 8h .. r0 + 8h + 7: panel (r0 + 8h) / 16, lanes 8 * (h % 2) ... of each k. */
+AVX2 ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1, const float *x,
+                      size_t ldx, float *y, size_t ldy, const int NH, const int NV) {
+    __m256 acc[6][8];
+    __m256i mask[8];
+    const float *half[8];
+#pragma GCC unroll 8
+    for (int h = 0; h < NH; h++) {
+        size_t r = r0 + 8 * (size_t)h;
+        mask[h] = rows_mask(r, rows);
+        half[h] = w + (r / 16) * cols * 16 + r % 16;
     }
-    for (; r < m; r++) {
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t j = 0; j < kf; j += 8)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + r * lda + j), _mm256_loadu_ps(x + j), acc);
-        if (kf < k)
-            acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + r * lda + kf, tail), _mm256_maskload_ps(x + kf, tail), acc);
-        __m128 s = sum4(acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-        y[r] += _mm_cvtss_f32(s);
+#pragma GCC unroll 6
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) acc[v][h] = _mm256_maskload_ps(y + v * ldy + r0 + 8 * (size_t)h, mask[h]);
+    for (size_t k = k0; k < k1; k++) {
+        __m256 wv[8];
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) wv[h] = _mm256_loadu_ps(half[h] + k * 16);
+#pragma GCC unroll 6
+        for (int v = 0; v < NV; v++) {
+            __m256 xb = _mm256_broadcast_ss(x + v * ldx + k - k0);
+#pragma GCC unroll 8
+            for (int h = 0; h < NH; h++) acc[v][h] = _mm256_fmadd_ps(wv[h], xb, acc[v][h]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 8
+        for (int h = 0; h < NH; h++) _mm256_maskstore_ps(y + v * ldy + r0 + 8 * (size_t)h, mask[h], acc[v][h]);
+}
+
+/* 4 panels (8 accumulators) at a time, then the rest. */
+AVX2 void lstm_f32_gemv_avx2(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, float *y) {
+    size_t r0 = 0, end = lstm_r16(rows);
+    for (; r0 + 64 <= end; r0 += 64) tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, 8, 1);
+    switch ((end - r0) / 16) {
+    case 3: tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, 6, 1); break;
+    case 2: tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, 4, 1); break;
+    case 1: tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, 2, 1); break;
+    default: break;
     }
 }
 
-/* C[n][m] += X[n][k] W[m][k]^T: tiles of 2 vectors x 4 rows of W (8 accumulators in registers, each
- * weight load feeds 2 vectors); the rows and vectors past the tiles go through lstm_f32_gemv_avx2. */
-AVX2 void lstm_f32_gemm_avx2(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                             float *c, size_t ldc) {
-    size_t kf = k / 8 * 8, n2 = n / 2 * 2, m4 = m / 4 * 4;
-    __m256i tail = tail_mask(k);
-    for (size_t i = 0; i < n2; i += 2) {
-        const float *x0 = x + i * ldx, *x1 = x0 + ldx;
-        for (size_t r = 0; r < m4; r += 4) {
-            const float *w0 = w + r * ldw;
-            __m256 a0[4], a1[4];
-            for (int j = 0; j < 4; j++) a0[j] = a1[j] = _mm256_setzero_ps();
-            for (size_t p = 0; p < kf; p += 8) {
-                __m256 xv0 = _mm256_loadu_ps(x0 + p), xv1 = _mm256_loadu_ps(x1 + p);
-                for (int j = 0; j < 4; j++) {
-                    __m256 wv = _mm256_loadu_ps(w0 + j * ldw + p);
-                    a0[j] = _mm256_fmadd_ps(xv0, wv, a0[j]);
-                    a1[j] = _mm256_fmadd_ps(xv1, wv, a1[j]);
-                }
-            }
-            if (kf < k) {
-                __m256 xv0 = _mm256_maskload_ps(x0 + kf, tail), xv1 = _mm256_maskload_ps(x1 + kf, tail);
-                for (int j = 0; j < 4; j++) {
-                    __m256 wv = _mm256_maskload_ps(w0 + j * ldw + kf, tail);
-                    a0[j] = _mm256_fmadd_ps(xv0, wv, a0[j]);
-                    a1[j] = _mm256_fmadd_ps(xv1, wv, a1[j]);
-                }
-            }
-            float *c0 = c + i * ldc + r, *c1 = c0 + ldc;
-            _mm_storeu_ps(c0, _mm_add_ps(_mm_loadu_ps(c0), sum4(a0[0], a0[1], a0[2], a0[3])));
-            _mm_storeu_ps(c1, _mm_add_ps(_mm_loadu_ps(c1), sum4(a1[0], a1[1], a1[2], a1[3])));
+/* One panel (2 registers) at a time for tiles of 6 vectors (12 accumulators), then the rest. */
+AVX2 void lstm_f32_gemm_avx2(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n, const float *x,
+                        size_t ldx, float *y, size_t ldy) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        size_t i = 0;
+        for (; i + 6 <= n; i += 6) tile(w, rows, cols, r0, k0, k1, x + i * ldx, ldx, y + i * ldy, ldy, 2, 6);
+        const float *xi = x + i * ldx;
+        float *yi = y + i * ldy;
+        switch (n - i) {
+        case 5: tile(w, rows, cols, r0, k0, k1, xi, ldx, yi, ldy, 2, 5); break;
+        case 4: tile(w, rows, cols, r0, k0, k1, xi, ldx, yi, ldy, 2, 4); break;
+        case 3: tile(w, rows, cols, r0, k0, k1, xi, ldx, yi, ldy, 2, 3); break;
+        case 2: tile(w, rows, cols, r0, k0, k1, xi, ldx, yi, ldy, 2, 2); break;
+        case 1: tile(w, rows, cols, r0, k0, k1, xi, ldx, yi, ldy, 2, 1); break;
+        default: break;
         }
-        if (m4 < m)
-            for (size_t v = 0; v < 2; v++)
-                lstm_f32_gemv_avx2(m - m4, k, w + m4 * ldw, ldw, x0 + v * ldx, c + (i + v) * ldc + m4);
     }
-    for (size_t i = n2; i < n; i++) lstm_f32_gemv_avx2(m, k, w, ldw, x + i * ldx, c + i * ldc);
 }
+
 #else
 typedef int lstm_f32_avx2_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -15,14 +15,19 @@
 #define LSTM_CBLAS(name) name
 #endif
 
-void lstm_f32_gemv_cblas(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y) {
-    LSTM_CBLAS(cblas_sgemv)(CblasRowMajor, CblasNoTrans, (int)m, (int)k, 1.0f, a, (int)lda, x, 1, 1.0f, y, 1);
+/* Panel p of a packed matrix is, to BLAS, a column-major [16 x cols] matrix with leading dimension 16 (or a
+ * row-major [cols x 16] one): one call per panel, for the rows of it that exist. */
+void lstm_f32_gemv_cblas(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, float *y) {
+    for (size_t r0 = 0; r0 < rows && k1 > k0; r0 += 16)
+        LSTM_CBLAS(cblas_sgemv)(CblasColMajor, CblasNoTrans, (int)(rows - r0 < 16 ? rows - r0 : 16), (int)(k1 - k0),
+                                1.0f, w + r0 * cols + k0 * 16, 16, x, 1, 1.0f, y + r0, 1);
 }
 
-void lstm_f32_gemm_cblas(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                         float *c, size_t ldc) {
-    LSTM_CBLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0f, x, (int)ldx,
-                            w, (int)ldw, 1.0f, c, (int)ldc);
+void lstm_f32_gemm_cblas(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n, const float *x,
+                         size_t ldx, float *y, size_t ldy) {
+    for (size_t r0 = 0; r0 < rows && k1 > k0 && n > 0; r0 += 16)
+        LSTM_CBLAS(cblas_sgemm)(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)(rows - r0 < 16 ? rows - r0 : 16),
+                                (int)(k1 - k0), 1.0f, x, (int)ldx, w + r0 * cols + k0 * 16, 16, 1.0f, y + r0, (int)ldy);
 }
 #else
 typedef int lstm_f32_cblas_unused; /* ISO C forbids an empty translation unit */

@@ -1,7 +1,7 @@
 /* f32_cortex_m.c - fp32 products and the int8-weight x float-activation product for Cortex-M cores with
  * the DSP extension and a single-precision FPU (M4F, M7, M33): scalar code shaped for 16 FPU registers.
- *  - sgemv / sgemm: 4 rows at a time, each a chain of fused multiply-adds (fmaf: VFMA.F32), so fp32 layers
- *    agree with the portable path within float rounding, as on the other SIMD tables.
+ *  - f32 gemv / gemm over packed panels: each output a chain of fused multiply-adds in k order (fmaf:
+ *    VFMA.F32), the "fma" family of kernels.h: the bits of the x86 and aarch64 kernels.
  *  - gemv_f32: the canonical order of kernels.h row by row (the 4 partial sums of a row in registers,
  *    groups in order, a rounded multiply then a rounded add, (s0 + s1) + (s2 + s3), y += scale * sum): the
  *    reference's bits. */
@@ -10,34 +10,28 @@
 #ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
 #include <math.h>
 
-void lstm_f32_gemv_cortex_m(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y) {
-    size_t r = 0;
-    for (; r + 4 <= m; r += 4) {
-        const float *a0 = a + r * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        for (size_t j = 0; j < k; j++) {
-            float xj = x[j];
-            s0 = fmaf(a0[j], xj, s0);
-            s1 = fmaf(a1[j], xj, s1);
-            s2 = fmaf(a2[j], xj, s2);
-            s3 = fmaf(a3[j], xj, s3);
+/* One panel: its 16 rows as 16 chains of VFMA.F32 in k order (the "fma" family of kernels.h), held in
+ * FPU registers across k. */
+void lstm_f32_gemv_cortex_m(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x,
+                            float *y) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const float *p = w + r0 * cols;
+        size_t valid = rows - r0 < 16 ? rows - r0 : 16;
+        float acc[16] = {0};
+        for (size_t j = 0; j < valid; j++) acc[j] = y[r0 + j];
+        for (size_t k = k0; k < k1; k++) {
+            const float *wk = p + k * 16;
+            float xk = x[k - k0];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) acc[j] = fmaf(wk[j], xk, acc[j]);
         }
-        y[r] += s0;
-        y[r + 1] += s1;
-        y[r + 2] += s2;
-        y[r + 3] += s3;
-    }
-    for (; r < m; r++) {
-        const float *a0 = a + r * lda;
-        float s0 = 0.0f;
-        for (size_t j = 0; j < k; j++) s0 = fmaf(a0[j], x[j], s0);
-        y[r] += s0;
+        for (size_t j = 0; j < valid; j++) y[r0 + j] = acc[j];
     }
 }
 
-void lstm_f32_gemm_cortex_m(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                            float *c, size_t ldc) {
-    for (size_t i = 0; i < n; i++) lstm_f32_gemv_cortex_m(m, k, w, ldw, x + i * ldx, c + i * ldc);
+void lstm_f32_gemm_cortex_m(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n,
+                            const float *x, size_t ldx, float *y, size_t ldy) {
+    for (size_t i = 0; i < n; i++) lstm_f32_gemv_cortex_m(w, rows, cols, k0, k1, x + i * ldx, y + i * ldy);
 }
 
 void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,

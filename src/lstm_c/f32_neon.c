@@ -1,7 +1,8 @@
 /* f32_neon.c - fp32 products for ARM Advanced SIMD, and the int8-weight x float-activation product.
- *  - sgemv / sgemm: aarch64 uses fused multiply-add (FMLA), 32-bit ARMv7 NEON multiply then add (VMLA; it
- *    has no vector FMA, and its NEON flushes denormals to zero): fp32 layers agree with the portable path
- *    within float rounding only, as on x86.
+ *  - f32 gemv / gemm over packed panels (lstm_format.h), every output one chain in k order: aarch64 uses
+ *    fused multiply-add (FMLA: the "fma" family of kernels.h, the bits of the x86 kernels); 32-bit ARMv7
+ *    NEON multiply then add (VMLA: it has no vector FMA; the order of the portable kernel, but NEON flushes
+ *    subnormals to zero).
  *  - gemv_f32 (int8 x float) follows the canonical order of kernels.h with a rounded multiply then a
  *    rounded add (vmulq_f32, vaddq_f32; never vfmaq): on aarch64 the reference's bits. On 32-bit ARM it is
  *    the portable kernel on the IEEE scalar VFP unit, because NEON's flush-to-zero would break bit identity
@@ -22,92 +23,79 @@
 #define MLA(acc, a, b) vfmaq_f32(acc, a, b)
 #endif
 
-/* [sum(a) sum(b) sum(c) sum(d)] */
-NEON static inline float32x4_t sum4(float32x4_t a, float32x4_t b, float32x4_t c, float32x4_t d) {
-#ifdef LSTM_NEON32
-    float32x2_t ab = vpadd_f32(vadd_f32(vget_low_f32(a), vget_high_f32(a)), vadd_f32(vget_low_f32(b), vget_high_f32(b)));
-    float32x2_t cd = vpadd_f32(vadd_f32(vget_low_f32(c), vget_high_f32(c)), vadd_f32(vget_low_f32(d), vget_high_f32(d)));
-    return vcombine_f32(ab, cd);
-#else
-    return vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d));
+#define ALWAYS static inline __attribute__((always_inline))
+
+/* NP panels from row r0 times NV vectors: a 16-row panel is 4 registers; NP * NV * 4 accumulators start at
+ * y, each weight load feeds NV multiply-adds. Rows past `rows` are computed (their weights are zero) but
+ * never stored. */
+NEON ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1, const float *x,
+                      size_t ldx, float *y, size_t ldy, const int NP, const int NV) {
+    float32x4_t acc[4][8];
+    const float *p = w + r0 * cols;
+    size_t valid = rows - r0; /* rows of the tile that exist, from r0 */
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 8
+        for (int q = 0; q < 4 * NP; q++) {
+            const float *yq = y + v * ldy + r0 + 4 * (size_t)q;
+            if (4 * (size_t)q + 4 <= valid) {
+                acc[v][q] = vld1q_f32(yq);
+            } else {
+                float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                for (size_t j = 0; 4 * (size_t)q + j < valid && j < 4; j++) t[j] = yq[j];
+                acc[v][q] = vld1q_f32(t);
+            }
+        }
+    for (size_t k = k0; k < k1; k++) {
+        float32x4_t wv[8];
+#pragma GCC unroll 8
+        for (int q = 0; q < 4 * NP; q++) wv[q] = vld1q_f32(p + (size_t)(q / 4) * cols * 16 + k * 16 + 4 * (q % 4));
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            float32x4_t xb = vdupq_n_f32(x[v * ldx + k - k0]);
+#pragma GCC unroll 8
+            for (int q = 0; q < 4 * NP; q++) acc[v][q] = MLA(acc[v][q], wv[q], xb);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 8
+        for (int q = 0; q < 4 * NP; q++) {
+            float *yq = y + v * ldy + r0 + 4 * (size_t)q;
+            if (4 * (size_t)q + 4 <= valid) {
+                vst1q_f32(yq, acc[v][q]);
+            } else {
+                float t[4];
+                vst1q_f32(t, acc[v][q]);
+                for (size_t j = 0; 4 * (size_t)q + j < valid && j < 4; j++) yq[j] = t[j];
+            }
+        }
+}
+
+#ifdef LSTM_NEON32 /* 16 registers: one panel at a time, 2 vectors */
+#define GEMV_PANELS 1
+#define GEMM_VECTORS 2
+#else /* 32 registers: 2 panels (8 accumulators) for one vector, 1 panel for 4 vectors (16) */
+#define GEMV_PANELS 2
+#define GEMM_VECTORS 4
 #endif
+
+NEON void lstm_f32_gemv_neon(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x,
+                             float *y) {
+    size_t r0 = 0;
+    for (; r0 + 16 * GEMV_PANELS <= lstm_r16(rows); r0 += 16 * GEMV_PANELS)
+        tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, GEMV_PANELS, 1);
+    if (r0 < rows) tile(w, rows, cols, r0, k0, k1, x, 0, y, 0, 1, 1);
 }
 
-/* Dot product of one row with x, any order (the tail of the kernels below). */
-NEON static float dot_row(const float *a, const float *x, size_t k) {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    size_t j = 0;
-    for (; j + 4 <= k; j += 4) acc = MLA(acc, vld1q_f32(a + j), vld1q_f32(x + j));
-    float32x4_t s = sum4(acc, acc, acc, acc);
-    float r = vgetq_lane_f32(s, 0);
-    for (; j < k; j++) r += a[j] * x[j];
-    return r;
-}
-
-/* y += A x, A row-major: 4 rows at a time share each load of x (4 independent chains). */
-NEON void lstm_f32_gemv_neon(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y) {
-    size_t kf = k / 4 * 4, r = 0;
-    for (; r + 4 <= m; r += 4) {
-        const float *r0 = a + r * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
-        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-        for (size_t j = 0; j < kf; j += 4) {
-            float32x4_t xv = vld1q_f32(x + j);
-            a0 = MLA(a0, vld1q_f32(r0 + j), xv);
-            a1 = MLA(a1, vld1q_f32(r1 + j), xv);
-            a2 = MLA(a2, vld1q_f32(r2 + j), xv);
-            a3 = MLA(a3, vld1q_f32(r3 + j), xv);
-        }
-        float s[4];
-        vst1q_f32(s, sum4(a0, a1, a2, a3));
-        for (size_t j = kf; j < k; j++) {
-            s[0] += r0[j] * x[j];
-            s[1] += r1[j] * x[j];
-            s[2] += r2[j] * x[j];
-            s[3] += r3[j] * x[j];
-        }
-        for (int i = 0; i < 4; i++) y[r + (size_t)i] += s[i];
+NEON void lstm_f32_gemm_neon(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n,
+                             const float *x, size_t ldx, float *y, size_t ldy) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        size_t i = 0;
+        for (; i + GEMM_VECTORS <= n; i += GEMM_VECTORS)
+            tile(w, rows, cols, r0, k0, k1, x + i * ldx, ldx, y + i * ldy, ldy, 1, GEMM_VECTORS);
+        for (; i < n; i++) tile(w, rows, cols, r0, k0, k1, x + i * ldx, ldx, y + i * ldy, ldy, 1, 1);
     }
-    for (; r < m; r++) y[r] += dot_row(a + r * lda, x, k);
-}
-
-/* C[n][m] += X[n][k] W[m][k]^T: tiles of 2 vectors x 4 rows of W (8 accumulators, each weight load feeds
- * 2 vectors); the rows and vectors past the tiles go through lstm_f32_gemv_neon. */
-NEON void lstm_f32_gemm_neon(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                             float *c, size_t ldc) {
-    size_t kf = k / 4 * 4, n2 = n / 2 * 2, m4 = m / 4 * 4;
-    for (size_t i = 0; i < n2; i += 2) {
-        const float *x0 = x + i * ldx, *x1 = x0 + ldx;
-        for (size_t r = 0; r < m4; r += 4) {
-            const float *w0 = w + r * ldw;
-            float32x4_t p[4], q[4];
-            for (int j = 0; j < 4; j++) p[j] = q[j] = vdupq_n_f32(0.0f);
-            for (size_t t = 0; t < kf; t += 4) {
-                float32x4_t xv0 = vld1q_f32(x0 + t), xv1 = vld1q_f32(x1 + t);
-                for (int j = 0; j < 4; j++) {
-                    float32x4_t wv = vld1q_f32(w0 + (size_t)j * ldw + t);
-                    p[j] = MLA(p[j], xv0, wv);
-                    q[j] = MLA(q[j], xv1, wv);
-                }
-            }
-            float s0[4], s1[4];
-            vst1q_f32(s0, sum4(p[0], p[1], p[2], p[3]));
-            vst1q_f32(s1, sum4(q[0], q[1], q[2], q[3]));
-            for (size_t t = kf; t < k; t++)
-                for (size_t j = 0; j < 4; j++) {
-                    s0[j] += w0[j * ldw + t] * x0[t];
-                    s1[j] += w0[j * ldw + t] * x1[t];
-                }
-            float *c0 = c + i * ldc + r, *c1 = c0 + ldc;
-            for (int j = 0; j < 4; j++) {
-                c0[j] += s0[j];
-                c1[j] += s1[j];
-            }
-        }
-        if (m4 < m)
-            for (size_t v = 0; v < 2; v++)
-                lstm_f32_gemv_neon(m - m4, k, w + m4 * ldw, ldw, x0 + v * ldx, c + (i + v) * ldc + m4);
-    }
-    for (size_t i = n2; i < n; i++) lstm_f32_gemv_neon(m, k, w, ldw, x + i * ldx, c + i * ldc);
 }
 
 #ifdef LSTM_NEON32

@@ -8,10 +8,18 @@
  *    4-column group, added group after group with a rounded multiply then a rounded add, and finishes with
  *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations.
  *  - quantize, q8_gates, cell_update and activate run the code of elementwise.h, compiled per ISA.
- *  - lstm_f32_*_canonical (f32_ref.c) is the fp32 product in one fixed order (16 partial sums over k,
- *    a fixed tree): bit-identical everywhere; heads always use it.
- *  - sgemv_acc / sgemm_nt_acc of the SIMD tables use fused multiply-add in their own order: fp32 layers
- *    agree across ISAs within float rounding only.
+ *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) take every output as ONE
+ *    chain: acc = y[r], then for k = k0, k0 + 1, ..., k1 - 1 in turn acc = acc + w[r][k] * x[k - k0], stored
+ *    back to y[r] as a float. The matrix-vector and the matrix-matrix kernel of a table compute exactly the
+ *    same operations for each output, so a step, a whole sequence (input part for all steps first, then the
+ *    hidden part step by step) and many streams give the same bits. Two families:
+ *      "fma": each term one fused multiply-add (avx2, avx512, neon on aarch64, cortex_m with an FPU):
+ *             these tables give the same bits as each other;
+ *      "mul+add": a rounded multiply then a rounded add (reference; 32-bit NEON with VMLA, whose
+ *             flush-to-zero can differ on subnormals).
+ *    The blas table calls the linked CBLAS per panel: its own order.
+ *  - lstm_f32_*_canonical (f32_canonical.c) is the row-major fp32 product of the dense head in one fixed order
+ *    (16 partial sums over k, a fixed tree): bit-identical everywhere.
  *
  * int8 matrices use the blocked layout of lstm_format.h: `rows` rows (the data holds r16(rows)), `groups`
  * column groups of 4 per panel of 16 rows; kernels work on the groups [g0, g1), activation vectors are
@@ -32,11 +40,13 @@
 #endif
 
 typedef struct lstm_kernels {
-    /* fp32: y[m] += A[m][k] x[k], A row-major with row stride lda */
-    void (*sgemv_acc)(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
-    /* fp32: C[n][m] += X[n][k] W[m][k]^T, all row-major with the given row strides */
-    void (*sgemm_nt_acc)(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                         float *c, size_t ldc);
+    /* fp32, w a packed [rows, cols] matrix (F32_PANELS): y[r] += sum over k in [k0, k1) of w[r][k] x[k - k0]
+     * for r < rows, as the one chain per output described above. */
+    void (*f32_gemv)(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, float *y);
+    /* f32_gemv for n vectors in one pass over the weights: vector i at x + i * ldx, its outputs at
+     * y + i * ldy; the same bits as n f32_gemv calls. */
+    void (*f32_gemm)(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n, const float *x,
+                     size_t ldx, float *y, size_t ldy);
     /* y[r] += scale[r] * sum_k W[r][k] x[k] (the order above) */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);
@@ -69,11 +79,21 @@ typedef struct lstm_kernels {
 /* The table of an lstm_isa that lstm_isa_supported() accepts (dispatch.c). */
 const lstm_kernels *lstm_kernels_for(lstm_isa isa);
 
-/* Portable kernels (f32_ref.c, s8_ref.c, elementwise_ref.c): the reference table's entries, and the
- * building blocks SIMD files fall back to. */
+/* The dense head's row-major fp32 products in the canonical order (f32_canonical.c). */
 void lstm_f32_gemv_canonical(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
 void lstm_f32_gemm_canonical(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w,
                              size_t ldw, float *c, size_t ldc);
+
+/* The declarations of an fp32 panel kernel pair, lstm_f32_gemv_<name> and lstm_f32_gemm_<name>. */
+#define LSTM_DECLARE_F32_KERNELS(name)                                                                       \
+    void lstm_f32_gemv_##name(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, \
+                              float *y);                                                                     \
+    void lstm_f32_gemm_##name(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n,     \
+                              const float *x, size_t ldx, float *y, size_t ldy);
+
+/* Portable kernels (f32_ref.c, s8_ref.c, elementwise_ref.c): the reference table's entries, and the
+ * building blocks SIMD files fall back to. */
+LSTM_DECLARE_F32_KERNELS(ref)
 void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                           const float *scale, float *y);
 void lstm_s8_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
@@ -92,9 +112,7 @@ void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_ref(unsigned activation, float *v, size_t n);
 
 #if defined(LSTM_USE_CBLAS)
-void lstm_f32_gemv_cblas(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
-void lstm_f32_gemm_cblas(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                         float *c, size_t ldc);
+LSTM_DECLARE_F32_KERNELS(cblas)
 #endif
 
 /* x86-64 SIMD (GCC and clang; per-function target attributes, so the rest of the build stays baseline) */

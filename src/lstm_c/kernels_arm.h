@@ -29,9 +29,7 @@
 #endif
 
 #ifdef LSTM_HAVE_NEON_KERNELS
-void lstm_f32_gemv_neon(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
-void lstm_f32_gemm_neon(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                        float *c, size_t ldc);
+LSTM_DECLARE_F32_KERNELS(neon)
 void lstm_s8_gemv_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                            const float *scale, float *y);
 void lstm_s8_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
@@ -56,9 +54,7 @@ void lstm_s8_gemm_neon_dot(const int8_t *w, size_t rows, size_t groups, size_t g
 /* with a single-precision FPU that has FMA (f32_cortex_m.c; else the table uses the portable ones) */
 #if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__ARM_FEATURE_FMA)
 #define LSTM_HAVE_CORTEX_M_FPU_KERNELS 1
-void lstm_f32_gemv_cortex_m(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);
-void lstm_f32_gemm_cortex_m(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w, size_t ldw,
-                            float *c, size_t ldc);
+LSTM_DECLARE_F32_KERNELS(cortex_m)
 void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                const float *x, const float *scale, float *y);
 #endif

@@ -5,9 +5,7 @@
 #include "kernels.h"
 
 #define LSTM_DECLARE_ISA_KERNELS(isa)                                                                        \
-    void lstm_f32_gemv_##isa(size_t m, size_t k, const float *a, size_t lda, const float *x, float *y);       \
-    void lstm_f32_gemm_##isa(size_t n, size_t m, size_t k, const float *x, size_t ldx, const float *w,        \
-                             size_t ldw, float *c, size_t ldc);                                              \
+    LSTM_DECLARE_F32_KERNELS(isa)                                                                            \
     void lstm_s8_gemv_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,           \
                                 const float *x, const float *scale, float *y);                               \
     void lstm_s8_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,               \

@@ -14,7 +14,10 @@
 
 #define LSTM_FILE_MAGIC "LSTMEMB\0"          /* 8 bytes */
 #define LSTM_FILE_MAGIC_LEN 8
-#define LSTM_FORMAT_VERSION 1
+/* Format versions: 1 (lstm_embed 0.1-0.2) stored fp32 layer weights row-major (F32); 2 (0.3 on) stores them
+ * as packed panels (F32_PANELS). Readers accept only LSTM_FORMAT_VERSION: a version-1 file is refused with
+ * LSTM_E_UNSUPPORTED_VERSION (convert the model again; the Python API says so). */
+#define LSTM_FORMAT_VERSION 2
 #define LSTM_TENSOR_ALIGN 64
 
 /* fixed header: byte offsets of each field (u32 unless noted) */
@@ -50,10 +53,10 @@
 
 /* Tensor roles and their shapes (H = hidden, Hr = proj or hidden, in_l = input_size for layer 0 and
  * Hr * num_directions above it, D = num_directions, r4(n) = n rounded up to a multiple of 4):
- *   WEIGHT      fp32 layer: F32 [4H, in_l + Hr], columns [W_ih | W_hh], rows in gate order i, f, g, o
+ *   WEIGHT      fp32 layer: F32_PANELS [4H, in_l + Hr], columns [W_ih | W_hh], rows in gate order i, f, g, o
  *               int8 layer: I8_BLOCKED [4H, r4(in_l) + r4(Hr)], columns [W_ih, zero pad | W_hh, zero pad]
  *   BIAS        F32 [4H, 1]          b_ih + b_hh
- *   PROJ        F32 [P, H], or I8_BLOCKED [P, r4(H)] in an int8 layer (only when proj_size > 0)
+ *   PROJ        F32_PANELS [P, H], or I8_BLOCKED [P, r4(H)] in an int8 layer (only when proj_size > 0)
  *   HEAD_W      F32 [head, Hr * D]   dense head weight (only when head_size > 0)
  *   HEAD_B      F32 [head, 1]        dense head bias
  *   W_SCALE     F32 [2, 4H]          int8 layers: per row, the scale of the W_ih part, then of the W_hh
@@ -74,12 +77,19 @@ enum lstm_tensor_role {
 
 /* I8_BLOCKED: a [rows, cols] int8 matrix (cols a multiple of 4) stored as blocks of 16 rows x 4 columns,
  * 64 bytes each, block (p, g) at byte (p * cols / 4 + g) * 64, element (r, k) at byte 4 * (r % 16) + k % 4
- * of block (r / 16, k / 4). Rows past `rows` up to a multiple of 16 are zero. Size: r16(rows) * cols. */
+ * of block (r / 16, k / 4). Rows past `rows` up to a multiple of 16 are zero. Size: r16(rows) * cols.
+ * F32: a row-major [rows, cols] float32 matrix (biases, scales, the dense head).
+ * F32_PANELS: a [rows, cols] float32 matrix stored as panels of 16 rows, each panel column after column
+ * (k-major): element (r, k) at float (r / 16) * cols * 16 + k * 16 + r % 16. Rows past `rows` up to a
+ * multiple of 16 are zero. Size: r16(rows) * cols * 4 bytes. The fp32 kernels read one panel column (16
+ * rows, 64 bytes) per k into one AVX-512 register, two AVX2 or four NEON ones. */
 enum lstm_tensor_dtype {
     LSTM_DTYPE_F32 = 1,
     LSTM_DTYPE_I8_BLOCKED = 2,
-    LSTM_DTYPE_I32 = 3
+    LSTM_DTYPE_I32 = 3,
+    LSTM_DTYPE_F32_PANELS = 4
 };
+#define LSTM_F32_PANEL_ROWS 16
 #define LSTM_Q8_BLOCK_ROWS 16
 #define LSTM_Q8_BLOCK_COLS 4
 

@@ -99,13 +99,13 @@ static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_w
     case LSTM_ROLE_WEIGHT:
         t->rows = 4 * H;
         t->cols = q8 ? (uint32_t)(lstm_r4(width) + lstm_r4(m->hr)) : width + m->hr;
-        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32;
+        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32_PANELS;
         return 1;
     case LSTM_ROLE_BIAS: t->rows = 4 * H; return 1;
     case LSTM_ROLE_PROJ:
         t->rows = P;
         t->cols = q8 ? (uint32_t)lstm_r4(H) : H;
-        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32;
+        t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32_PANELS;
         return P > 0;
     case LSTM_ROLE_HEAD_W: t->rows = in->head_size; t->cols = m->layer_out; return in->head_size > 0;
     case LSTM_ROLE_HEAD_B: t->rows = in->head_size; return in->head_size > 0;
@@ -118,6 +118,7 @@ static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_w
 
 static uint64_t tensor_bytes(const tensor_want *t) {
     if (t->dtype == LSTM_DTYPE_I8_BLOCKED) return lstm_r16(t->rows) * (uint64_t)t->cols;
+    if (t->dtype == LSTM_DTYPE_F32_PANELS) return lstm_r16(t->rows) * (uint64_t)t->cols * 4;
     return (uint64_t)t->rows * t->cols * 4;
 }
 
@@ -133,6 +134,17 @@ static int blocked_ok(const int8_t *w, uint32_t rows, uint32_t cols, uint32_t pa
                 pad |= k >= part_end[p] && k < lstm_r4(part_end[p]);
             if (v == -128 || (pad && v != 0)) return 0;
         }
+    return 1;
+}
+
+/* The rows of a packed fp32 matrix past `rows` (up to a multiple of 16) hold +0.0 bits only. */
+static int panel_padding_zero(const float *w, const tensor_want *t) {
+    size_t last = t->rows / 16 * 16;
+    if (last == t->rows) return 1;
+    const uint32_t *bits = (const uint32_t *)(const void *)(w + last * t->cols); /* the last panel */
+    for (size_t k = 0; k < t->cols; k++)
+        for (size_t j = t->rows - last; j < 16; j++)
+            if (bits[k * 16 + j] != 0) return 0;
     return 1;
 }
 
@@ -165,7 +177,7 @@ static void attach(lstm_model *m, uint32_t role, uint32_t index, const void *dat
     lstm_cell *c = &m->cells[index / 2][index % 2];
     switch (role) {
     case LSTM_ROLE_WEIGHT:
-        if (t->dtype == LSTM_DTYPE_F32) {
+        if (t->dtype == LSTM_DTYPE_F32_PANELS) {
             c->w = (const float *)data;
             c->ld = t->cols;
         } else {
@@ -174,7 +186,7 @@ static void attach(lstm_model *m, uint32_t role, uint32_t index, const void *dat
         break;
     case LSTM_ROLE_BIAS: c->b = (const float *)data; break;
     case LSTM_ROLE_PROJ:
-        if (t->dtype == LSTM_DTYPE_F32) c->w_hr = (const float *)data;
+        if (t->dtype == LSTM_DTYPE_F32_PANELS) c->w_hr = (const float *)data;
         else c->hrq = (const int8_t *)data;
         break;
     case LSTM_ROLE_HEAD_W: m->head_w = (const float *)data; break;
@@ -229,9 +241,11 @@ static lstm_status read_tensors(const unsigned char *p, uint64_t file_size, uint
             if (e.off < u.off + u.nbytes && u.off < e.off + e.nbytes) return LSTM_E_BAD_TENSOR; /* overlap */
         }
         const unsigned char *data = p + e.off;
-        if (e.want.dtype == LSTM_DTYPE_F32 &&
+        if ((e.want.dtype == LSTM_DTYPE_F32 || e.want.dtype == LSTM_DTYPE_F32_PANELS) &&
             lstm_max_abs_bits((const float *)(const void *)data, (size_t)e.nbytes / 4) > float_bits(LSTM_MAX_ABS_WEIGHT))
             return LSTM_E_NONFINITE_WEIGHT; /* NaN, infinity, or beyond the weight limit */
+        if (e.want.dtype == LSTM_DTYPE_F32_PANELS && !panel_padding_zero((const float *)(const void *)data, &e.want))
+            return LSTM_E_BAD_TENSOR;
         unsigned char fields[20];
         wr32(fields, e.role);
         wr32(fields + 4, e.index);
@@ -266,7 +280,7 @@ static float proj_bound(const lstm_model *m, const lstm_cell *c) {
                 int8_t v = c->hrq[(r / 16 * groups + k / 4) * 64 + (r % 16) * 4 + k % 4];
                 sum += (double)c->hr_scale[r] * (v < 0 ? -v : v);
             } else {
-                float v = c->w_hr[r * H + k];
+                float v = c->w_hr[r / 16 * H * 16 + k * 16 + r % 16];
                 sum += v < 0 ? -v : v;
             }
         }

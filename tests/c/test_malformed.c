@@ -191,6 +191,7 @@ static void test_extreme_header_fields(void) {
     SET(LSTM_HDR_MAGIC, 1, 'X', LSTM_E_BAD_MAGIC);
     SET(LSTM_HDR_VERSION, 4, 0, LSTM_E_UNSUPPORTED_VERSION);
     SET(LSTM_HDR_VERSION, 4, LSTM_FORMAT_VERSION + 1, LSTM_E_UNSUPPORTED_VERSION);
+    SET(LSTM_HDR_VERSION, 4, 1, LSTM_E_UNSUPPORTED_VERSION); /* 0.1-0.2 files: fp32 weights row-major */
     SET(LSTM_HDR_VERSION, 4, UINT32_MAX, LSTM_E_UNSUPPORTED_VERSION);
 
     SET(LSTM_HDR_FILE_SIZE, 8, u64max, LSTM_E_TRUNCATED);
@@ -288,6 +289,9 @@ static void test_extreme_tensor_entries(void) {
     SET(ENTRY(1, LSTM_TENSOR_INDEX), 4, 1, LSTM_E_BAD_TENSOR); /* direction 1 in a unidirectional net */
     SET(ENTRY(6, LSTM_TENSOR_INDEX), 4, 1, LSTM_E_BAD_TENSOR); /* head tensors have index 0 */
     SET(ENTRY(0, LSTM_TENSOR_DTYPE), 4, 0, LSTM_E_BAD_TENSOR);
+    SET(ENTRY(0, LSTM_TENSOR_DTYPE), 4, LSTM_DTYPE_F32, LSTM_E_BAD_TENSOR); /* fp32 weights are packed panels */
+    SET(ENTRY(2, LSTM_TENSOR_DTYPE), 4, LSTM_DTYPE_F32, LSTM_E_BAD_TENSOR);
+    SET(ENTRY(6, LSTM_TENSOR_DTYPE), 4, LSTM_DTYPE_F32_PANELS, LSTM_E_BAD_TENSOR); /* the head is row-major */
     SET(ENTRY(0, LSTM_TENSOR_DTYPE), 4, 77, LSTM_E_BAD_TENSOR);
     SET(ENTRY(0, LSTM_TENSOR_DTYPE), 4, UINT32_MAX, LSTM_E_BAD_TENSOR);
     SET(ENTRY(0, LSTM_TENSOR_ROWS), 4, 0, LSTM_E_BAD_TENSOR);
@@ -316,6 +320,13 @@ static void test_extreme_tensor_entries(void) {
     SET(off0, 4, 0x7fc00000u, LSTM_E_NONFINITE_WEIGHT);                /* NaN */
     SET(off3 + 4 * 5, 4, 0xff800000u, LSTM_E_NONFINITE_WEIGHT);        /* -Inf */
     SET(off7 + 4, 4, 0x7f800000u, LSTM_E_NONFINITE_WEIGHT);            /* +Inf in the last tensor */
+
+    /* a packed matrix's padding rows hold zeros (+0.0 bits): the projection has rows2 rows, rows2 % 16 != 0 */
+    const uint64_t off2 = get64(f + ENTRY(2, LSTM_TENSOR_OFFSET));
+    const uint32_t rows2 = get32(f + ENTRY(2, LSTM_TENSOR_ROWS)), cols2 = get32(f + ENTRY(2, LSTM_TENSOR_COLS));
+    CHECK(rows2 % 16 != 0);
+    SET(off2 + 4 * panel_index(rows2, 0, cols2), 4, 0x3f800000u, LSTM_E_BAD_TENSOR);        /* 1.0 */
+    SET(off2 + 4 * panel_index(15, cols2 - 1, cols2), 4, 0x80000000u, LSTM_E_BAD_TENSOR);   /* -0.0 */
 
     /* a repeated entry: entry 3 (layer 1's weight) replaced by a copy of entry 0 */
     unsigned char *dup = (unsigned char *)xmalloc(len);

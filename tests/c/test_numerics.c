@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "reference.h"
+#include "lstm_format.h"
 #include "testlib.h"
 
 #define STEPS 301        /* a few hundred, odd */
@@ -54,7 +55,7 @@ static void test_model_info(void) {
         lstm_model_info info;
         if (!tmodel_open(&t, &UNI[k])) continue;
         CHECK_OK(lstm_model_get_info(t.m, &info));
-        CHECK(info.format_version == 1);
+        CHECK(info.format_version == LSTM_FORMAT_VERSION);
         CHECK(info.input_size == UNI[k].input_size && info.hidden_size == UNI[k].hidden_size);
         CHECK(info.proj_size == UNI[k].proj_size && info.num_layers == UNI[k].num_layers);
         CHECK(info.num_directions == 1 && info.head_size == UNI[k].head_size);

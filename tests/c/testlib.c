@@ -142,7 +142,9 @@ uint64_t file_fingerprint(const unsigned char *file, size_t len) {
         const unsigned char *e = file + LSTM_HDR_SIZE + (size_t)i * LSTM_TENSOR_ENTRY_SIZE;
         uint64_t rows = get32(e + LSTM_TENSOR_ROWS), cols = get32(e + LSTM_TENSOR_COLS), off = get64(e + LSTM_TENSOR_OFFSET);
         uint32_t dtype = get32(e + LSTM_TENSOR_DTYPE);
-        uint64_t nbytes = dtype == LSTM_DTYPE_I8_BLOCKED ? (rows + 15) / 16 * 16 * cols : rows * cols * 4;
+        uint64_t nbytes = dtype == LSTM_DTYPE_I8_BLOCKED   ? (rows + 15) / 16 * 16 * cols
+                        : dtype == LSTM_DTYPE_F32_PANELS ? (rows + 15) / 16 * 16 * cols * 4
+                                                         : rows * cols * 4;
         lstm_sha256_update(&s, e, 20);
         if (off <= len && nbytes <= len - off) lstm_sha256_update(&s, file + off, (size_t)nbytes);
     }
@@ -247,6 +249,10 @@ static size_t list_tensors(const net *n, tensor_ref *out) {
 
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
+/* fp32 layer weights and projections are stored as packed panels (lstm_format.h), the rest row-major. */
+static int is_packed(const tensor_ref *t) { return t->role == LSTM_ROLE_WEIGHT || t->role == LSTM_ROLE_PROJ; }
+static size_t stored_rows(const tensor_ref *t) { return is_packed(t) ? align_up(t->rows, 16) : t->rows; }
+
 /* The fixed header of a file whose tensor table and tensors are written: sizes, every layer's dtype, then
  * the fingerprint and the CRC. */
 static void finish_file(unsigned char *f, const net *n, size_t header_size, size_t pos, size_t count,
@@ -275,24 +281,26 @@ unsigned char *net_write(const net *n, int reversed, size_t *len) {
     size_t pos = align_up(header_size, LSTM_TENSOR_ALIGN);
     for (size_t i = 0; i < count; i++) {
         offsets[i] = pos;
-        pos += align_up((size_t)t[i].rows * t[i].cols * sizeof(float), LSTM_TENSOR_ALIGN);
+        pos += align_up(stored_rows(&t[i]) * t[i].cols * sizeof(float), LSTM_TENSOR_ALIGN);
     }
     unsigned char *f = (unsigned char *)xmalloc(pos);
     memset(f, 0, pos);
     for (size_t i = 0; i < count; i++) {
         unsigned char *e = f + LSTM_HDR_SIZE + i * LSTM_TENSOR_ENTRY_SIZE;
-        size_t nf = (size_t)t[i].rows * t[i].cols;
+        size_t rows = t[i].rows, cols = t[i].cols;
+        int packed = is_packed(&t[i]);
         put32(e + LSTM_TENSOR_ROLE, t[i].role);
         put32(e + LSTM_TENSOR_INDEX, t[i].index);
-        put32(e + LSTM_TENSOR_DTYPE, LSTM_DTYPE_F32);
+        put32(e + LSTM_TENSOR_DTYPE, packed ? LSTM_DTYPE_F32_PANELS : LSTM_DTYPE_F32);
         put32(e + LSTM_TENSOR_ROWS, t[i].rows);
         put32(e + LSTM_TENSOR_COLS, t[i].cols);
         put64(e + LSTM_TENSOR_OFFSET, offsets[i]);
-        for (size_t j = 0; j < nf; j++) { /* little-endian float32, whatever the host's byte order */
-            uint32_t u;
-            memcpy(&u, &t[i].data[j], 4);
-            put32(f + offsets[i] + 4 * j, u);
-        }
+        for (size_t r = 0; r < rows; r++) /* little-endian float32, whatever the host's byte order */
+            for (size_t k = 0; k < cols; k++) {
+                uint32_t u;
+                memcpy(&u, &t[i].data[r * cols + k], 4);
+                put32(f + offsets[i] + 4 * (packed ? panel_index(r, k, cols) : r * cols + k), u);
+            }
     }
     finish_file(f, n, header_size, pos, count, LSTM_LAYER_FP32);
     *len = pos;

@@ -56,6 +56,9 @@ void fix_file_crc(unsigned char *file, size_t len);
 void set_file_crc(unsigned char *file, size_t len);
 uint64_t file_fingerprint(const unsigned char *file, size_t len);
 
+/* Float index of element (r, k) of a packed [rows, cols] fp32 matrix (F32_PANELS in lstm_format.h). */
+static inline size_t panel_index(size_t r, size_t k, size_t cols) { return r / 16 * cols * 16 + k * 16 + r % 16; }
+
 /* largest |a[i] - b[i]| */
 double max_abs_diff_ff(const float *a, const float *b, size_t n);
 double max_abs_diff_fd(const float *a, const double *b, size_t n);
