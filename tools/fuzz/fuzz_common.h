@@ -98,6 +98,7 @@ static void fz_fix_model_fingerprint(unsigned char *p, size_t len) {
         uint64_t off = fz_rd64(e + LSTM_TENSOR_OFFSET), nbytes;
         switch (fz_rd32(e + LSTM_TENSOR_DTYPE)) {
         case LSTM_DTYPE_I8_BLOCKED: nbytes = ((rows + 15) / 16 * 16) * cols; break;
+        case LSTM_DTYPE_F32_PANELS: nbytes = ((rows + 15) / 16 * 16) * cols * 4; break;
         case LSTM_DTYPE_F32:
         case LSTM_DTYPE_I32: nbytes = rows * cols * 4; break;
         default: return;
@@ -145,7 +146,8 @@ static double fz_max_abs_value(const unsigned char *p, size_t len) {
         uint32_t role = fz_rd32(e + LSTM_TENSOR_ROLE), dtype = fz_rd32(e + LSTM_TENSOR_DTYPE);
         uint64_t rows = fz_rd32(e + LSTM_TENSOR_ROWS), cols = fz_rd32(e + LSTM_TENSOR_COLS);
         uint64_t off = fz_rd64(e + LSTM_TENSOR_OFFSET);
-        if (dtype != LSTM_DTYPE_F32) continue;
+        if (dtype != LSTM_DTYPE_F32 && dtype != LSTM_DTYPE_F32_PANELS) continue;
+        if (dtype == LSTM_DTYPE_F32_PANELS) rows = (rows + 15) / 16 * 16; /* padding rows are zeros */
         if (off > size || rows * cols > (size - off) / 4) return INFINITY;
         double k = (role == LSTM_ROLE_W_SCALE || role == LSTM_ROLE_PROJ_SCALE) ? 127.0 : 1.0;
         for (uint64_t i = 0; i < rows * cols; i++) {
