@@ -72,9 +72,9 @@ cortex_m() {
     echo "== ISA bit identity, $1 (qemu-system-arm -M $2)"
     log="$OUT/$1.log"
     if CORTEX_M_CPU=$1 "$ROOT/tools/cortex_m4/run.sh" "$OUT/$1" > "$log" 2>&1; then
-        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa yes yes "yes ($(tail -n 1 "$log"))" >> "$RESULTS"
+        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa+panels yes yes "yes ($(tail -n 1 "$log"))" >> "$RESULTS"
     else
-        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa "?" "?" "NO (see $log)" >> "$RESULTS"
+        printf '%-9s %-11s %-15s %-6s %-4s %s\n' "$1" "$2" test_isa+panels "?" "?" "NO (see $log)" >> "$RESULTS"
         status=1
     fi
     sed -n '/^ISAs:/p;/^isa /,/passed/p' "$log" | grep -v passed

@@ -11,7 +11,7 @@ static void broadcast_rows(float *out, size_t rows, size_t ld, const float *v, s
 }
 
 /* gates[4H] += W v for one part of an int8 (float activations) layer's columns (part 0: W_ih, 1: W_hh)
- * with the n values of v, padded with zeros in the state's scratch `xh` area. */
+ * with the n values of v, padded with zeros in the scratch's `xh` area. */
 static void add_q8_float_part(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t n,
                               float *gates, float *scratch) {
     size_t rows = 4 * (size_t)m->info.hidden_size, g0 = part ? c->gx : 0;
@@ -74,8 +74,9 @@ static q8_batch state_batch(const lstm_model *m, float *scratch, size_t slot, fl
     return b;
 }
 
-/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. `scratch` is the state's
- * data; its hfull area ([r4(H)], zero past H) holds o * tanh(c) before the projection. */
+/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. The scratch's hfull area
+ * ([r4(H)], zeroed past H here: a workspace scratch holds whatever the caller left) holds o * tanh(c)
+ * before the projection. */
 static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates, float *h, float *c,
                         float *scratch) {
     size_t H = m->info.hidden_size, P = m->info.proj_size;
@@ -85,6 +86,7 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
         return;
     }
     m->kern->cell_update(H, gates, c, hfull);
+    memset(hfull + H, 0, (lstm_r4(H) - H) * sizeof(float));
     memset(h, 0, P * sizeof(float));
     if (cell->hrq) {
         size_t groups = lstm_r4(H) / 4;
@@ -106,16 +108,16 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
     for (size_t r = 0; r < n; r++) m->kern->activate(m->info.head_activation, ys + r * out, out);
 }
 
-lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
-    lstm_status st = lstm_check_state(state);
-    if (st != LSTM_OK) return st;
+/* One step of a checked state with `scratch` (scratch_floats, 64-byte aligned): the state's own or a
+ * workspace. */
+static lstm_status step_with(lstm_state *state, const float *x, float *y, float *scratch) {
     if (!x || !y) return LSTM_E_INVALID_ARGUMENT;
     const lstm_model *m = state->model;
     if (m->info.num_directions != 1) return LSTM_E_UNSUPPORTED;
-    st = lstm_check_input(x, m->info.input_size);
+    lstm_status st = lstm_check_input(x, m->info.input_size);
     if (st != LSTM_OK) return st;
     float *d = lstm_state_data(state);
-    float *gates = d + m->off_gates;
+    float *gates = scratch + m->off_gates;
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     const float *in = x;
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
@@ -123,7 +125,7 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
         float *h = d + lstm_off_h(m, l, 0), *c = d + lstm_off_c(m, l, 0);
         if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
             float sx, sh;
-            q8_batch bx = state_batch(m, d, 0, &sx), bh = state_batch(m, d, 1, &sh);
+            q8_batch bx = state_batch(m, scratch, 0, &sx), bh = state_batch(m, scratch, 1, &sh);
             q8_dynamic_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
             q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &bh);
             q8_dynamic_gates(m, cell, gates, &bx, 0, &bh, 0);
@@ -133,14 +135,29 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
             m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
         } else {
             memcpy(gates, cell->b, H4 * sizeof(float));
-            add_input_part(m, cell, in, gates, d);
-            add_hidden_part(m, cell, h, gates, d);
+            add_input_part(m, cell, in, gates, scratch);
+            add_hidden_part(m, cell, h, gates, scratch);
         }
-        finish_cell(m, cell, gates, h, c, d);
+        finish_cell(m, cell, gates, h, c, scratch);
         in = h;
     }
     output_rows(m, in, hr, 1, y);
     return LSTM_OK;
+}
+
+lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    float *scratch = lstm_state_scratch(state);
+    if (!scratch) return LSTM_E_BUFFER_TOO_SMALL; /* a compact state: lstm_step_ws or lstm_step_many */
+    return step_with(state, x, y, scratch);
+}
+
+lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, void *work, size_t work_len) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    if (!work || work_len < lstm_scratch_bytes(state->model)) return LSTM_E_BUFFER_TOO_SMALL;
+    return step_with(state, x, y, (float *)lstm_align_up(work, LSTM_ALIGN));
 }
 
 /* ---- whole sequences -------------------------------------------------------------------------------- */
@@ -158,15 +175,21 @@ static size_t run_floats_per_step(const lstm_model *m) {
     return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + lstm_r4(widest_input(m)) / 4 + 1;
 }
 
+/* Floats of a run workspace besides the per-step part: one step's scratch, a bidirectional run's own h
+ * and c, and room for the 16-float rounding of each part. */
+static size_t run_fixed_floats(const lstm_model *m) {
+    return lstm_r16(m->scratch_floats) + 96 + run_extra_floats(m);
+}
+
 size_t lstm_run_workspace_size(const lstm_model *m, size_t steps) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || steps == 0) return 0;
     if (steps > (SIZE_MAX / 8 - 4096) / run_floats_per_step(m)) return SIZE_MAX; /* cannot exist */
-    return (LSTM_ALIGN - 1) + (steps * run_floats_per_step(m) + 96 + run_extra_floats(m)) * sizeof(float);
+    return (LSTM_ALIGN - 1) + (steps * run_floats_per_step(m) + run_fixed_floats(m)) * sizeof(float);
 }
 
 /* Steps per chunk a workspace of `len` bytes allows (0: none). */
 static size_t run_chunk(const lstm_model *m, size_t len) {
-    size_t fixed = (LSTM_ALIGN - 1) + (96 + run_extra_floats(m)) * sizeof(float);
+    size_t fixed = (LSTM_ALIGN - 1) + run_fixed_floats(m) * sizeof(float);
     return len <= fixed ? 0 : (len - fixed) / (run_floats_per_step(m) * sizeof(float));
 }
 
@@ -204,9 +227,9 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
 /* k steps through every layer, layer by layer, then the head. */
 static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float *ys, float *work) {
     const lstm_model *m = state->model;
-    float *data = lstm_state_data(state);
+    float *data = lstm_state_data(state), *scratch = work;
     size_t H = m->info.hidden_size, lo = m->layer_out;
-    float *g = work, *buf[2];
+    float *g = work + lstm_r16(m->scratch_floats), *buf[2];
     buf[0] = g + lstm_r16(k * 4 * H);
     buf[1] = buf[0] + lstm_r16(k * lo);
     q8_batch qx;
@@ -227,7 +250,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
                 memset(h, 0, m->hr * sizeof(float));
                 memset(c, 0, H * sizeof(float));
             }
-            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, data, &qx);
+            run_cell(m, &m->cells[l][d], d, x, ldx, k, g, y, h, c, scratch, &qx);
         }
         x = y;
         ldx = lo;
@@ -251,8 +274,10 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
         run_chunk_layers(state, xs, steps, ys, (float *)lstm_align_up(work, LSTM_ALIGN));
         return LSTM_OK;
     }
-    if (k == 0) {
-        for (size_t t = 0; t < steps; t++) lstm_step(state, xs + t * in, ys + t * out);
+    if (k == 0) { /* no workspace for a chunk: step by step with the state's own scratch */
+        float *scratch = lstm_state_scratch(state);
+        if (!scratch) return LSTM_E_BUFFER_TOO_SMALL; /* a compact state has none */
+        for (size_t t = 0; t < steps; t++) step_with(state, xs + t * in, ys + t * out, scratch);
         return LSTM_OK;
     }
     for (size_t t0 = 0; t0 < steps; t0 += k) {
@@ -273,7 +298,7 @@ static size_t many_floats_per_stream(const lstm_model *m) {
 size_t lstm_step_many_workspace_size(const lstm_model *m, size_t n) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || n == 0) return 0;
     if (n > (SIZE_MAX / 8 - 4096) / many_floats_per_stream(m)) return SIZE_MAX;
-    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 112) * sizeof(float);
+    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 112 + lstm_r16(m->scratch_floats)) * sizeof(float);
 }
 
 lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_t n, const float *xs, float *ys,
@@ -291,7 +316,8 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     lstm_status st = lstm_check_input(xs, n * in0);
     if (st != LSTM_OK) return st;
     size_t ld = widest_input(m) + hr;
-    float *xh = (float *)lstm_align_up(work, LSTM_ALIGN), *g = xh + lstm_r16(n * ld);
+    float *scratch = (float *)lstm_align_up(work, LSTM_ALIGN); /* one step's scratch, reused stream by stream */
+    float *xh = scratch + lstm_r16(m->scratch_floats), *g = xh + lstm_r16(n * ld);
     q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */
     qx.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));
     qh.acc = qx.acc + lstm_r16(n * H4);
@@ -316,14 +342,13 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
         } else {
             broadcast_rows(g, n, H4, cell->b, H4); /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
             for (size_t i = 0; i < n; i++) {
-                float *d = lstm_state_data(states[i]);
-                add_input_part(m, cell, xh + i * ld, g + i * H4, d);
-                add_hidden_part(m, cell, xh + i * ld + cell->in, g + i * H4, d);
+                add_input_part(m, cell, xh + i * ld, g + i * H4, scratch);
+                add_hidden_part(m, cell, xh + i * ld + cell->in, g + i * H4, scratch);
             }
         }
         for (size_t i = 0; i < n; i++) {
             float *d = lstm_state_data(states[i]);
-            finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), d);
+            finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), scratch);
         }
     }
     uint32_t top = m->info.num_layers - 1;

@@ -4,7 +4,9 @@
  * The model is a read-only view over bytes the caller owns (a file read or mapped into memory, a const
  * array in flash, a Python bytes object). It is validated once when opened and never copied; any number
  * of threads and streams may share it. Each stream's state (h and c of every layer plus scratch) lives in
- * a buffer the caller provides: ask lstm_state_size() how many bytes, then lstm_state_init().
+ * a buffer the caller provides: ask lstm_state_size() how many bytes, then lstm_state_init(). A server
+ * with many streams uses compact states instead (h and c only, lstm_compact_state_init) and one
+ * workspace per thread for the scratch (lstm_step_many, lstm_step_ws).
  *
  * Conventions
  *  - Every fallible call returns an lstm_status; LSTM_OK is 0; results come back through out-parameters.
@@ -81,7 +83,7 @@ typedef enum lstm_status {
     LSTM_E_BAD_HEADER = 7,          /* a header field is out of range or inconsistent */
     LSTM_E_BAD_TENSOR = 8,          /* a tensor is missing, repeated, misplaced, misaligned or mis-shaped */
     LSTM_E_NONFINITE_WEIGHT = 9,    /* a weight or bias is NaN or infinite */
-    LSTM_E_MISALIGNED = 10,         /* the model bytes do not start on a 4-byte boundary */
+    LSTM_E_MISALIGNED = 10,         /* model bytes not on a 4-byte boundary, a compact state not on 8 */
     LSTM_E_NONFINITE_INPUT = 11,    /* an input value is NaN or infinite; nothing was changed */
     LSTM_E_WRONG_MODEL = 12,        /* the state or snapshot belongs to another model */
     LSTM_E_BAD_SNAPSHOT = 13,       /* snapshot bytes are truncated, damaged or not a snapshot */
@@ -218,7 +220,8 @@ LSTM_API lstm_status lstm_model_set_isa(lstm_model *model, lstm_isa isa);
 
 /* ---- state (one stream) ----------------------------------------------------------------------------- */
 
-/* lstm_state_size: bytes a state of this model needs (h and c of every layer, scratch, alignment slack);
+/* lstm_state_size: bytes a (full) state of this model needs (h and c of every layer, the scratch of a
+ * step, alignment slack);
  * 0 if model is NULL or closed. The buffer may have any alignment. */
 LSTM_API size_t lstm_state_size(const lstm_model *model);
 
@@ -228,13 +231,39 @@ LSTM_API size_t lstm_state_size(const lstm_model *model);
  * NULL argument or a closed model); LSTM_E_BUFFER_TOO_SMALL. */
 LSTM_API lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out);
 
+/* Compact states, for servers holding many streams: h and c of every layer after a 32-byte header, and
+ * no scratch. Step them with lstm_step_many (any subset at once), lstm_step_ws or lstm_run with a
+ * workspace; lstm_step on a compact state returns LSTM_E_BUFFER_TOO_SMALL. Snapshots, restore and reset
+ * work as for a full state, and the two kinds' snapshots are interchangeable.
+ * lstm_compact_state_size: bytes of one compact state (32 + 4 * (h and c floats), rounded up to 16); 0 if
+ * model is NULL or closed. An array of them from one 8-byte-aligned block keeps each one aligned. */
+LSTM_API size_t lstm_compact_state_size(const lstm_model *model);
+
+/* lstm_compact_state_init: lay out a zeroed compact state in `buf` (8-byte aligned, `len` bytes, at least
+ * lstm_compact_state_size). Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT; LSTM_E_MISALIGNED (buf not on an
+ * 8-byte boundary); LSTM_E_BUFFER_TOO_SMALL. */
+LSTM_API lstm_status lstm_compact_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out);
+
+/* lstm_state_is_compact: 1 for an initialised compact state, else 0. */
+LSTM_API int lstm_state_is_compact(const lstm_state *state);
+
+/* lstm_step_workspace_size: bytes of workspace lstm_step_ws needs (any alignment; 0 if model is NULL or
+ * closed). One workspace per thread serves every stream that thread steps. */
+LSTM_API size_t lstm_step_workspace_size(const lstm_model *model);
+
+/* lstm_step_ws: lstm_step with the scratch in `work` (`work_len` bytes, at least
+ * lstm_step_workspace_size) instead of the state: for compact and full states alike, the same bits as
+ * lstm_step. Returns what lstm_step returns, and LSTM_E_BUFFER_TOO_SMALL (work NULL or short). */
+LSTM_API lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, void *work, size_t work_len);
+
 /* lstm_state_reset: set h and c of every layer back to zero. Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT
  * (NULL); LSTM_E_BAD_STATE (not an initialised state, or its model was closed). */
 LSTM_API lstm_status lstm_state_reset(lstm_state *state);
 
 /* lstm_step: one timestep. Reads x[input_size], updates the state, writes y[output_size]. x and y must not
  * overlap the state buffer. Never allocates, locks or does I/O.
- * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument); LSTM_E_BAD_STATE; LSTM_E_UNSUPPORTED (a
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument); LSTM_E_BAD_STATE; LSTM_E_BUFFER_TOO_SMALL (a
+ * compact state: it has no scratch, use lstm_step_ws); LSTM_E_UNSUPPORTED (a
  * bidirectional model: it needs the whole sequence, lstm_run); LSTM_E_NONFINITE_INPUT (a NaN or infinity
  * in x); LSTM_E_INPUT_RANGE (|x[i]| > LSTM_MAX_ABS_INPUT). On error the state and y are unchanged.
  * Thread safety: one state must not be used by two threads at once; different states of one model may. */
@@ -246,9 +275,9 @@ LSTM_API lstm_status lstm_step(lstm_state *state, const float *x, float *y);
 LSTM_API size_t lstm_run_workspace_size(const lstm_model *model, size_t steps);
 
 /* lstm_run: `steps` timesteps. xs is [steps][input_size], ys is [steps][output_size]; the state carries
- * over as if lstm_step were called `steps` times (int8 and int8-dynamic models: the same bits; fp32:
- * within float rounding, ~1e-7 relative). `work` (`work_len` bytes, any alignment) may be NULL: then the
- * steps run one by one; with lstm_run_workspace_size(model, k) bytes, in chunks of k. A bidirectional model
+ * over as if lstm_step were called `steps` times (the same bits, every dtype and ISA). `work` (`work_len`
+ * bytes, any alignment) may be NULL: then the steps run one by one (not for a compact state:
+ * LSTM_E_BUFFER_TOO_SMALL); with lstm_run_workspace_size(model, k) bytes, in chunks of k. A bidirectional model
  * treats xs as one whole sequence from a zero state (its state is neither used nor changed) and needs a
  * workspace for all `steps`. steps == 0 is valid and does nothing. Never allocates, locks or does I/O.
  * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (NULL xs or ys with steps > 0, or steps * input_size
@@ -263,7 +292,8 @@ LSTM_API lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, 
 LSTM_API size_t lstm_step_many_workspace_size(const lstm_model *model, size_t n);
 
 /* lstm_step_many: one timestep for n streams of one model at once (one matrix product per layer): xs is
- * [n][input_size], ys is [n][output_size], states[i] is stream i. The states must be distinct (not
+ * [n][input_size], ys is [n][output_size], states[i] is stream i (full or compact; the same bits as n
+ * lstm_step calls). The states must be distinct (not
  * checked: a repeated state gets one of its updates). n == 0 is valid. Never allocates, locks or does I/O.
  * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument with n > 0, or a closed model);
  * LSTM_E_UNSUPPORTED (bidirectional model); LSTM_E_BUFFER_TOO_SMALL (work NULL or shorter than

@@ -41,32 +41,47 @@ struct lstm_model {
     const float *head_w;         /* [head][layer_out] or NULL */
     const float *head_b;         /* [head] */
     const lstm_kernels *kern;    /* kernels of info.isa */
-    /* state layout, in floats from the state's data start */
+    /* state layout: h then c from the state's data start, then (full states only) the scratch of a step */
     size_t persist_floats;       /* h then c, for every layer and direction: what a snapshot holds */
+    size_t scratch_floats;       /* the scratch of one step; offsets below are from its start */
     size_t off_xh;               /* scratch: [r4(in) + r4(Hr)] input and h, side by side */
     size_t off_gates;            /* scratch: [4H] */
     size_t off_hfull;            /* scratch: [H] o * tanh(c), before projection */
     size_t q_width;              /* widest vector the int8-dynamic path quantises: max(in, Hr) */
     size_t off_q;                /* scratch: two int8 vectors of r4(q_width) bytes */
     size_t off_acc;              /* scratch: two int32 sum vectors of r16(4H) */
-    size_t state_floats;
+    size_t state_floats;         /* a full state: r16(persist_floats) + scratch_floats */
 };
 
 struct lstm_state {
     uint32_t magic;
-    uint32_t pad;
+    uint32_t flags;              /* LSTM_STATE_COMPACT or 0 */
     const lstm_model *model;
     uint64_t fingerprint;
-    /* float data starts at LSTM_ALIGN bytes from the state's start */
+    /* float data starts at lstm_state_header(s) bytes from the state's start */
 };
 
-#define LSTM_STATE_HEADER 64
+#define LSTM_STATE_COMPACT 1U
+#define LSTM_STATE_HEADER 64         /* a full state: data 64-byte aligned */
+#define LSTM_COMPACT_HEADER 32       /* a compact state: h and c right after the 24-byte struct */
+#define LSTM_COMPACT_ALIGN 8         /* a compact state's buffer alignment (the struct holds a pointer) */
 
+static inline size_t lstm_state_header(const lstm_state *s) {
+    return (s->flags & LSTM_STATE_COMPACT) ? LSTM_COMPACT_HEADER : LSTM_STATE_HEADER;
+}
 static inline float *lstm_state_data(lstm_state *s) {
-    return (float *)((char *)s + LSTM_STATE_HEADER);
+    return (float *)(void *)((char *)s + lstm_state_header(s));
 }
 static inline const float *lstm_state_cdata(const lstm_state *s) {
-    return (const float *)((const char *)s + LSTM_STATE_HEADER);
+    return (const float *)(const void *)((const char *)s + lstm_state_header(s));
+}
+/* A full state's own scratch (NULL for a compact state). */
+static inline float *lstm_state_scratch(lstm_state *s) {
+    return (s->flags & LSTM_STATE_COMPACT) ? NULL : lstm_state_data(s) + lstm_r16(s->model->persist_floats);
+}
+/* Bytes of caller workspace that hold one step's scratch (aligned inside). */
+static inline size_t lstm_scratch_bytes(const lstm_model *m) {
+    return (LSTM_ALIGN - 1) + m->scratch_floats * sizeof(float);
 }
 /* h of layer l, direction d: [Hr]; c follows the block of all h: [H] */
 static inline size_t lstm_off_h(const lstm_model *m, uint32_t l, uint32_t d) {

@@ -328,14 +328,16 @@ static lstm_status finish_cells(lstm_model *m) {
     return LSTM_OK;
 }
 
-/* Where each part of a state lives, in floats from the state's data start (each part 16-float aligned). */
+/* What a state holds (h and c: persist_floats from its data start) and where each part of the scratch a
+ * step needs lives, in floats from the scratch's start (each part 16-float aligned). A full state carries
+ * its scratch after h and c; a compact state has none (the caller passes a workspace). */
 static void plan_state(lstm_model *m) {
     const lstm_model_info *in = &m->info;
     size_t H = in->hidden_size, cells = (size_t)in->num_layers * in->num_directions;
     size_t max_in = in->input_size > m->layer_out ? in->input_size : m->layer_out;
     size_t widest = max_in > m->hr ? max_in : m->hr;
     m->persist_floats = cells * (m->hr + H);
-    m->off_xh = lstm_r16(m->persist_floats);
+    m->off_xh = 0;
     m->off_gates = m->off_xh + lstm_r16(lstm_r4(max_in) + lstm_r4(m->hr));
     m->off_hfull = m->off_gates + lstm_r16(4 * H);
     int dynamic = 0; /* only int8-dynamic layers need the int8 vectors and int32 sums */
@@ -343,7 +345,8 @@ static void plan_state(lstm_model *m) {
     m->q_width = widest;
     m->off_q = m->off_hfull + lstm_r16(H);
     m->off_acc = m->off_q + (dynamic ? lstm_r16(2 * lstm_r4(widest) / 4) : 0); /* two int8 vectors, in floats */
-    m->state_floats = m->off_acc + (dynamic ? 2 * lstm_r16(4 * H) : 0);
+    m->scratch_floats = m->off_acc + (dynamic ? 2 * lstm_r16(4 * H) : 0);
+    m->state_floats = lstm_r16(m->persist_floats) + m->scratch_floats;
 }
 
 /* The descriptor sits at the first 16-byte boundary of the caller's memory: any alignment will do. */

@@ -9,7 +9,8 @@ static int model_ok(const lstm_model *m) { return m && m->magic == LSTM_MODEL_MA
 
 lstm_status lstm_check_state(const lstm_state *s) {
     if (!s) return LSTM_E_INVALID_ARGUMENT;
-    if (s->magic != LSTM_STATE_MAGIC || !model_ok(s->model) || s->fingerprint != s->model->info.fingerprint)
+    if (s->magic != LSTM_STATE_MAGIC || (s->flags & ~LSTM_STATE_COMPACT) != 0 || !model_ok(s->model) ||
+        s->fingerprint != s->model->info.fingerprint)
         return LSTM_E_BAD_STATE;
     return LSTM_OK;
 }
@@ -29,6 +30,34 @@ lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm
     s->fingerprint = model->info.fingerprint;
     *out = s;
     return LSTM_OK;
+}
+
+size_t lstm_compact_state_size(const lstm_model *model) {
+    if (!model_ok(model)) return 0;
+    return LSTM_COMPACT_HEADER + lstm_r4(model->persist_floats) * sizeof(float); /* a multiple of 16 bytes */
+}
+
+lstm_status lstm_compact_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out) {
+    if (!model_ok(model) || !buf || !out) return LSTM_E_INVALID_ARGUMENT;
+    if ((uintptr_t)buf % LSTM_COMPACT_ALIGN != 0) return LSTM_E_MISALIGNED;
+    if (len < lstm_compact_state_size(model)) return LSTM_E_BUFFER_TOO_SMALL;
+    lstm_state *s = (lstm_state *)buf;
+    memset(s, 0, lstm_compact_state_size(model));
+    s->magic = LSTM_STATE_MAGIC;
+    s->flags = LSTM_STATE_COMPACT;
+    s->model = model;
+    s->fingerprint = model->info.fingerprint;
+    *out = s;
+    return LSTM_OK;
+}
+
+int lstm_state_is_compact(const lstm_state *state) {
+    return lstm_check_state(state) == LSTM_OK && (state->flags & LSTM_STATE_COMPACT) != 0;
+}
+
+size_t lstm_step_workspace_size(const lstm_model *model) {
+    if (!model_ok(model)) return 0;
+    return lstm_scratch_bytes(model);
 }
 
 lstm_status lstm_state_reset(lstm_state *state) {

@@ -3,6 +3,8 @@
 # or with CORTEX_M_CPU=cortex-m7 the same images for a Cortex-M7 on -M mps2-an500 (same memory map):
 #   test_isa.elf  tests/c/test_isa.c on the bare-metal core: the DSP table (SXTB16 + SMLAD) against the
 #                 reference, kernels and int8 / int8-dynamic / fp32 models
+#   test_f32_panels.elf  tests/c/test_f32_panels.c: the fp32 panel kernels (VFMA chains) and run / step_many
+#                 equal to steps, bit for bit
 #   count.elf     tools/cortex_m4/count.c: instructions per LSTM step (tools/count_instructions.sh)
 # Usage: tools/cortex_m4/run.sh [build-dir] [test|count|build]   (default: build and run test_isa)
 set -eu
@@ -34,17 +36,20 @@ compile() { # compile <source>...: objects into $OUT/obj, names printed
 
 LIB=$(compile "$ROOT"/src/lstm_c/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
 TEST=$(compile "$ROOT/tests/c/test_isa.c")
+PANELS=$(compile "$ROOT/tests/c/test_f32_panels.c")
 COUNT=$(compile "$HERE/count.c")
 # shellcheck disable=SC2086
 $CC $CFLAGS $LDFLAGS $LIB $TEST -lm -o "$OUT/test_isa.elf"
 # shellcheck disable=SC2086
 $CC $CFLAGS $LDFLAGS $LIB $COUNT -lm -o "$OUT/count.elf"
+# shellcheck disable=SC2086
+$CC $CFLAGS $LDFLAGS $LIB $PANELS -lm -o "$OUT/test_f32_panels.elf"
 
 QEMU="qemu-system-arm -M $MACHINE -nographic -monitor none -serial none
       -semihosting-config enable=on,target=native"
 case "$WHAT" in
 build) ;;
-test) timeout "$TIMEOUT" $QEMU -kernel "$OUT/test_isa.elf" ;;
+test) timeout "$TIMEOUT" $QEMU -kernel "$OUT/test_isa.elf" && timeout "$TIMEOUT" $QEMU -kernel "$OUT/test_f32_panels.elf" ;;
 count) timeout "$TIMEOUT" $QEMU -icount shift=0 -kernel "$OUT/count.elf" ;;
 *) echo "unknown action $WHAT" >&2; exit 2 ;;
 esac
