@@ -89,6 +89,10 @@ cdef extern from "lstm.h" nogil:
 
     size_t lstm_state_size(const lstm_model *model)
     lstm_status lstm_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out)
+    size_t lstm_compact_state_size(const lstm_model *model)
+    lstm_status lstm_compact_state_init(const lstm_model *model, void *buf, size_t len, lstm_state **out)
+    size_t lstm_step_workspace_size(const lstm_model *model)
+    lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, void *work, size_t work_len) nogil
     lstm_status lstm_state_reset(lstm_state *state)
     lstm_status lstm_step(lstm_state *state, const float *x, float *y)
     size_t lstm_run_workspace_size(const lstm_model *model, size_t steps)

@@ -9,6 +9,7 @@ cimport cython
 cimport numpy as cnp
 from libc.stdint cimport uintptr_t
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 from lstm_embed.errors import (
     ArgumentTypeError,
@@ -341,11 +342,11 @@ def _model_from_pickle(data, isa=None):
     return Model.from_bytes(data, isa=isa)
 
 
-def _stream_from_pickle(model, snapshot):
-    """Rebuild a pickled Stream: a new stream of ``model`` restored from ``snapshot``."""
+def _stream_from_pickle(model, snapshot, compact=False):
+    """Rebuild a pickled Stream: a new stream of ``model`` (compact or not) restored from ``snapshot``."""
     if not isinstance(model, Model):
         raise ArgumentTypeError(f"a pickled Stream needs a Model, got {type(model).__name__}")
-    stream = (<Model>model).stream()
+    stream = (<Model>model).stream(compact=bool(compact))
     stream.restore(snapshot)
     return stream
 
@@ -365,6 +366,8 @@ cdef class Model:
     cdef object _isa_request  # the isa= it was opened with (None: default), for pickling
     cdef object _many_work  # workspace of step_many, reused while no other thread holds it
     cdef bint _many_busy
+    cdef object _step_work  # workspace of compact streams' step, reused while no other thread holds it
+    cdef bint _step_busy
 
     def __cinit__(self):
         self._m = NULL
@@ -566,9 +569,16 @@ cdef class Model:
 
     @property
     def state_size(self):
-        """Bytes of state memory each stream of this model uses."""
+        """Bytes of C state memory a stream of this model uses (h and c plus a step's scratch)."""
         self._opened()
         return lstm_state_size(self._m)
+
+    @property
+    def compact_state_size(self):
+        """Bytes of C state memory a compact stream uses (``stream(compact=True)``): h and c of every
+        layer after a 32-byte header; the scratch of a step is shared through the model's workspace."""
+        self._opened()
+        return lstm_compact_state_size(self._m)
 
     def run_workspace_size(self, steps):
         """Bytes of workspace the C ``lstm_run`` needs to process ``steps`` timesteps per pass."""
@@ -593,10 +603,16 @@ cdef class Model:
         return (f"<lstm_embed.Model input={self.input_size} hidden={self.hidden_size}{proj} "
                 f"layers={self.num_layers}{bi}{head} dtype={self.dtype}{' closed' if self._closed else ''}>")
 
-    def stream(self):
-        """A new stream (its own h and c, all zero) over this model."""
+    def stream(self, *, compact=False):
+        """A new stream (its own h and c, all zero) over this model.
+
+        ``compact=True`` keeps only h and c per stream (``compact_state_size`` bytes, against
+        ``state_size``): for servers holding thousands of streams, stepped together with ``step_many``.
+        A compact stream's ``step`` borrows the model's shared workspace (a fresh one when another thread
+        holds it); results are the same bits either way.
+        """
         self._usable()
-        return Stream(self)
+        return Stream(self, compact=compact)
 
     def step_many(self, streams, xs, out=None):
         """One timestep for N streams of this model at once, as one matrix product per layer.
@@ -686,7 +702,9 @@ cdef class Stream:
     deepcopy carry the model and a snapshot: the copy continues exactly where this stream is.
     """
     cdef Model _model
-    cdef cnp.ndarray _buf
+    cdef cnp.ndarray _buf   # a full state's memory (None for a compact stream)
+    cdef void *_mem         # a compact state's memory (PyMem_Malloc: no array object per stream)
+    cdef bint _compact
     cdef lstm_state *_s
     cdef cnp.ndarray _work  # run()'s workspace; only the thread that marked the stream busy touches it
     cdef bint _busy
@@ -694,29 +712,50 @@ cdef class Stream:
     cdef Py_ssize_t _out
 
     def __cinit__(self, *args, **kwargs):
+        self._mem = NULL
+        compact = kwargs.pop("compact", False)
         model = args[0] if len(args) == 1 and not kwargs else kwargs.get("model") if not args else None
         if not isinstance(model, Model) or len(args) + len(kwargs) != 1:
             raise ArgumentTypeError("Stream needs one argument, an open Model; use model.stream()")
         cdef Model m = <Model>model
         m._usable()
         self._model = m
-        cdef size_t size = lstm_state_size(m._m)
-        self._buf = _aligned_bytes(size)
+        self._compact = bool(compact)
+        cdef size_t size
         cdef lstm_state *s = NULL
-        _check(lstm_state_init(m._m, cnp.PyArray_DATA(self._buf), size, &s), "cannot create stream")
+        if self._compact:
+            size = lstm_compact_state_size(m._m)
+            self._mem = PyMem_Malloc(size)  # 8-byte aligned (Python's allocators align to 16 on 64-bit)
+            if self._mem == NULL:
+                raise LstmMemoryError(f"no memory for a compact stream ({size} bytes)")
+            _check(lstm_compact_state_init(m._m, self._mem, size, &s), "cannot create stream")
+        else:
+            size = lstm_state_size(m._m)
+            self._buf = _aligned_bytes(size)
+            _check(lstm_state_init(m._m, cnp.PyArray_DATA(self._buf), size, &s), "cannot create stream")
         self._s = s
         self._work = None
         self._busy = False
         self._in = m._info.input_size
         self._out = m._info.output_size
 
+    def __dealloc__(self):
+        if self._mem != NULL:
+            PyMem_Free(self._mem)
+            self._mem = NULL
+
     @property
     def model(self):
         return self._model
 
+    @property
+    def compact(self):
+        """True for a stream made with ``model.stream(compact=True)`` (h and c only)."""
+        return self._compact
+
     def __reduce__(self):
-        """Pickle, copy and deepcopy as (model, snapshot): the copy continues bit for bit."""
-        return (_stream_from_pickle, (self._model, self.snapshot()))
+        """Pickle, copy and deepcopy as (model, snapshot, compact): the copy continues bit for bit."""
+        return (_stream_from_pickle, (self._model, self.snapshot(), self._compact))
 
     def __repr__(self):
         return f"<lstm_embed.Stream of {self._model!r}>"
@@ -749,12 +788,31 @@ cdef class Stream:
         cdef const float *xp = <const float *>cnp.PyArray_DATA(xa)
         cdef float *yp = <float *>cnp.PyArray_DATA(ya)
         cdef lstm_status st
+        cdef Model model = self._model
+        cdef bint own_work = False
+        cdef cnp.ndarray work
+        cdef size_t wlen
         self._enter()
         try:
-            with nogil:
-                st = lstm_step(self._s, xp, yp)
+            if not self._compact:
+                with nogil:
+                    st = lstm_step(self._s, xp, yp)
+            else:  # the scratch from the model's workspace, or a fresh one if another thread holds it
+                wlen = lstm_step_workspace_size(model._m)
+                if not model._step_busy:
+                    model._step_busy = True
+                    own_work = True
+                    if model._step_work is None:
+                        model._step_work = _empty(wlen, cnp.NPY_UINT8, "step's workspace")
+                    work = model._step_work
+                else:
+                    work = _empty(wlen, cnp.NPY_UINT8, "step's workspace")
+                with nogil:
+                    st = lstm_step_ws(self._s, xp, yp, cnp.PyArray_DATA(work), wlen)
         finally:
             self._busy = False
+            if own_work:
+                model._step_busy = False
         if st != LSTM_OK:
             if st == LSTM_E_UNSUPPORTED and self._model._info.num_directions == 2:
                 raise UnsupportedError(
@@ -767,8 +825,8 @@ cdef class Stream:
     def run(self, xs, out=None):
         """Advance T timesteps: ``xs`` of shape (T, input_size) -> (T, output_size) float32.
 
-        Same results as T calls of ``step`` (to float rounding, ~1e-7), but the input projection of
-        all steps is one matrix product. T may be 0. On a bidirectional model ``xs`` is one whole
+        The same bits as T calls of ``step``, but the input projection of all steps is one matrix
+        product. T may be 0. On a bidirectional model ``xs`` is one whole
         sequence, both directions start from zero and the stream's state is not used.
         """
         cdef cnp.ndarray xa = _as_float32(xs, "xs")

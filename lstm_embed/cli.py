@@ -171,7 +171,8 @@ def _info_lines(info: dict) -> list[str]:
             ("layers", info["num_layers"]), ("directions", info["num_directions"]), ("head", head),
             ("output size", info["output_size"]), ("parameters", f"{info['param_count']:,}"),
             ("file size", f"{info['file_size']:,} bytes"),
-            ("state/stream", f"{info['state_size']:,} bytes"),
+            ("state/stream", f"{info['state_size']:,} bytes; compact {info['compact_state_size']:,} bytes "
+                             "(h and c only: stream(compact=True))"),
             ("fingerprint", info["fingerprint"]), ("use", mode),
             ("kernels", f"{info['kernels']} (this machine)")]
     return [f"{info['path']}: lstm_embed model", *(f"  {k:<16}{v}" for k, v in rows)]

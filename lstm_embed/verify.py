@@ -86,8 +86,8 @@ def inspect_file(path: str | os.PathLike) -> dict:
     """What ``lstm-embed info`` reports, as a dict (also its ``--json`` output).
 
     ``ok`` tells whether the file opens. If it does: sizes, dtypes, parameter count, file size, checksum
-    status and ``state_size`` (bytes of state per stream). If not: ``error`` (the loader's message),
-    ``checksum`` and ``header`` (the fixed-header fields as stored, to see what is damaged); for a file
+    status, ``state_size`` and ``compact_state_size`` (bytes of state per stream, full and compact). If
+    not: ``error`` (the loader's message), ``checksum`` and ``header`` (the fixed-header fields as stored, to see what is damaged); for a file
     that is no model file at all (no magic: a PyTorch checkpoint, ...) ``not_model`` and ``error`` only.
     """
     path = os.fspath(path)
@@ -108,6 +108,7 @@ def inspect_file(path: str | os.PathLike) -> dict:
         "num_directions": model.num_directions, "head_size": model.head_size,
         "head_activation": model.head_activation, "output_size": model.output_size,
         "param_count": model.param_count, "file_size": model.file_size, "state_size": model.state_size,
+        "compact_state_size": model.compact_state_size,
         "fingerprint": f"0x{model.fingerprint:016x}", "streaming": model.num_directions == 1,
         "kernels": model.isa,
     }

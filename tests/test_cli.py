@@ -174,17 +174,18 @@ def test_info(files):
     proc = cli("info", "model.lstm", cwd=files)
     assert proc.returncode == 0, proc.stderr
     model = lstm_embed.Model.load(files / "model.lstm")
-    for line in ("model.lstm: lstm_embed model", "format version  1", "checksum        OK",
+    for line in ("model.lstm: lstm_embed model", "format version  2", "checksum        OK",
                  "dtype           float32 (per layer: float32, float32)", "input size      5",
                  "hidden size     16", "proj size       none", "layers          2", "directions      1",
                  "head            3 (none)", "output size     3", f"parameters      {model.param_count:,}",
-                 f"file size       {model.file_size:,} bytes", f"state/stream    {model.state_size:,} bytes",
+                 f"file size       {model.file_size:,} bytes", f"state/stream    {model.state_size:,} bytes; compact {model.compact_state_size:,} bytes",
                  "use             step and run"):
         assert f"  {line}" in proc.stdout or proc.stdout.startswith(line)
     info = json.loads(cli("info", "model.lstm", "--json", cwd=files).stdout)
     assert info["ok"] and info["checksum"] == "OK" and info["layer_dtypes"] == ["float32", "float32"]
     assert (info["param_count"], info["state_size"], info["file_size"]) == (model.param_count, model.state_size,
                                                                             model.file_size)
+    assert info["compact_state_size"] == model.compact_state_size == 32 + 4 * 2 * 2 * 16  # h, c of 2 layers
 
 
 def test_info_on_damaged_files(files):
