@@ -614,14 +614,22 @@ cdef class Model:
         self._usable()
         return Stream(self, compact=compact)
 
-    def step_many(self, streams, xs, out=None):
+    def step_many(self, streams, xs, out=None, *, threads=1):
         """One timestep for N streams of this model at once, as one matrix product per layer.
 
-        ``streams`` is a sequence of N distinct ``Stream`` objects of this model, ``xs`` has shape
-        (N, input_size); returns (N, output_size), row i for stream i. Each stream's state advances
-        exactly as if ``streams[i].step(xs[i])`` had been called. On any error no stream changes.
+        ``streams`` is a sequence of N distinct ``Stream`` objects of this model (full or compact),
+        ``xs`` has shape (N, input_size); returns (N, output_size), row i for stream i. Each stream's
+        state advances exactly as if ``streams[i].step(xs[i])`` had been called (the same bits). On any
+        error no stream changes.
+
+        ``threads=k`` splits the streams into k groups stepped in parallel on k threads (the calling one
+        and k - 1 from a pool kept by the module), each with its own workspace; the same bits as
+        ``threads=1``. Worth it from a few hundred streams of a large model (each group should still
+        hold tens of streams).
         """
         self._usable()
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise InvalidArgumentError(f"threads must be a positive int, got {threads!r}")
         if isinstance(streams, Stream):
             raise ArgumentTypeError("streams must be a sequence of Streams; for one stream pass [stream]")
         cdef list group
@@ -651,6 +659,16 @@ cdef class Model:
             seen.add(id(group[i]))
         if n == 0:
             return y
+        cdef Py_ssize_t groups = min(<Py_ssize_t>threads, n)
+        if groups > 1:
+            # every input checked before any group runs: a group cannot fail alone (no stream changes on error)
+            finite = np.isfinite(x)
+            if not finite.all():
+                raise NonFiniteInputError(f"step_many: xs holds NaN or infinity (first at row "
+                                          f"{int(np.argwhere(~finite)[0][0])}); no stream changed", int(LSTM_E_NONFINITE_INPUT))
+            if np.abs(x).max() > 2.0 ** 64:
+                raise InputRangeError("step_many: |xs| exceeds 2^64; scale or clip the inputs (normalise them "
+                                      "as in training); no stream changed", int(LSTM_E_INPUT_RANGE))
         cdef cnp.ndarray ptrs = _empty(n, cnp.NPY_UINTP, "step_many's stream table")
         cdef lstm_state **states = <lstm_state **>cnp.PyArray_DATA(ptrs)
         cdef Stream s
@@ -670,7 +688,9 @@ cdef class Model:
                 s._busy = True
                 marked = i + 1
                 states[i] = s._s
-            if not self._many_busy:  # reuse the model's workspace unless another thread is using it
+            if groups > 1:
+                st = _step_many_threaded(self, states, n, x, y, groups)
+            elif not self._many_busy:  # reuse the model's workspace unless another thread is using it
                 self._many_busy = True
                 own_work = True
                 if self._many_work is None or <size_t>cnp.PyArray_SIZE(self._many_work) < wlen:
@@ -679,9 +699,10 @@ cdef class Model:
                 work = self._many_work
             else:
                 work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
-            with nogil:
-                st = lstm_step_many(self._m, states, n, <const float *>cnp.PyArray_DATA(x),
-                                    <float *>cnp.PyArray_DATA(y), cnp.PyArray_DATA(work), wlen)
+            if groups == 1:
+                with nogil:
+                    st = lstm_step_many(self._m, states, n, <const float *>cnp.PyArray_DATA(x),
+                                        <float *>cnp.PyArray_DATA(y), cnp.PyArray_DATA(work), wlen)
         finally:
             for i in range(marked):
                 (<Stream>group[i])._busy = False
@@ -689,6 +710,61 @@ cdef class Model:
                 self._many_busy = False
         _check(st, "step_many")
         return y
+
+
+_pool = None
+_pool_lock = None
+
+
+def _thread_pool(workers: int):
+    """The module's pool for step_many(threads=k): created on first use, grown when more are asked for."""
+    global _pool, _pool_lock
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    if _pool_lock is None:
+        _pool_lock = threading.Lock()
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < workers:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lstm_embed.step_many")
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _step_many_group(Model m, uintptr_t states, size_t n, uintptr_t x, uintptr_t y):
+    """One group of a threaded step_many: lstm_step_many on n streams with a workspace of its own."""
+    cdef size_t wlen = lstm_step_many_workspace_size(m._m, n)
+    cdef cnp.ndarray work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
+    cdef void *wp = cnp.PyArray_DATA(work)
+    cdef lstm_status st
+    with nogil:
+        st = lstm_step_many(m._m, <lstm_state *const *>states, n, <const float *>x, <float *>y, wp, wlen)
+    return <int>st
+
+
+cdef lstm_status _step_many_threaded(Model m, lstm_state **states, Py_ssize_t n, cnp.ndarray x, cnp.ndarray y,
+                                     Py_ssize_t groups) except? LSTM_E_INVALID_ARGUMENT:
+    """Streams [0, n) in `groups` contiguous groups, groups 1.. on the pool, group 0 on this thread."""
+    cdef size_t inp = m._info.input_size, outp = m._info.output_size
+    cdef uintptr_t xs = <uintptr_t>cnp.PyArray_DATA(x), ys = <uintptr_t>cnp.PyArray_DATA(y)
+    cdef uintptr_t sp = <uintptr_t>states
+    bounds = [n * g // groups for g in range(groups + 1)]
+    pool = _thread_pool(groups - 1)
+    futures = [pool.submit(_step_many_group, m, sp + bounds[g] * sizeof(lstm_state *), bounds[g + 1] - bounds[g],
+                           xs + bounds[g] * inp * sizeof(float), ys + bounds[g] * outp * sizeof(float))
+               for g in range(1, groups)]
+    from concurrent.futures import wait
+    codes = []
+    try:
+        codes.append(_step_many_group(m, sp, bounds[1], xs, ys))
+    finally:  # every group has finished before the caller releases the streams, whatever happened here
+        wait(futures)
+    codes += [f.result() for f in futures]
+    for code in codes:
+        if code != LSTM_OK:
+            return <lstm_status>code
+    return LSTM_OK
 
 
 @cython.no_gc_clear
