@@ -94,6 +94,8 @@ cdef extern from "lstm.h" nogil:
     size_t lstm_step_workspace_size(const lstm_model *model)
     lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, void *work, size_t work_len) nogil
     lstm_status lstm_state_reset(lstm_state *state)
+    size_t lstm_trace_floats(const lstm_model *model)
+    lstm_status lstm_step_trace(lstm_state *state, const float *x, float *y, float *trace) nogil
     lstm_status lstm_step(lstm_state *state, const float *x, float *y)
     size_t lstm_run_workspace_size(const lstm_model *model, size_t steps)
     lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys, void *work, size_t work_len)

@@ -937,6 +937,56 @@ cdef class Stream:
         _check(st, "run")
         return ya
 
+    def trace(self, xs):
+        """Advance T timesteps like ``run`` and return what every layer did: a ``lstm_embed.trace.Trace``
+        with the gate activations (T, layers, 4, hidden) in the order i, f, g, o, the cell state c
+        (T, layers, hidden) and h (T, layers, proj or hidden) after each step, and the outputs y
+        (T, output_size). Computed by the C step itself (lstm_step_trace), so y and the state are the
+        same bits as ``step``. Every input is checked first: on an error the stream is unchanged.
+        """
+        from lstm_embed.trace import Trace
+
+        cdef Model model = self._model
+        if model._info.num_directions == 2:
+            raise UnsupportedError("trace() steps the model one timestep at a time, which needs a unidirectional "
+                                   "model (the backward direction reads the sequence from its end)")
+        cdef cnp.ndarray xa = _as_float32(xs, "xs")
+        if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_DIM(xa, 1) != self._in:
+            raise ShapeError(f"xs must have shape (T, {self._in}), got {np.shape(xs)}")
+        if xa.size and not np.isfinite(xa).all():
+            raise NonFiniteInputError("trace: xs holds NaN or infinity; the stream is unchanged",
+                                      int(LSTM_E_NONFINITE_INPUT))
+        if xa.size and np.abs(xa).max() > 2.0 ** 64:
+            raise InputRangeError("trace: |xs| exceeds 2^64; scale or clip the inputs; the stream is unchanged",
+                                  int(LSTM_E_INPUT_RANGE))
+        xa = np.ascontiguousarray(xa)
+        cdef Py_ssize_t T = cnp.PyArray_DIM(xa, 0), t
+        cdef size_t nf = lstm_trace_floats(model._m)
+        cdef cnp.ndarray tr = np.zeros((T, nf), np.float32), ya = np.zeros((T, self._out), np.float32)
+        cdef lstm_status st = LSTM_OK
+        cdef Stream full = self
+        if self._compact:  # a compact state has no scratch: trace a full copy, then copy the state back
+            full = model.stream()
+            full.restore(self.snapshot())
+        full._enter()
+        try:
+            for t in range(T):
+                with nogil:
+                    st = lstm_step_trace(full._s, <const float *>cnp.PyArray_DATA(xa) + t * self._in,
+                                         <float *>cnp.PyArray_DATA(ya) + t * self._out,
+                                         <float *>cnp.PyArray_DATA(tr) + t * nf)
+                if st != LSTM_OK:
+                    break
+        finally:
+            full._busy = False
+        _check(st, "trace")
+        if self._compact:
+            self.restore(full.snapshot())
+        H, hr, L = model._info.hidden_size, model._info.proj_size or model._info.hidden_size, model._info.num_layers
+        per = tr.reshape(T, L, 5 * H + hr)
+        return Trace(gates=per[:, :, :4 * H].reshape(T, L, 4, H).copy(), c=per[:, :, 4 * H:5 * H].copy(),
+                     h=per[:, :, 5 * H:].copy(), y=ya)
+
     def reset(self):
         """Set h and c of every layer back to zero."""
         self._enter()

@@ -284,6 +284,61 @@ def _export_c(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- trace -----------------------------------------------------------------------------------------------
+
+def _reference_model(path: str, args: argparse.Namespace, model):
+    """The model to compare a trace with: a model file as it is, or a PyTorch source converted to fp32."""
+    from lstm_embed._lstm import Model
+    from lstm_embed.checkpoint import load_checkpoint
+
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic == b"LSTMEMB\0":
+        return _open_model(path)
+    if path.lower().endswith(".onnx"):
+        from lstm_embed.onnx_import import OnnxSource
+        ckpt = OnnxSource(path, lstm=args.lstm, head=args.head)
+    else:
+        head = args.head if args.head is not None or model.head_size else "none"
+        ckpt = _load_checkpoint(load_checkpoint, path, lstm=args.lstm, head=head, weights_only=args.weights_only)
+    return Model.from_bytes(ckpt.convert(head_activation=model.head_activation, dtype="float32"))
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from lstm_embed.trace import plot_trace
+
+    if args.steps is not None and args.steps < 1:
+        raise _UsageError("--steps must be >= 1")
+    model = _open_model(args.file)
+    xs, source = _verify_data(args, model.input_size)
+    if xs.ndim == 3:
+        xs = xs[0]
+        source += " (the first sequence)"
+    xs = xs.astype(np.float32)
+    trace = model.stream().trace(xs)
+    reference = None
+    if args.against:
+        ref_model = _reference_model(args.against, args, model)
+        reference = ref_model.stream().trace(xs)
+    title = f"{os.path.basename(args.file)} ({model.dtype}), {len(xs)} steps of {source}"
+    if args.against:
+        title += f", against {os.path.basename(args.against)}"
+    _check_output_folder(args.output)
+    plot_trace(trace, args.output, reference=reference, title=title)
+    sat = trace.saturation()
+    lines = [f"wrote {args.output}: {trace.layers} layer(s) x {trace.steps} steps ({source})",
+             "saturated fraction per layer (i f g o): " + "; ".join(
+                 f"layer {k}: " + " ".join(f"{v:.2f}" for v in sat[k]) for k in range(trace.layers)),
+             "max |c| per layer: " + " ".join(f"{v:.3g}" for v in trace.cell_range().max(axis=0))]
+    if reference is not None:
+        err = trace.errors(reference)
+        lines.append("max |gate error| per layer (i f g o): " + "; ".join(
+            f"layer {k}: " + " ".join(f"{v:.2e}" for v in err["gates"][k]) for k in range(trace.layers)))
+        lines.append(f"max |output error|: {float(err['y']):.3e}")
+    _say(*lines)
+    return 0
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 def version() -> str:
@@ -352,6 +407,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", metavar="NAME", help="the array's name (default: OUT's name, e.g. model_data)")
     p.add_argument("--header", metavar="OUT.h", help="header to write (default: OUT with .h)")
     p.set_defaults(run=_export_c)
+
+    p = sub.add_parser("trace", help="draw what each layer's gates did over time",
+                       description="Step the model over the data with gate tracing (the C step itself) and "
+                       "draw the gates i, f, g, o and the cell state of every layer over time, how often each "
+                       "gate is saturated and how large |c| gets; with --against, the error each layer and "
+                       "gate adds against that model (a float32 model file, or the PyTorch source, converted "
+                       "to float32). Needs matplotlib (pip install \"lstm-embed[plot]\").")
+    p.add_argument("file", metavar="MODEL")
+    p.add_argument("--data", metavar="X.npy", help="inputs, (T, input_size) (of (N, T, input_size) the first "
+                   "sequence); default N(0,1) data")
+    p.add_argument("--steps", type=int, help="number of steps (default 1000; with --data: all rows)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (default 0)")
+    p.add_argument("--against", metavar="SRC_OR_MODEL", help="reference: a model file or a PyTorch checkpoint")
+    p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="image to write")
+    _selection(p)
+    p.set_defaults(run=_trace)
     return parser
 
 

@@ -109,8 +109,9 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
 }
 
 /* One step of a checked state with `scratch` (scratch_floats, 64-byte aligned): the state's own or a
- * workspace. */
-static lstm_status step_with(lstm_state *state, const float *x, float *y, float *scratch) {
+ * workspace. With `trace`, each layer's gate activations, c and h after the step go there too
+ * (lstm_step_trace). */
+static lstm_status step_with(lstm_state *state, const float *x, float *y, float *scratch, float *trace) {
     if (!x || !y) return LSTM_E_INVALID_ARGUMENT;
     const lstm_model *m = state->model;
     if (m->info.num_directions != 1) return LSTM_E_UNSUPPORTED;
@@ -139,10 +140,30 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
             add_hidden_part(m, cell, h, gates, scratch);
         }
         finish_cell(m, cell, gates, h, c, scratch);
+        if (trace) { /* cell_update left the activations i, f, g, o in gates */
+            float *t = trace + (size_t)l * (5 * (H4 / 4) + hr);
+            memcpy(t, gates, H4 * sizeof(float));
+            memcpy(t + H4, c, (H4 / 4) * sizeof(float));
+            memcpy(t + H4 + H4 / 4, h, hr * sizeof(float));
+        }
         in = h;
     }
     output_rows(m, in, hr, 1, y);
     return LSTM_OK;
+}
+
+size_t lstm_trace_floats(const lstm_model *m) {
+    if (!m || m->magic != LSTM_MODEL_MAGIC) return 0;
+    return (size_t)m->info.num_layers * (5 * (size_t)m->info.hidden_size + m->hr);
+}
+
+lstm_status lstm_step_trace(lstm_state *state, const float *x, float *y, float *trace) {
+    lstm_status st = lstm_check_state(state);
+    if (st != LSTM_OK) return st;
+    if (!trace) return LSTM_E_INVALID_ARGUMENT;
+    float *scratch = lstm_state_scratch(state);
+    if (!scratch) return LSTM_E_BUFFER_TOO_SMALL;
+    return step_with(state, x, y, scratch, trace);
 }
 
 lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
@@ -150,14 +171,14 @@ lstm_status lstm_step(lstm_state *state, const float *x, float *y) {
     if (st != LSTM_OK) return st;
     float *scratch = lstm_state_scratch(state);
     if (!scratch) return LSTM_E_BUFFER_TOO_SMALL; /* a compact state: lstm_step_ws or lstm_step_many */
-    return step_with(state, x, y, scratch);
+    return step_with(state, x, y, scratch, NULL);
 }
 
 lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, void *work, size_t work_len) {
     lstm_status st = lstm_check_state(state);
     if (st != LSTM_OK) return st;
     if (!work || work_len < lstm_scratch_bytes(state->model)) return LSTM_E_BUFFER_TOO_SMALL;
-    return step_with(state, x, y, (float *)lstm_align_up(work, LSTM_ALIGN));
+    return step_with(state, x, y, (float *)lstm_align_up(work, LSTM_ALIGN), NULL);
 }
 
 /* ---- whole sequences -------------------------------------------------------------------------------- */
@@ -277,7 +298,7 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
     if (k == 0) { /* no workspace for a chunk: step by step with the state's own scratch */
         float *scratch = lstm_state_scratch(state);
         if (!scratch) return LSTM_E_BUFFER_TOO_SMALL; /* a compact state has none */
-        for (size_t t = 0; t < steps; t++) step_with(state, xs + t * in, ys + t * out, scratch);
+        for (size_t t = 0; t < steps; t++) step_with(state, xs + t * in, ys + t * out, scratch, NULL);
         return LSTM_OK;
     }
     for (size_t t0 = 0; t0 < steps; t0 += k) {

@@ -269,6 +269,17 @@ LSTM_API lstm_status lstm_state_reset(lstm_state *state);
  * Thread safety: one state must not be used by two threads at once; different states of one model may. */
 LSTM_API lstm_status lstm_step(lstm_state *state, const float *x, float *y);
 
+/* Gate traces: what each layer did in a step, from the same code as lstm_step (a unidirectional model).
+ * lstm_trace_floats: floats of one step's trace: per layer, in order, the gate activations i, f, g, o
+ * (4 * hidden_size, in that order), the cell state c (hidden_size) and h (proj_size or hidden_size), all
+ * after the step. 0 if model is NULL or closed. */
+LSTM_API size_t lstm_trace_floats(const lstm_model *model);
+
+/* lstm_step_trace: lstm_step (the same bits in y and the state) that also writes the step's trace into
+ * trace[lstm_trace_floats]. Returns what lstm_step returns; LSTM_E_INVALID_ARGUMENT for a NULL trace; on
+ * error trace is unchanged. */
+LSTM_API lstm_status lstm_step_trace(lstm_state *state, const float *x, float *y, float *trace);
+
 /* lstm_run_workspace_size: bytes of workspace that lets lstm_run process `steps` timesteps per pass (the
  * input projection of all of them as one matrix product per layer). 0 if the model is NULL or closed or
  * steps is 0; SIZE_MAX if no such buffer can exist. */
