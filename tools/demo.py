@@ -7,7 +7,11 @@ a few seconds, converts it with ``lstm_embed.convert_torch``, streams every held
 ``Stream.step`` one row at a time, and prints how closely the outputs and the accuracy agree with
 PyTorch's.
 
-    python tools/demo.py [--out digits.lstm] [--epochs 40]
+    python tools/demo.py [--out digits.lstm] [--epochs 40] [--trace trace.png]
+
+With --trace (needs matplotlib), it also converts the network to int8-dynamic and draws the gate trace of
+12 held-out digits (each from a fresh state, one after another) against the float32 model's: where the
+quantised model departs, gate by gate (docs/trace.md shows the picture).
 """
 from __future__ import annotations
 
@@ -52,11 +56,33 @@ def train(model: DigitReader, x: np.ndarray, y: np.ndarray, epochs: int, seed: i
             opt.step()
 
 
+def draw_trace(net: DigitReader, fp32: lstm_embed.Model, images: np.ndarray, path: str) -> None:
+    """The int8-dynamic model's gate trace over `images` (each from a fresh state) against fp32's."""
+    from lstm_embed.trace import Trace, plot_trace
+
+    q = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(net.lstm, head=net.head, head_activation="softmax",
+                                                             dtype="int8-dynamic", calibration=images))
+
+    def traced(model):
+        parts = [model.stream().trace(image) for image in images]
+        return Trace(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("gates", "c", "h", "y")))
+
+    ours, ref = traced(q), traced(fp32)
+    plot_trace(ours, path, reference=ref, title=f"digits demo, int8-dynamic vs float32: {len(images)} held-out "
+               f"digits of 8 rows each (state reset between digits)")
+    err = ours.errors(ref)
+    print(f"wrote {path}: max |gate error| (i f g o) " + " ".join(f"{v:.2e}" for v in err["gates"][0]) +
+          f"; max |output error| {float(err['y']):.2e}; saturated (i f g o) " +
+          " ".join(f"{v:.2f}" for v in ref.saturation()[0]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="digits.lstm", help="where to write the converted model file")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trace", metavar="OUT.png", help="also draw the int8-dynamic model's gate trace of 12 "
+                        "held-out digits against the float32 model's")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
@@ -95,6 +121,8 @@ def main() -> None:
     print(f"max abs difference from PyTorch over every step and class: {err.max():.2e} "
           f"(mean {err.mean():.2e})")
     print(f"accuracy: PyTorch {acc_torch:.4f}, lstm_embed {acc_ours:.4f}; predictions agree on {agree:.2%}")
+    if args.trace:
+        draw_trace(net, model, x_test[:12], args.trace)
     ok = err.max() <= 1e-5 and acc_torch == acc_ours
     print("AGREEMENT OK" if ok else "AGREEMENT FAILED")
     raise SystemExit(0 if ok else 1)
