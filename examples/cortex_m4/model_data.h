@@ -35,10 +35,10 @@ extern const size_t model_data_len;
 #define MODEL_DATA_STATE_SIZE 4607u
 
 /* Workspace of lstm_run for a chunk of `steps` timesteps: lstm_run_workspace_size(model, steps). */
-#define MODEL_DATA_RUN_WORKSPACE_SIZE(steps) ((size_t)447u + (size_t)(steps) * 2628u)
+#define MODEL_DATA_RUN_WORKSPACE_SIZE(steps) ((size_t)4415u + (size_t)(steps) * 2628u)
 #define MODEL_DATA_RUN_WORKSPACE_PER_STEP 2628u
 /* Workspace of lstm_step_many for n streams: lstm_step_many_workspace_size(model, n). */
-#define MODEL_DATA_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)511u + (size_t)(n) * 3656u)
+#define MODEL_DATA_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)4479u + (size_t)(n) * 3656u)
 #define MODEL_DATA_STEP_MANY_WORKSPACE_PER_STREAM 3656u
 
 #ifdef __cplusplus

@@ -1,9 +1,11 @@
 /* test_numerics.c - the library's numbers: lstm_step against the double-precision reference, lstm_run
  * and lstm_step_many against lstm_step, bidirectional lstm_run against the reference. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "reference.h"
+#include "kernels.h"
 #include "lstm_format.h"
 #include "testlib.h"
 
@@ -292,6 +294,29 @@ static void test_step_many_matches_steps(void) {
     }
 }
 
+/* The activations against double precision over [-12, 12] (issue 14): sigmoid within 2 ulp, tanh within
+ * 1.5 ulp everywhere (2 sigmoid(2x) - 1, the old tanh, lost up to 4096 ulp near 0) and 1e-7 absolute. */
+static void test_activation_accuracy(void) {
+    enum { N = 240001 };
+    float *v = (float *)xmalloc(N * sizeof(float)), *x = (float *)xmalloc(N * sizeof(float));
+    for (int act = LSTM_ACT_SIGMOID; act <= LSTM_ACT_TANH; act++) {
+        for (size_t i = 0; i < N; i++) v[i] = x[i] = -12.0f + 24.0f * (float)i / (float)(N - 1);
+        lstm_activate_ref((unsigned)act, v, N);
+        double worst_abs = 0, worst_ulp = 0;
+        for (size_t i = 0; i < N; i++) {
+            double ref = act == LSTM_ACT_SIGMOID ? 1.0 / (1.0 + exp(-(double)x[i])) : tanh((double)x[i]);
+            float r = (float)fabs(ref);
+            double ulp = (double)(nextafterf(r, 2.0f) - r), e = fabs((double)v[i] - ref);
+            worst_abs = e > worst_abs ? e : worst_abs;
+            worst_ulp = e / ulp > worst_ulp ? e / ulp : worst_ulp;
+        }
+        test_context("%s: max abs %.3g, max %.2f ulp", act == LSTM_ACT_SIGMOID ? "sigmoid" : "tanh", worst_abs, worst_ulp);
+        CHECK(worst_abs <= 1e-7);
+        CHECK(worst_ulp <= (act == LSTM_ACT_SIGMOID ? 2.0 : 1.5));
+    }
+    free(v), free(x);
+}
+
 int main(void) {
     run_test("model_info", test_model_info);
     run_test("step_matches_reference", test_step_matches_reference);
@@ -302,5 +327,6 @@ int main(void) {
     run_test("bidirectional_run", test_bidirectional_run);
     run_test("bidirectional_step_unsupported", test_bidirectional_step_unsupported);
     run_test("step_many_matches_steps", test_step_many_matches_steps);
+    run_test("activation_accuracy", test_activation_accuracy);
     return test_summary();
 }

@@ -35,10 +35,10 @@ extern const size_t xcheck_fp32_model_len;
 #define XCHECK_FP32_MODEL_STATE_SIZE 703u
 
 /* Workspace of lstm_run for a chunk of `steps` timesteps: lstm_run_workspace_size(model, steps). */
-#define XCHECK_FP32_MODEL_RUN_WORKSPACE_SIZE(steps) ((size_t)447u + (size_t)(steps) * 496u)
+#define XCHECK_FP32_MODEL_RUN_WORKSPACE_SIZE(steps) ((size_t)831u + (size_t)(steps) * 496u)
 #define XCHECK_FP32_MODEL_RUN_WORKSPACE_PER_STEP 496u
 /* Workspace of lstm_step_many for n streams: lstm_step_many_workspace_size(model, n). */
-#define XCHECK_FP32_MODEL_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)511u + (size_t)(n) * 692u)
+#define XCHECK_FP32_MODEL_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)895u + (size_t)(n) * 692u)
 #define XCHECK_FP32_MODEL_STEP_MANY_WORKSPACE_PER_STREAM 692u
 
 #ifdef __cplusplus

@@ -35,10 +35,10 @@ extern const size_t xcheck_q8_model_len;
 #define XCHECK_Q8_MODEL_STATE_SIZE 1791u
 
 /* Workspace of lstm_run for a chunk of `steps` timesteps: lstm_run_workspace_size(model, steps). */
-#define XCHECK_Q8_MODEL_RUN_WORKSPACE_SIZE(steps) ((size_t)447u + (size_t)(steps) * 824u)
+#define XCHECK_Q8_MODEL_RUN_WORKSPACE_SIZE(steps) ((size_t)1791u + (size_t)(steps) * 824u)
 #define XCHECK_Q8_MODEL_RUN_WORKSPACE_PER_STEP 824u
 /* Workspace of lstm_step_many for n streams: lstm_step_many_workspace_size(model, n). */
-#define XCHECK_Q8_MODEL_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)511u + (size_t)(n) * 1148u)
+#define XCHECK_Q8_MODEL_STEP_MANY_WORKSPACE_SIZE(n) ((size_t)1855u + (size_t)(n) * 1148u)
 #define XCHECK_Q8_MODEL_STEP_MANY_WORKSPACE_PER_STREAM 1148u
 
 #ifdef __cplusplus
