@@ -358,10 +358,11 @@ class Engine:
     """A named engine: ``make(net, batch)`` gives a Runner or raises Unavailable."""
 
     label: str
-    family: str        # "ours", "torch", "onnxruntime", "litert"
+    family: str        # "ours", "torch", "onnxruntime", "litert", "openvino", "ncnn", "executorch"
     precision: str     # "fp32" or "int8"
     what: str          # what is timed, for the engines table
     make: Callable[[Net, int], Runner]
+    isa: str = ""      # ours: the kernels' ISA (lstm_embed ISA name); "" for the peers
 
     @property
     def is_ours(self) -> bool:
@@ -369,32 +370,34 @@ class Engine:
 
 
 def other_isas() -> list:
-    """The SIMD kernel paths of ours that this CPU runs besides the one "auto" picks: each gets rows of its
-    own, so one run measures every ISA the machine has (e.g. AVX2 on an AVX-512 machine)."""
-    probe = lstm_embed.convert_torch(torch.nn.LSTM(2, 2))
-    best = lstm_embed.Model.from_bytes(probe).isa
-    found = []
-    for isa in ("avx512_vnni", "avx2", "neon_dot", "neon", "cortex_m_dsp"):
-        try:
-            lstm_embed.Model.from_bytes(probe, isa=isa)
-        except (lstm_embed.LstmError, ValueError):
-            continue
-        if isa != best:
-            found.append(isa)
-    return found
+    """The SIMD kernel paths of ours that this CPU runs besides the one "auto" picks (``best_isa()``): each
+    gets rows of its own, so one run measures every ISA the machine has (e.g. AVX2 on an AVX-512
+    machine). "reference" (portable C) and "blas" (fp32 through OpenBLAS) are not SIMD paths of ours: they
+    are timed in C only (the floor table)."""
+    best = lstm_embed.best_isa()
+    return [isa for isa in lstm_embed.supported_isas() if isa not in (best, "reference", "blas")]
+
+
+_OURS_DTYPES = (("float32", "fp32"), ("int8", "int8"), ("int8-dynamic", "int8"))  # (dtype, weight precision)
+
+
+def ours_label(dtype: str, isa: str | None = None) -> str:
+    """The engine label of ours for a dtype ("float32", "int8", "int8-dynamic") and ISA: "ours fp32" for
+    the ISA "auto" picks (``isa`` None or ``best_isa()``), "ours fp32 [avx2]" for another."""
+    short = {"float32": "fp32"}.get(dtype, dtype)
+    return f"ours {short}" if isa is None or isa == lstm_embed.best_isa() else f"ours {short} [{isa}]"
 
 
 ENGINES = [
     Engine("ours fp32", "ours", "fp32", "Stream.step(x, out) / Stream.run / Model.step_many",
-           lambda n, b: OursRunner(n, b, "float32")),
+           lambda n, b: OursRunner(n, b, "float32"), lstm_embed.best_isa()),
     Engine("ours int8", "ours", "int8", "int8 weights, float activations; same calls",
-           lambda n, b: OursRunner(n, b, "int8")),
+           lambda n, b: OursRunner(n, b, "int8"), lstm_embed.best_isa()),
     Engine("ours int8-dynamic", "ours", "int8", "int8 weights and per-step int8 activations; same calls",
-           lambda n, b: OursRunner(n, b, "int8-dynamic")),
-    *[Engine(f"ours {dtype.replace('float32', 'fp32')} [{isa}]", "ours", "fp32" if dtype == "float32" else "int8",
-             f"the same, kernels forced to isa={isa!r}",
-             (lambda d, i: lambda n, b: OursRunner(n, b, d, i))(dtype, isa))
-      for isa in other_isas() for dtype in ("float32", "int8-dynamic")],
+           lambda n, b: OursRunner(n, b, "int8-dynamic"), lstm_embed.best_isa()),
+    *[Engine(ours_label(dtype, isa), "ours", precision, f"the same, kernels forced to isa={isa!r}",
+             (lambda d, i: lambda n, b: OursRunner(n, b, d, i))(dtype, isa), isa)
+      for isa in other_isas() for dtype, precision in _OURS_DTYPES],
     Engine("torch LSTM", "torch", "fp32", "nn.LSTM(x[1,B,I], (h, c)), oneDNN enabled (default)",
            lambda n, b: TorchLSTMRunner(n, b, mkldnn=True)),
     Engine("torch LSTM no-oneDNN", "torch", "fp32", "nn.LSTM under torch.backends.mkldnn.flags(enabled=False)",
