@@ -119,6 +119,22 @@ def versions_section() -> list:
     return lines
 
 
+def _openvino_config() -> dict:
+    from bench_engines import OPENVINO_CONFIG
+
+    return OPENVINO_CONFIG
+
+
+def _executorch_threads() -> str:
+    """ExecuTorch's thread-pool size as the runner leaves it (after resetting it to 1), or why unknown."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+
+        return str(portable_lib._threadpool_get_thread_count())
+    except Exception as e:  # not installed, or its runtime cannot load here
+        return f"n/a ({type(e).__name__})"
+
+
 def threads_section() -> list:
     import torch
 
@@ -129,6 +145,9 @@ def threads_section() -> list:
                   f"interop threads {torch.get_num_interop_threads()}"],
         ["onnxruntime", "SessionOptions intra_op_num_threads = 1, inter_op_num_threads = 1, sequential"],
         ["litert", "Interpreter(num_threads=1)"],
+        ["openvino", f"compile_model(..., \"CPU\", {_openvino_config()})"],
+        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off)"],
+        ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()} thread(s)"],
     ]
     return ["## Threads", "", *_table(["engine", "setting"], rows), ""]
 
