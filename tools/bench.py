@@ -172,8 +172,10 @@ def _as_array(y) -> np.ndarray:
     return np.asarray(y, np.float32)
 
 
-def _make(engine, net: Net, batch: int):
+def _make(engine, net: Net, batch: int, plan: Plan):
     """The engine's runner, or a Cell saying why there is none."""
+    if engine.slow and plan is PLANS["smoke"]:
+        return Cell(note=f"n/a: {engine.slow}")
     try:
         return engine.make(net, batch)
     except Unavailable as e:
@@ -186,8 +188,9 @@ def _checked(cell: Cell, precision: str) -> bool:
     """Whether the check passed; otherwise the cell says what was wrong."""
     if cell.error is not None and cell.error <= TOLERANCE[precision]:
         return True
-    if not cell.note:
-        cell.note = f"WRONG: max abs error {cell.error:.2g} > {TOLERANCE[precision]:g}"
+    if not cell.note:  # the reason is the footnote of every table the engine is missing from
+        cell.note = (f"WRONG: off by {cell.error:.2g} (max abs error against PyTorch fp32; tolerance "
+                     f"{TOLERANCE[precision]:g} for {precision}), not timed")
     return False
 
 
@@ -215,7 +218,7 @@ def measure_steps(net: Net, xs: np.ndarray, ref: np.ndarray, plan: Plan, batch: 
     rounds). xs: (T, B, I), ref: (T, B, H)."""
     cells, timed = {}, {}
     for engine in ENGINES:
-        runner = _make(engine, net, batch)
+        runner = _make(engine, net, batch, plan)
         if isinstance(runner, Cell):
             cells[engine.label] = runner
             continue
@@ -233,7 +236,7 @@ def measure_sequences(net: Net, xs: np.ndarray, ref: np.ndarray, plan: Plan) -> 
     """Check, then time, whole sequences xs (T, I) from the engines that have a sequence API."""
     cells, timed = {}, {}
     for engine in ENGINES:
-        runner = _make(engine, net, 1)
+        runner = _make(engine, net, 1, plan)
         if isinstance(runner, Cell):
             cells[engine.label] = runner
             continue

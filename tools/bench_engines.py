@@ -543,6 +543,7 @@ class Engine:
     what: str          # what is timed, for the engines table
     make: Callable[[Net, int], Runner]
     isa: str = ""      # ours: the kernels' ISA (lstm_embed ISA name); "" for the peers
+    slow: str = ""     # why --smoke skips it (its set-up alone takes longer than the smoke budget), or ""
 
     @property
     def is_ours(self) -> bool:
@@ -606,5 +607,5 @@ ENGINES = [
     Engine("ncnn int8", "ncnn", "int8", "same, int8 weights (per-row scales), int8_scale_term=2",
            lambda n, b: NcnnRunner(n, b, int8=True)),
     Engine("ExecuTorch XNNPACK", "executorch", "fp32", "Module.forward([x, h, c]) of a one-step XNNPACK program",
-           ExecuTorchRunner),
+           ExecuTorchRunner, slow="not run by --smoke: importing executorch and exporting take ~30 s"),
 ]

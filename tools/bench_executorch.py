@@ -8,6 +8,9 @@ be a different model from the step one (the report says so).
 """
 from __future__ import annotations
 
+import logging
+import warnings
+
 import torch
 
 
@@ -27,14 +30,23 @@ def lstm_executorch(lstm: torch.nn.LSTM, batch: int) -> tuple:
     """(program bytes, delegated call count) of one step of ``lstm`` at ``batch`` streams, lowered to
     XNNPACK. The count says how many partitions XNNPACK took (0: everything fell back to the portable
     operators)."""
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # torchao logs a warning per optional CUDA library it cannot load
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation notices from inside torch.export and executorch
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+            from executorch.exir import to_edge_transform_and_lower
 
-    layers, hidden, size = lstm.num_layers, lstm.hidden_size, lstm.input_size
-    args = (torch.zeros(1, batch, size), torch.zeros(layers, batch, hidden), torch.zeros(layers, batch, hidden))
-    with torch.no_grad():
-        exported = torch.export.export(_Step(lstm).eval(), args)
-    edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+            layers, hidden, size = lstm.num_layers, lstm.hidden_size, lstm.input_size
+            args = (torch.zeros(1, batch, size), torch.zeros(layers, batch, hidden),
+                    torch.zeros(layers, batch, hidden))
+            with torch.no_grad():
+                exported = torch.export.export(_Step(lstm).eval(), args)
+            edge = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()])
+    finally:
+        root.setLevel(level)
     delegated = sum(1 for node in edge.exported_program().graph.nodes
                     if node.op == "call_function" and "executorch_call_delegate" in str(node.target))
     return bytes(edge.to_executorch().buffer), delegated

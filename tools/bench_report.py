@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import sys
 
 from bench_engines import ENGINES, ours_label
 
@@ -126,13 +127,12 @@ def _openvino_config() -> dict:
 
 
 def _executorch_threads() -> str:
-    """ExecuTorch's thread-pool size as the runner leaves it (after resetting it to 1), or why unknown."""
-    try:
-        from executorch.extension.pybindings import portable_lib
-
-        return str(portable_lib._threadpool_get_thread_count())
-    except Exception as e:  # not installed, or its runtime cannot load here
-        return f"n/a ({type(e).__name__})"
+    """ExecuTorch's thread-pool size as the runner left it (after resetting it to 1); "n/a" when this run
+    did not load its runtime (importing it costs ~20 s, so the report does not do it on its own)."""
+    portable_lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
+    if portable_lib is None:
+        return "n/a (runtime not loaded in this run)"
+    return str(portable_lib._threadpool_get_thread_count())
 
 
 def threads_section() -> list:
