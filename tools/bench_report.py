@@ -85,6 +85,18 @@ def _int8_isa() -> str:
         return f"n/a ({type(e).__name__}: {e})"
 
 
+def _supported_isas() -> list:
+    import lstm_embed
+
+    return lstm_embed.supported_isas()
+
+
+def _best_isa() -> str:
+    import lstm_embed
+
+    return lstm_embed.best_isa()
+
+
 def machine_section() -> list:
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
@@ -100,6 +112,8 @@ def machine_section() -> list:
         f"- Environment: {env}",
         f"- OpenBLAS (scipy-openblas32) kernel set in use: {core}, {blas_threads} thread(s); "
         f"our int8 kernels: {_int8_isa()}",
+        f"- lstm_embed kernel paths (supported_isas): {' '.join(_supported_isas())}; isa=\"auto\" picks: "
+        f"{_best_isa()}",
         "",
     ]
 
