@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Benchmark lstm_embed against PyTorch, ONNX Runtime and LiteRT, side by side, in one run.
+"""Benchmark lstm_embed against PyTorch, ONNX Runtime, LiteRT, OpenVINO, ncnn and ExecuTorch, in one run.
 
     python tools/bench.py                  # full run (~5-15 min on 2 cores)
-    python tools/bench.py --quick          # fewer repetitions, < 2 min
-    python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite)
+    python tools/bench.py --quick          # fewer repetitions
+    python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite, < 60 s)
     python tools/bench.py --out results.md --plot step_latency.png
 
 Every engine runs single-threaded. For every model size each engine is first checked against PyTorch
-fp32 on the same inputs (an engine whose outputs are off is reported, not timed), then timed with a
-warm-up and many samples, interleaved with the other engines over several rounds; the tables give the
-median per call and the min-max of the samples. Measured: (1) the streaming step at batch 1 from
-Python, (2) whole sequences of T steps, (3) 64 streams stepped together, (4) the C floor (tools/
-bench_floor.c: lstm_step in a C loop and a plain CBLAS sgemv of the same weights), (5) the accuracy of
-every engine. The Markdown report (machine, versions, threads, tables, ratios ours/peer, issue targets
-met or missed) is printed and written to --out; the plot of step latency vs hidden size to --plot. If
---out already holds the MARKER line, the notes above it are kept (docs/benchmarks.md is made so).
-Engines whose package is missing show as n/a. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, never
-changed.
+fp32 on the same inputs (an engine whose outputs are off is reported with its error, not timed), then
+timed with a warm-up and many samples, interleaved with the other engines over several rounds; the
+tables give the median per call and the min-max of the samples. Ours runs under every SIMD ISA this CPU
+has (``lstm_embed.supported_isas()``: the plain "ours" rows are what isa="auto" picks, the others are
+suffixed "[avx2]", ...). Measured: (1) the streaming step at batch 1 from Python, (2) whole sequences of
+T steps, (3) many streams stepped together, (4) the C floor (tools/bench_floor.c: lstm_step in a C loop
+under every ISA, including the portable "reference" and "blas" paths, beside the read-bandwidth floor:
+the step's weight bytes / the single-thread read bandwidth measured over a buffer of that size; plus the
+read bandwidth of each cache level and a plain CBLAS sgemv of the same weights), (5) the accuracy of
+every engine. The Markdown report (machine, versions, threads, a targets table per ISA, tables, ratios
+ours/peer) is printed and written to --out; the plot of step latency vs hidden size to --plot. If --out
+already holds the MARKER line, the notes above it are kept (docs/benchmarks.md is made so). Engines
+whose package is missing show as n/a with the reason; --smoke leaves out ExecuTorch (its import and
+export alone take ~30 s). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, never changed.
 """
 from __future__ import annotations
 
