@@ -426,7 +426,7 @@ class OpenVINORunner(Runner):
 
 class NcnnRunner(Runner):
     """ncnn's ``LSTM`` layer from a .param/.bin written by tools/bench_ncnn.py, one thread, fp32 storage
-    and arithmetic (no fp16/bf16). A step is a new ``Extractor`` (ncnn's API: an extractor caches its
+    and arithmetic (no fp16/bf16), int8 inference only for the int8 model. A step is a new ``Extractor`` (ncnn's API: an extractor caches its
     blobs), the input and the h/c of each layer set, and ``y`` and the new states extracted; ncnn's LSTM
     has no batch dimension, so there is no batched row."""
 
@@ -445,6 +445,9 @@ class NcnnRunner(Runner):
         opt.num_threads = 1
         opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = False
         opt.use_bf16_storage = False
+        # ncnn's default use_int8_inference=True makes its LSTM wrong at H >= 256 even with fp32 weights
+        # (off by ~1; ncnn 1.0.20261020, x86): the fp32 model does not need it; the int8 one does
+        opt.use_int8_inference = int8
         with tempfile.TemporaryDirectory() as tmp:
             paths = [f"{tmp}/lstm.param", f"{tmp}/lstm.bin"]
             with open(paths[0], "w") as f:

@@ -160,7 +160,8 @@ def threads_section() -> list:
         ["onnxruntime", "SessionOptions intra_op_num_threads = 1, inter_op_num_threads = 1, sequential"],
         ["litert", "Interpreter(num_threads=1)"],
         ["openvino", f"compile_model(..., \"CPU\", {_openvino_config()})"],
-        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off)"],
+        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off; use_int8_inference only "
+                 "for the int8 model)"],
         ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()} thread(s)"],
     ]
     return ["## Threads", "", *_table(["engine", "setting"], rows), ""]
@@ -329,10 +330,15 @@ def _floor_table(results) -> list:
 
 
 def level_of_bytes(nbytes: int, caches: dict) -> str:
-    """The first cache level that holds ``nbytes`` ("DRAM" when none does)."""
-    for name in ("L1", "L2", "L3"):
-        if name in caches and nbytes <= caches[name]:
+    """Where ``nbytes`` read again and again live: the first cache level that holds them with room to
+    spare (3/4 of it: the rest goes to other data and conflict misses), "L2–L3" when they fill between
+    3/4 and all of L2 (partly spilled), "DRAM" when no cache holds them."""
+    names = [name for name in ("L1", "L2", "L3") if name in caches] + ["DRAM"]
+    for name, above in zip(names, names[1:]):
+        if nbytes <= caches[name] * 3 // 4:
             return name
+        if nbytes <= caches[name]:
+            return f"{name}–{above}"
     return "DRAM"
 
 
