@@ -426,7 +426,8 @@ class OpenVINORunner(Runner):
 
 class NcnnRunner(Runner):
     """ncnn's ``LSTM`` layer from a .param/.bin written by tools/bench_ncnn.py, one thread, fp32 storage
-    and arithmetic (no fp16/bf16), int8 inference only for the int8 model. A step is a new ``Extractor`` (ncnn's API: an extractor caches its
+    and arithmetic (no fp16/bf16). ``ncnn.Mat(array)`` wraps the numpy buffer without copying it: every
+    array a Mat is made from is kept alive as long as the Mat is used. A step is a new ``Extractor`` (ncnn's API: an extractor caches its
     blobs), the input and the h/c of each layer set, and ``y`` and the new states extracted; ncnn's LSTM
     has no batch dimension, so there is no batched row."""
 
@@ -445,9 +446,6 @@ class NcnnRunner(Runner):
         opt.num_threads = 1
         opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = False
         opt.use_bf16_storage = False
-        # ncnn's default use_int8_inference=True makes its LSTM wrong at H >= 256 even with fp32 weights
-        # (off by ~1; ncnn 1.0.20261020, x86): the fp32 model does not need it; the int8 one does
-        opt.use_int8_inference = int8
         with tempfile.TemporaryDirectory() as tmp:
             paths = [f"{tmp}/lstm.param", f"{tmp}/lstm.bin"]
             with open(paths[0], "w") as f:
@@ -457,11 +455,14 @@ class NcnnRunner(Runner):
             if self.model.load_param(paths[0]) != 0 or self.model.load_model(paths[1]) != 0:
                 raise Unavailable("ncnn could not load the model written by tools/bench_ncnn.py")
         self.names = [f"{n}{k}" for k in range(net.layers) for n in "hc"]
-        self.zero = [ncnn.Mat(np.zeros(net.hidden, np.float32)) for _ in self.names]
+        self.zero_arrays = [np.zeros(net.hidden, np.float32) for _ in self.names]
+        self.zero = [ncnn.Mat(a) for a in self.zero_arrays]
         self.state = list(self.zero)
+        self.x = np.zeros((1, net.hidden), np.float32)
 
     def feed(self, x):
-        return self.ncnn.Mat(np.ascontiguousarray(x, dtype=np.float32).reshape(1, -1))
+        self.x = np.ascontiguousarray(x, dtype=np.float32).reshape(1, -1).copy()
+        return self.ncnn.Mat(self.x)
 
     def step(self, x, out):
         ex = self.model.create_extractor()
@@ -477,7 +478,8 @@ class NcnnRunner(Runner):
 
     def run(self, xs):
         ex = self.model.create_extractor()
-        ex.input("x", self.ncnn.Mat(np.ascontiguousarray(xs, dtype=np.float32)))
+        xs = np.ascontiguousarray(xs, dtype=np.float32)  # referenced by the Mat until the extraction
+        ex.input("x", self.ncnn.Mat(xs))
         for name, m in zip(self.names, self.zero):
             ex.input(name, m)
         _, y = ex.extract("y")

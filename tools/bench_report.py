@@ -160,8 +160,7 @@ def threads_section() -> list:
         ["onnxruntime", "SessionOptions intra_op_num_threads = 1, inter_op_num_threads = 1, sequential"],
         ["litert", "Interpreter(num_threads=1)"],
         ["openvino", f"compile_model(..., \"CPU\", {_openvino_config()})"],
-        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off; use_int8_inference only "
-                 "for the int8 model)"],
+        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off)"],
         ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()} thread(s)"],
     ]
     return ["## Threads", "", *_table(["engine", "setting"], rows), ""]
