@@ -282,7 +282,7 @@ class FloorJob:
     """tools/bench_floor.c on one model file under every ISA, and the read loop over a buffer of the
     model's weight bytes; run once per timing round (between the Python engines)."""
 
-    def __init__(self, exe: str, path: str, plan: Plan, isas):
+    def __init__(self, exe: str, path: str, plan: Plan, isas: list):
         self.exe, self.path, self.plan, self.isas = exe, path, plan, tuple(isas)
         self.runs: list = []
         self.reads: list = []
@@ -319,7 +319,7 @@ class FloorJob:
                      self.runs[0].get("blas_core", "?"), read, self.read_error)
 
 
-def floor_jobs(net: Net, exe: str, plan: Plan, tmp: str, isas) -> dict:
+def floor_jobs(net: Net, exe: str, plan: Plan, tmp: str, isas: list) -> dict:
     """A FloorJob for each of our dtypes that converts (dtype -> job), timing the step under ``isas``."""
     jobs = {}
     for dtype in ("float32", "int8", "int8-dynamic"):

@@ -39,7 +39,7 @@
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) /* SSE2 is baseline there; AVX2 and AVX-512 loads are picked at run time */
 #include <immintrin.h>
 #define FLOOR_X86 1
 #endif

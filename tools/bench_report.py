@@ -259,7 +259,7 @@ def _accuracy_table(results) -> list:
     return _table(["engine", *results.nets], rows)
 
 
-def load_bits(isa: str, blas_core: str, measured) -> int | None:
+def load_bits(isa: str, blas_core: str, measured: dict) -> int | None:
     """The load width (bits) whose read bandwidth is the floor of ``isa``'s kernels: the widest measured
     width not above what the ISA loads (``blas``: what the OpenBLAS kernel set ``blas_core`` loads)."""
     want = BLAS_LOAD_BITS.get(blas_core, 128) if isa == "blas" else ISA_LOAD_BITS.get(isa, 128)
@@ -270,7 +270,7 @@ def load_bits(isa: str, blas_core: str, measured) -> int | None:
     return fitting[-1] if fitting else widths[0]
 
 
-def read_floor(f, isa: str):
+def read_floor(f, isa: str) -> tuple | None:
     """(µs, load bits) of the read floor of ``isa`` for the Floor ``f``, or None when not measured."""
     bits = load_bits(isa, f.blas_core, f.read)
     return (f.read[bits].median, bits) if bits else None
