@@ -145,8 +145,8 @@ def _executorch_threads() -> str:
     did not load its runtime (importing it costs ~20 s, so the report does not do it on its own)."""
     portable_lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
     if portable_lib is None:
-        return "n/a (runtime not loaded in this run)"
-    return str(portable_lib._threadpool_get_thread_count())
+        return "not read back (its runtime was not loaded in this run)"
+    return f"{portable_lib._threadpool_get_thread_count()} thread(s)"
 
 
 def threads_section() -> list:
@@ -161,7 +161,7 @@ def threads_section() -> list:
         ["litert", "Interpreter(num_threads=1)"],
         ["openvino", f"compile_model(..., \"CPU\", {_openvino_config()})"],
         ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off)"],
-        ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()} thread(s)"],
+        ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()}"],
     ]
     return ["## Threads", "", *_table(["engine", "setting"], rows), ""]
 
@@ -271,9 +271,11 @@ def load_bits(isa: str, blas_core: str, measured: dict) -> int | None:
 
 
 def read_floor(f, isa: str) -> tuple | None:
-    """(µs, load bits) of the read floor of ``isa`` for the Floor ``f``, or None when not measured."""
+    """(µs, load bits) of the read floor of ``isa`` for the Floor ``f``, or None when not measured. The
+    floor is the fastest pass over the weight bytes: what the hardware can do (a slower sample is load
+    from elsewhere, and the C step's median is compared against the bound, not against another median)."""
     bits = load_bits(isa, f.blas_core, f.read)
-    return (f.read[bits].median, bits) if bits else None
+    return (f.read[bits].low, bits) if bits else None
 
 
 def _gbs(nbytes: int, us: float) -> str:
@@ -290,10 +292,10 @@ def _levels_table(results) -> list:
         row = [lv.name, size, f"{lv.buffer_bytes / 2**10:,.0f} KiB"]
         for b in widths:
             t = lv.read.get(b)
-            row.append(f"**{lv.buffer_bytes / t.median / 1e3:.0f}** ({lv.buffer_bytes / t.high / 1e3:.0f}–"
-                       f"{lv.buffer_bytes / t.low / 1e3:.0f})" if t else (f"n/a: {lv.note}" if lv.note else "—"))
+            row.append(f"**{lv.buffer_bytes / t.low / 1e3:.0f}** (median {lv.buffer_bytes / t.median / 1e3:.0f})"
+                       if t else (f"n/a: {lv.note}" if lv.note else "—"))
         rows.append(row)
-    header = ["level", "capacity", "buffer", *(f"GB/s, {b}-bit loads (min–max)" for b in widths)]
+    header = ["level", "capacity", "buffer", *(f"GB/s, {b}-bit loads: best (median)" for b in widths)]
     return _table(header, rows)
 
 
@@ -461,13 +463,14 @@ def render(results, meta: dict) -> str:
         "## 4. C floor and read-bandwidth floor (tools/bench_floor.c, single thread)",
         "",
         "Read bandwidth of this machine: one buffer per level, sized to sit in it, read again and again by "
-        "a loop of independent loads (`bench_floor --read`), median (min–max) over the samples:",
+        "a loop of independent loads (`bench_floor --read`): the fastest sample (what the hardware can do; "
+        "the floors below use it) and the median:",
         "",
         *_levels_table(results),
         "",
-        "`lstm_step` in a C loop under every ISA this CPU runs, beside its **read floor**: the step's "
-        "weight bytes / the read bandwidth measured over a buffer of exactly that size (so in the level "
-        "they fit in), with the widest loads of that ISA (AVX-512: 512-bit, AVX2: 256-bit, portable C: "
+        "`lstm_step` in a C loop under every ISA this CPU runs (median), beside its **read floor**: the "
+        "step's weight bytes / the best read bandwidth measured over a buffer of exactly that size (so in "
+        "the level they fit in), with the widest loads of that ISA (AVX-512: 512-bit, AVX2: 256-bit, portable C: "
         "128-bit SSE2, OpenBLAS: its kernel set's). *C step / floor* is how close the step is to the "
         "physical bound (issue 11: ≤ 1.3 for fp32); *Python / C* the cost of calling from Python; a plain "
         "CBLAS sgemv per layer over the same [4H, in + H] fp32 weights is the product every step computes.",
