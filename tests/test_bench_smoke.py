@@ -1,11 +1,16 @@
 """Smoke test of tools/bench.py: ``--smoke`` runs, exits 0, prints and writes a report with the expected
 sections and rows. Nothing here looks at how fast anything is.
 
-The benchmark itself needs torch; the ONNX Runtime and LiteRT rows are checked only when those packages
-are installed (the ``bench`` extra), otherwise those tests skip and ours vs torch is still exercised.
+The benchmark itself needs torch; every peer row must be there whether or not its package is installed
+(the ``bench`` extra): timed, or a reason in its place (n/a: not installed / not run by --smoke, WRONG:
+off in the accuracy check, failed: its error). Which peers are timed is checked only when their package is
+installed, and a peer that is off in the accuracy check is never a test failure: that is the peer's
+result, reported as such. The C floor and the read-bandwidth floor need a C compiler.
 """
 import importlib.util
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +19,10 @@ import pytest
 pytest.importorskip("torch", reason="tools/bench.py compares against PyTorch")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(ROOT, "tools")
+PEERS = ("torch LSTM", "torch LSTM no-oneDNN", "torch LSTMCell", "torch dynamic int8", "ORT fp32 run",
+         "ORT fp32 io_binding", "ORT int8 run", "ORT int8 io_binding", "LiteRT fp32", "LiteRT hybrid int8",
+         "OpenVINO fp32", "ncnn fp32", "ncnn int8", "ExecuTorch XNNPACK")
 
 
 def _installed(*modules):
@@ -51,9 +60,30 @@ def _timed(section: str, label: str) -> bool:
     return "**" in _row(section, label)
 
 
+def _timed_or_explained(section: str, label: str) -> None:
+    """The engine's row has a median, or says why not ("n/a", "WRONG", "failed") with the footnote that
+    holds the reason."""
+    row = _row(section, label)
+    if "**" in row:
+        return
+    marks = re.findall(r"(n/a|WRONG|failed) \[(\d+)\]", row)
+    assert marks, f"{label}: neither timed nor explained: {row}"
+    for _, number in marks:
+        footnote = re.search(rf"^- \[{number}\] (.+)$", section, re.M)
+        assert footnote and footnote.group(1).strip(), f"{label}: footnote [{number}] missing"
+
+
+def _isas(report: str):
+    """(best, supported) ISAs of ours as the report's Machine section gives them."""
+    found = re.search(r"^- lstm_embed kernel paths \(supported_isas\): (.+); isa=\"auto\" picks: (\S+)$",
+                      _section(report, "## Machine"), re.M)
+    assert found, "the Machine section does not list our ISAs"
+    return found.group(2), found.group(1).split()
+
+
 def test_report_has_every_section(run):
     report, _, stdout = run
-    for heading in ("## Machine", "## Versions", "## Threads", "## Targets", "## 1. Streaming step latency",
+    for heading in ("## Machine", "## Versions", "## Threads", "## Targets per ISA", "## 1. Streaming step latency",
                     "## 2. Whole sequence", "## 3. ", "## 4. C floor", "## 5. Accuracy"):
         assert heading in report
     assert "OPENBLAS_CORETYPE" in _section(report, "## Machine")
@@ -75,9 +105,55 @@ def test_ours_and_torch_are_checked_and_timed(run):
     assert "fp32 step vs best fp32 peer" in _section(report, "## Targets")
 
 
-def test_c_floor_row(run):
+def test_every_simd_isa_has_rows_and_a_targets_table(run):
+    """Ours under every ISA of the CPU in one run: rows of its own in the tables, and a targets table."""
+    report = run[0]
+    best, isas = _isas(report)
+    step, targets = _section(report, "## 1. Streaming step latency"), _section(report, "## Targets per ISA")
+    for isa in isas:
+        heading = f"### {isa} "
+        assert heading in targets, isa
+        table = targets[targets.index(heading):].split("\n### ")[0]
+        assert "fp32 C step ≤ 1.3 × read floor" in table, isa
+        if isa in ("reference", "blas") and isa != best:  # timed in C only: their floor row, no peer rows
+            continue
+        suffix = "" if isa == best else f" [{isa}]"
+        for dtype in ("fp32", "int8", "int8-dynamic"):
+            _timed_or_explained(step, f"ours {dtype}{suffix}")
+        assert _timed(step, f"ours fp32{suffix}"), isa
+        assert "fp32 step vs best fp32 peer" in table, isa
+
+
+def test_c_floor_beside_the_read_bandwidth_floor(run):
+    """Section 4: the read bandwidth per cache level in GB/s, and each ISA's C step with its read floor."""
+    if shutil.which(os.environ.get("CC", "cc")) is None:
+        pytest.skip("no C compiler: the C floor is reported as n/a")
     floor = _section(run[0], "## 4. C floor")
-    assert "| H=64 |" in floor
+    assert "read floor µs" in floor and "C step / floor" in floor
+    caches = [line for line in floor.splitlines() if re.match(r"\| L[123] \|", line)]
+    assert caches, "no cache level in the read-bandwidth table (the system reports no caches?)"
+    for row in caches:
+        assert re.search(r"\*\*\d+\*\*", row), f"no GB/s figure: {row}"
+    assert "n/a: not measured in --smoke mode" in _row(floor, "DRAM")
+    _, isas = _isas(run[0])
+    for isa in isas:
+        rows = [line for line in floor.splitlines() if line.startswith(f"| H=64 | {isa} | ours fp32")]
+        assert rows, f"no C floor row for {isa}"
+        cells = [c.strip() for c in rows[0].strip("|").split("|")]
+        assert re.match(r"[\d.,]+ \((L[123]|DRAM)(–(L[23]|DRAM))?, \d+ GB/s, \d+-bit\)", cells[5]), cells
+        assert float(cells[6]) > 0, cells  # C step / floor
+
+
+def test_every_peer_is_timed_or_says_why(run):
+    """Each peer has a row in every table: a median, or n/a / WRONG / failed with the reason beneath."""
+    report = run[0]
+    for heading in ("## 1. Streaming step latency", "## 2. Whole sequence", "## 3. "):
+        section = _section(report, heading)
+        for label in PEERS:
+            _timed_or_explained(section, label)
+    engines = _section(report, "## Engines")
+    for label in PEERS:
+        _row(engines, label)
 
 
 def test_plot_is_written(run):
@@ -87,15 +163,75 @@ def test_plot_is_written(run):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def _checked_or_wrong(report: str, label: str) -> None:
+    """An installed peer was run: timed, or reported off in the accuracy check (its result, not ours)."""
+    step = _section(report, "## 1. Streaming step latency")
+    row = _row(step, label)
+    assert "**" in row or "WRONG [" in row, f"{label} is installed but was not run: {row}"
+
+
 @pytest.mark.skipif(not _installed("onnxruntime", "onnx"), reason="onnxruntime / onnx not installed")
 def test_onnxruntime_rows(run):
-    step = _section(run[0], "## 1. Streaming step latency")
     for label in ("ORT fp32 run", "ORT fp32 io_binding", "ORT int8 run", "ORT int8 io_binding"):
-        assert _timed(step, label), label
+        _checked_or_wrong(run[0], label)
 
 
 @pytest.mark.skipif(not _installed("ai_edge_litert", "flatbuffers"), reason="ai-edge-litert not installed")
 def test_litert_rows(run):
-    step = _section(run[0], "## 1. Streaming step latency")
     for label in ("LiteRT fp32", "LiteRT hybrid int8"):
-        assert _timed(step, label), label
+        _checked_or_wrong(run[0], label)
+
+
+@pytest.mark.skipif(not _installed("openvino", "onnx"), reason="openvino / onnx not installed")
+def test_openvino_row(run):
+    _checked_or_wrong(run[0], "OpenVINO fp32")
+
+
+@pytest.mark.skipif(not _installed("ncnn"), reason="ncnn not installed")
+def test_ncnn_rows(run):
+    for label in ("ncnn fp32", "ncnn int8"):
+        _checked_or_wrong(run[0], label)
+    assert "no batch dimension" in _section(run[0], "## 3. ")
+
+
+def test_executorch_is_left_to_the_longer_modes(run):
+    """--smoke does not import executorch (~30 s); the row says so."""
+    step = _section(run[0], "## 1. Streaming step latency")
+    assert "n/a [" in _row(step, "ExecuTorch XNNPACK")
+    assert "not run by --smoke" in step
+
+
+def test_a_peer_off_in_the_check_is_reported_not_timed(monkeypatch):
+    """An engine whose outputs are off is not timed and says by how much, in every table it is missing
+    from and in the accuracy table; the benchmark goes on (here with a fake peer, no subprocess)."""
+    monkeypatch.syspath_prepend(TOOLS)
+    import numpy as np
+
+    import bench
+    import bench_report
+
+    class OffRunner:
+        """A peer whose every output is 0.27 too high."""
+        no_run = "no sequence API"
+        out = None
+
+        def context(self):
+            import contextlib
+            return contextlib.nullcontext()
+
+        def reset(self):
+            pass
+
+        def feed(self, x):
+            return x
+
+        def step(self, x, out):
+            return np.full((1, 4), 0.27, np.float32)
+
+    xs = np.zeros((5, 1, 4), np.float32)
+    ref = np.zeros((5, 1, 4), np.float32)
+    cell = bench._check_steps(OffRunner(), xs, ref)
+    assert not bench._checked(cell, "int8")
+    assert cell.note.startswith("WRONG: off by 0.27") and cell.note.endswith("not timed")
+    table = "\n".join(bench_report._timing_table({"peer": {"H=4": cell}}, ["H=4"]))
+    assert "| peer | WRONG [1] |" in table and "- [1] off by 0.27" in table

@@ -1,28 +1,33 @@
 #!/usr/bin/env python3
-"""Benchmark lstm_embed against PyTorch, ONNX Runtime and LiteRT, side by side, in one run.
+"""Benchmark lstm_embed against PyTorch, ONNX Runtime, LiteRT, OpenVINO, ncnn and ExecuTorch, in one run.
 
     python tools/bench.py                  # full run (~5-15 min on 2 cores)
-    python tools/bench.py --quick          # fewer repetitions, < 2 min
-    python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite)
+    python tools/bench.py --quick          # fewer repetitions
+    python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite, < 60 s)
     python tools/bench.py --out results.md --plot step_latency.png
 
 Every engine runs single-threaded. For every model size each engine is first checked against PyTorch
-fp32 on the same inputs (an engine whose outputs are off is reported, not timed), then timed with a
-warm-up and many samples, interleaved with the other engines over several rounds; the tables give the
-median per call and the min-max of the samples. Measured: (1) the streaming step at batch 1 from
-Python, (2) whole sequences of T steps, (3) 64 streams stepped together, (4) the C floor (tools/
-bench_floor.c: lstm_step in a C loop and a plain CBLAS sgemv of the same weights), (5) the accuracy of
-every engine. The Markdown report (machine, versions, threads, tables, ratios ours/peer, issue targets
-met or missed) is printed and written to --out; the plot of step latency vs hidden size to --plot. If
---out already holds the MARKER line, the notes above it are kept (docs/benchmarks.md is made so).
-Engines whose package is missing show as n/a. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, never
-changed.
+fp32 on the same inputs (an engine whose outputs are off is reported with its error, not timed), then
+timed with a warm-up and many samples, interleaved with the other engines over several rounds; the
+tables give the median per call and the min-max of the samples. Ours runs under every SIMD ISA this CPU
+has (``lstm_embed.supported_isas()``: the plain "ours" rows are what isa="auto" picks, the others are
+suffixed "[avx2]", ...). Measured: (1) the streaming step at batch 1 from Python, (2) whole sequences of
+T steps, (3) many streams stepped together, (4) the C floor (tools/bench_floor.c: lstm_step in a C loop
+under every ISA, including the portable "reference" and "blas" paths, beside the read-bandwidth floor:
+the step's weight bytes / the single-thread read bandwidth measured over a buffer of that size; plus the
+read bandwidth of each cache level and a plain CBLAS sgemv of the same weights), (5) the accuracy of
+every engine. The Markdown report (machine, versions, threads, a targets table per ISA, tables, ratios
+ours/peer) is printed and written to --out; the plot of step latency vs hidden size to --plot. If --out
+already holds the MARKER line, the notes above it are kept (docs/benchmarks.md is made so). Engines
+whose package is missing show as n/a with the reason; --smoke leaves out ExecuTorch (its import and
+export alone take ~30 s). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are reported, never changed.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import gc
+import glob
 import logging
 import os
 import shlex
@@ -35,6 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+import lstm_embed
 
 import bench_floor
 import bench_report
@@ -101,6 +108,10 @@ class Results:
     seq: dict = field(default_factory=dict)      # engine label -> net label -> Cell (µs per step)
     batch: dict = field(default_factory=dict)    # engine label -> net label -> Cell (µs per batch step)
     floor: dict = field(default_factory=dict)    # net label -> {"float32": Floor or error str, ...} or error str
+    levels: list = field(default_factory=list)   # Level per cache level (read bandwidth), or an error str
+    caches: dict = field(default_factory=dict)   # "L1"/"L2"/"L3" -> bytes
+    isas: list = field(default_factory=list)     # every ISA of ours timed in C (lstm_embed.supported_isas())
+    best_isa: str = ""                           # the one "auto" picks: the plain "ours ..." rows
     nets: list = field(default_factory=list)     # net labels in order
     hidden: dict = field(default_factory=dict)   # net label -> (hidden, layers)
     batch_label: str = ""                        # net label of the batched measurement
@@ -165,8 +176,10 @@ def _as_array(y) -> np.ndarray:
     return np.asarray(y, np.float32)
 
 
-def _make(engine, net: Net, batch: int):
+def _make(engine, net: Net, batch: int, plan: Plan):
     """The engine's runner, or a Cell saying why there is none."""
+    if engine.slow and plan is PLANS["smoke"]:
+        return Cell(note=f"n/a: {engine.slow}")
     try:
         return engine.make(net, batch)
     except Unavailable as e:
@@ -179,8 +192,9 @@ def _checked(cell: Cell, precision: str) -> bool:
     """Whether the check passed; otherwise the cell says what was wrong."""
     if cell.error is not None and cell.error <= TOLERANCE[precision]:
         return True
-    if not cell.note:
-        cell.note = f"WRONG: max abs error {cell.error:.2g} > {TOLERANCE[precision]:g}"
+    if not cell.note:  # the reason is the footnote of every table the engine is missing from
+        cell.note = (f"WRONG: off by {cell.error:.2g} (max abs error against PyTorch fp32; tolerance "
+                     f"{TOLERANCE[precision]:g} for {precision}), not timed")
     return False
 
 
@@ -208,7 +222,7 @@ def measure_steps(net: Net, xs: np.ndarray, ref: np.ndarray, plan: Plan, batch: 
     rounds). xs: (T, B, I), ref: (T, B, H)."""
     cells, timed = {}, {}
     for engine in ENGINES:
-        runner = _make(engine, net, batch)
+        runner = _make(engine, net, batch, plan)
         if isinstance(runner, Cell):
             cells[engine.label] = runner
             continue
@@ -226,7 +240,7 @@ def measure_sequences(net: Net, xs: np.ndarray, ref: np.ndarray, plan: Plan) -> 
     """Check, then time, whole sequences xs (T, I) from the engines that have a sequence API."""
     cells, timed = {}, {}
     for engine in ENGINES:
-        runner = _make(engine, net, 1)
+        runner = _make(engine, net, 1, plan)
         if isinstance(runner, Cell):
             cells[engine.label] = runner
             continue
@@ -250,43 +264,63 @@ def measure_sequences(net: Net, xs: np.ndarray, ref: np.ndarray, plan: Plan) -> 
 
 @dataclass
 class Floor:
-    """The C floor of one of our model files: Timings in µs per call, pooled over the rounds."""
+    """The C floor of one of our model files: Timings in µs per call, pooled over the rounds.
 
-    step: Timing
+    ``step`` has one Timing per ISA (lstm_step with that ISA's kernels); ``read`` one per load width in
+    bits: the time of one pass of the read-bandwidth loop over a buffer of ``weight_bytes``, i.e. the
+    physical floor of a step that has to read those weights once."""
+
+    step: dict            # isa -> Timing
     sgemv: Timing | None
     weight_bytes: int
     blas_core: str
+    read: dict            # load bits -> Timing (µs per pass over weight_bytes)
+    read_error: str = ""
 
 
 class FloorJob:
-    """tools/bench_floor.c on one model file, run once per timing round (between the Python engines)."""
+    """tools/bench_floor.c on one model file under every ISA, and the read loop over a buffer of the
+    model's weight bytes; run once per timing round (between the Python engines)."""
 
-    def __init__(self, exe: str, path: str, plan: Plan):
-        self.exe, self.path, self.plan = exe, path, plan
+    def __init__(self, exe: str, path: str, plan: Plan, isas: list):
+        self.exe, self.path, self.plan, self.isas = exe, path, plan, tuple(isas)
         self.runs: list = []
+        self.reads: list = []
         self.error = ""
+        self.read_error = ""
 
     def sample(self) -> None:
         if self.error:
             return
+        ms = max(self.plan.sample_ms, 1.0)
         try:
-            self.runs.append(bench_floor.run(self.exe, self.path, max(self.plan.sample_ms, 1.0),
-                                             self.plan.floor_samples))
+            self.runs.append(bench_floor.run(self.exe, self.path, ms, self.plan.floor_samples, self.isas))
         except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
             self.error = str(e)
+            return
+        if self.read_error:
+            return
+        try:
+            self.reads.append(bench_floor.read(self.exe, self.runs[0]["weight_bytes"], ms,
+                                               max(3, self.plan.floor_samples // 3)))
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            self.read_error = str(e)
 
     def result(self):
         """A Floor, or the error string."""
         if self.error or not self.runs:
             return self.error or "not run"
-        pooled = lambda key: [v for r in self.runs for v in r.get(key, [])]  # noqa: E731
-        sgemv = pooled("sgemv_ns")
-        return Floor(Timing.of(pooled("step_ns")), Timing.of(sgemv) if sgemv else None,
-                     self.runs[0]["weight_bytes"], self.runs[0].get("blas_core", "?"))
+        sgemv = [v for r in self.runs for v in r.get("sgemv_ns", [])]
+        step = {isa: Timing.of([v for r in self.runs for v in r["step_ns"].get(isa, [])])
+                for isa in self.runs[0]["step_ns"]}
+        read = {bits: Timing.of([v for r in self.reads for v in r.get(bits, [])])
+                for bits in (self.reads[0] if self.reads else {})}
+        return Floor(step, Timing.of(sgemv) if sgemv else None, self.runs[0]["weight_bytes"],
+                     self.runs[0].get("blas_core", "?"), read, self.read_error)
 
 
-def floor_jobs(net: Net, exe: str, plan: Plan, tmp: str) -> dict:
-    """A FloorJob for each of our dtypes that converts (dtype -> job)."""
+def floor_jobs(net: Net, exe: str, plan: Plan, tmp: str, isas: list) -> dict:
+    """A FloorJob for each of our dtypes that converts (dtype -> job), timing the step under ``isas``."""
     jobs = {}
     for dtype in ("float32", "int8", "int8-dynamic"):
         try:
@@ -296,8 +330,92 @@ def floor_jobs(net: Net, exe: str, plan: Plan, tmp: str) -> dict:
         path = os.path.join(tmp, f"{net.label}-{dtype}.lstm")
         with open(path, "wb") as f:
             f.write(data)
-        jobs[dtype] = FloorJob(exe, path, plan)
+        # "blas" changes only the fp32 products: for int8 layers it is the portable C of "reference"
+        jobs[dtype] = FloorJob(exe, path, plan, [i for i in isas if dtype == "float32" or i != "blas"])
     return jobs
+
+
+@dataclass
+class Level:
+    """The measured read bandwidth of one level of the memory hierarchy: a buffer of ``buffer_bytes``
+    (sized to sit in that level, which holds ``capacity`` bytes) read again and again."""
+
+    name: str                 # "L1", "L2", "L3", "DRAM"
+    capacity: int             # bytes of the cache (0 for DRAM)
+    buffer_bytes: int
+    read: dict = field(default_factory=dict)  # load bits -> Timing (µs per pass over the buffer)
+    note: str = ""            # why it was not measured
+
+
+def cache_sizes() -> dict:
+    """Bytes of the data/unified caches seen by CPU 0: {"L1": ..., "L2": ..., "L3": ...} (levels the
+    system does not report are left out). L2 and L3 as the OS reports them, i.e. per core for a private
+    L2 and the whole shared L3."""
+    sizes = {}
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(os.path.join(index, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(index, "level")) as f:
+                level = int(f.read())
+            with open(os.path.join(index, "size")) as f:
+                text = f.read().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        try:
+            sizes[f"L{level}"] = int(text.rstrip("KMGkmg")) * unit
+        except ValueError:
+            continue
+    return sizes
+
+
+def _available_memory() -> int:
+    """MemAvailable of /proc/meminfo in bytes (0 when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def measure_levels(exe: str, plan: Plan, smoke: bool) -> list:
+    """Read bandwidth per level: buffers of half the L1d, half the L2, min(L3 / 4, 4 × L2) and 4 × L3
+    (DRAM: only outside --smoke, and only when a quarter of the available memory holds the buffer)."""
+    caches = cache_sizes()
+    levels = []
+    if "L1" in caches:
+        levels.append(Level("L1", caches["L1"], caches["L1"] // 2))
+    if "L2" in caches:
+        levels.append(Level("L2", caches["L2"], caches["L2"] // 2))
+    if "L3" in caches:
+        l3 = caches["L3"]
+        levels.append(Level("L3", l3, min(l3 // 4, 4 * caches.get("L2", l3 // 16))))
+    dram = 4 * caches.get("L3", caches.get("L2", 1 << 20))
+    levels.append(Level("DRAM", 0, dram))
+    if smoke:
+        levels[-1].note = "not measured in --smoke mode"
+    elif dram > _available_memory() // 4:
+        levels[-1].note = f"a {dram / 2**20:.0f} MiB buffer is more than a quarter of the available memory"
+    ms = max(plan.sample_ms, 1.0)
+    for level in levels:
+        if level.note:
+            continue
+        rounds = 1 if level.name == "DRAM" else plan.rounds
+        runs = []
+        try:
+            for _ in range(rounds):
+                runs.append(bench_floor.read(exe, level.buffer_bytes, ms, max(3, plan.floor_samples // 3)))
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            level.note = f"failed: {e}"
+            continue
+        level.read = {bits: Timing.of([v for r in runs for v in r[bits]]) for bits in runs[0]}
+    return levels
 
 
 def _kept_notes(path: str) -> str:
@@ -340,10 +458,17 @@ def main(argv=None) -> int:
     results = Results()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        results.isas, results.best_isa = lstm_embed.supported_isas(), lstm_embed.best_isa()
+        results.caches = cache_sizes()
         try:
             floor_exe = bench_floor.build(tmp)
         except (RuntimeError, ImportError) as e:
             floor_exe, floor_error = None, str(e)
+        if floor_exe:
+            print("[bench] read bandwidth per cache level", file=sys.stderr, flush=True)
+            results.levels = measure_levels(floor_exe, plan, name == "smoke")
+        else:
+            results.levels = floor_error
         for hidden, layers in plan.nets:
             net = Net(hidden, layers)
             results.nets.append(net.label)
@@ -353,7 +478,7 @@ def main(argv=None) -> int:
             xs = rng.standard_normal((n, hidden)).astype(np.float32)
             ref = net.lstm(torch.from_numpy(xs)[:, None])[0][:, 0].numpy()
             k = plan.check_steps
-            jobs = floor_jobs(net, floor_exe, plan, tmp) if floor_exe else {}
+            jobs = floor_jobs(net, floor_exe, plan, tmp, results.isas) if floor_exe else {}
             for label, cell in measure_steps(net, xs[:k, None], ref[:k, None], plan, 1, jobs.values()).items():
                 results.step.setdefault(label, {})[net.label] = cell
             results.floor[net.label] = {d: job.result() for d, job in jobs.items()} if floor_exe else floor_error

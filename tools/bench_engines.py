@@ -20,6 +20,7 @@ import contextlib
 import copy
 import importlib
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
@@ -78,6 +79,19 @@ class Net:
         if not int8:
             return self.cached("onnx-bytes", fp32.SerializeToString)
         return self.cached("onnx-int8", lambda: bench_onnx.quantize_int8(fp32))
+
+    def ncnn(self, int8: bool) -> tuple:
+        """(param text, bin bytes) of the ncnn model (fp32, or int8 weights with per-row scales)."""
+        import bench_ncnn
+
+        return self.cached(("ncnn", int8), lambda: bench_ncnn.lstm_ncnn(self.state, self.layers, self.hidden,
+                                                                          self.hidden, int8))
+
+    def executorch(self, batch: int) -> tuple:
+        """(program bytes, delegated partitions) of one step at ``batch`` streams, lowered to XNNPACK."""
+        import bench_executorch
+
+        return self.cached(("executorch", batch), lambda: bench_executorch.lstm_executorch(self.lstm, batch))
 
     def tflite(self, steps: int, batch: int, hybrid: bool) -> bytes:
         import bench_tflite
@@ -339,6 +353,177 @@ class LiteRTRunner(Runner):
         return interp.get_tensor(o)[:, 0]
 
 
+# ---- OpenVINO -----------------------------------------------------------------------------------------
+
+OPENVINO_CONFIG = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
+                   "INFERENCE_PRECISION_HINT": "f32"}  # f32: on CPUs with AMX/AVX-512 BF16 the default is bf16
+
+
+class OpenVINORunner(Runner):
+    """The ONNX model of the ORT rows read by OpenVINO, shapes made static, compiled for "CPU" with one
+    thread and f32 inference precision. A step is ``InferRequest.infer()`` on one of two requests whose
+    input and output tensors were set once over numpy buffers (state A -> B, then B -> A), as the ORT
+    io_binding rows; whole sequences are one ``infer`` of a model reshaped to [T, 1, I]."""
+
+    no_run = ""
+
+    def __init__(self, net: Net, batch: int):
+        _need("openvino", "openvino")
+        _need("onnx", "onnx")
+        import openvino as ov
+
+        self.ov, self.net, self.batch = ov, net, batch
+        self.core = ov.Core()
+        self.names = [f"{n}{k}" for k in range(net.layers) for n in "hc"]
+        shape = (1, batch, net.hidden)
+        self.x = np.zeros(shape, np.float32)
+        self.y = np.zeros(shape, np.float32)
+        self.states = [[np.zeros(shape, np.float32) for _ in self.names] for _ in range(2)]
+        compiled = self._compiled(1)
+        self.requests = []
+        for src, dst in ((0, 1), (1, 0)):
+            r = compiled.create_infer_request()
+            r.set_tensor("x", ov.Tensor(self.x, shared_memory=True))
+            r.set_tensor("y", ov.Tensor(self.y, shared_memory=True))
+            for name, a, z in zip(self.names, self.states[src], self.states[dst]):
+                r.set_tensor(name, ov.Tensor(a, shared_memory=True))
+                r.set_tensor(name + "_out", ov.Tensor(z, shared_memory=True))
+            self.requests.append(r)
+        self.turn = 0
+        self._seq = None
+
+    def _compiled(self, steps: int):
+        model = self.core.read_model(self.net.onnx(False), b"")
+        shape = [1, self.batch, self.net.hidden]
+        model.reshape({"x": [steps, self.batch, self.net.hidden], **{n: shape for n in self.names}})
+        return self.core.compile_model(model, "CPU", OPENVINO_CONFIG)
+
+    def feed(self, x):
+        self.x[0] = x
+        return self.x
+
+    def step(self, x, out):
+        self.requests[self.turn].infer()
+        self.turn ^= 1
+        return self.y
+
+    def reset(self):
+        for buffers in self.states:
+            for a in buffers:
+                a.fill(0.0)
+        self.turn = 0
+
+    def run(self, xs):
+        if self._seq is None or self._seq[0] != xs.shape[0]:
+            self._seq = (xs.shape[0], self._compiled(xs.shape[0]).create_infer_request())
+        zero = np.zeros((1, 1, self.net.hidden), np.float32)
+        request = self._seq[1]
+        request.infer({"x": np.ascontiguousarray(xs[:, None, :]), **{n: zero for n in self.names}})
+        return request.get_tensor("y").data[:, 0]
+
+
+# ---- ncnn ---------------------------------------------------------------------------------------------
+
+class NcnnRunner(Runner):
+    """ncnn's ``LSTM`` layer from a .param/.bin written by tools/bench_ncnn.py, one thread, fp32 storage
+    and arithmetic (no fp16/bf16). ``ncnn.Mat(array)`` wraps the numpy buffer without copying it: every
+    array a Mat is made from is kept alive as long as the Mat is used. A step is a new ``Extractor`` (ncnn's API: an extractor caches its
+    blobs), the input and the h/c of each layer set, and ``y`` and the new states extracted; ncnn's LSTM
+    has no batch dimension, so there is no batched row."""
+
+    no_run = ""
+
+    def __init__(self, net: Net, batch: int, int8: bool):
+        _need("ncnn", "ncnn")
+        if batch != 1:
+            raise Unavailable("ncnn's LSTM layer has no batch dimension (one stream per extractor)")
+        import ncnn
+
+        self.ncnn, self.net = ncnn, net
+        param, weights = net.ncnn(int8)
+        self.model = ncnn.Net()
+        opt = self.model.opt
+        opt.num_threads = 1
+        opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = False
+        opt.use_bf16_storage = False
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = [f"{tmp}/lstm.param", f"{tmp}/lstm.bin"]
+            with open(paths[0], "w") as f:
+                f.write(param)
+            with open(paths[1], "wb") as f:
+                f.write(weights)
+            if self.model.load_param(paths[0]) != 0 or self.model.load_model(paths[1]) != 0:
+                raise Unavailable("ncnn could not load the model written by tools/bench_ncnn.py")
+        self.names = [f"{n}{k}" for k in range(net.layers) for n in "hc"]
+        self.zero_arrays = [np.zeros(net.hidden, np.float32) for _ in self.names]
+        self.zero = [ncnn.Mat(a) for a in self.zero_arrays]
+        self.state = list(self.zero)
+        self.x = np.zeros((1, net.hidden), np.float32)
+
+    def feed(self, x):
+        self.x = np.ascontiguousarray(x, dtype=np.float32).reshape(1, -1).copy()
+        return self.ncnn.Mat(self.x)
+
+    def step(self, x, out):
+        ex = self.model.create_extractor()
+        ex.input("x", x)
+        for name, m in zip(self.names, self.state):
+            ex.input(name, m)
+        _, y = ex.extract("y")
+        self.state = [ex.extract(name + "_out")[1] for name in self.names]
+        return np.asarray(y)
+
+    def reset(self):
+        self.state = list(self.zero)
+
+    def run(self, xs):
+        ex = self.model.create_extractor()
+        xs = np.ascontiguousarray(xs, dtype=np.float32)  # referenced by the Mat until the extraction
+        ex.input("x", self.ncnn.Mat(xs))
+        for name, m in zip(self.names, self.zero):
+            ex.input(name, m)
+        _, y = ex.extract("y")
+        return np.asarray(y)
+
+
+# ---- ExecuTorch ---------------------------------------------------------------------------------------
+
+class ExecuTorchRunner(Runner):
+    """A one-step ExecuTorch program (tools/bench_executorch.py) lowered to XNNPACK, run by the Python
+    runtime (``_load_for_executorch_from_buffer``, ``forward([x, h, c])``) with h and c fed back. The
+    runtime's thread pool (XNNPACK's threads) is reset to one thread."""
+
+    no_run = "torch.export unrolls the sequence (one program per length): not timed"
+
+    def __init__(self, net: Net, batch: int):
+        _need("executorch", "executorch")
+        try:
+            from executorch.extension.pybindings import portable_lib
+            program, delegated = net.executorch(batch)
+        except ImportError as e:
+            raise Unavailable(f"executorch is installed but cannot export or load ({e})") from None
+        if not delegated:
+            raise Unavailable("XNNPACK took no part of the exported LSTM (portable operators only)")
+        portable_lib._unsafe_reset_threadpool(1)
+        if portable_lib._threadpool_get_thread_count() != 1:
+            raise Unavailable("the ExecuTorch thread pool would not go down to one thread")
+        with _quiet_logging():
+            self.module = portable_lib._load_for_executorch_from_buffer(program)
+        self.zero = (torch.zeros(net.layers, batch, net.hidden), torch.zeros(net.layers, batch, net.hidden))
+        self.hc = self.zero
+
+    def feed(self, x):
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None]
+
+    def step(self, x, out):
+        y, h, c = self.module.forward([x, *self.hc])
+        self.hc = (h, c)
+        return y
+
+    def reset(self):
+        self.hc = self.zero
+
+
 @contextlib.contextmanager
 def _quiet_logging():
     """Silence the advice ONNX Runtime's quantizer logs and the INFO lines of LiteRT's Python wrapper."""
@@ -358,10 +543,12 @@ class Engine:
     """A named engine: ``make(net, batch)`` gives a Runner or raises Unavailable."""
 
     label: str
-    family: str        # "ours", "torch", "onnxruntime", "litert"
+    family: str        # "ours", "torch", "onnxruntime", "litert", "openvino", "ncnn", "executorch"
     precision: str     # "fp32" or "int8"
     what: str          # what is timed, for the engines table
     make: Callable[[Net, int], Runner]
+    isa: str = ""      # ours: the kernels' ISA (lstm_embed ISA name); "" for the peers
+    slow: str = ""     # why --smoke skips it (its set-up alone takes longer than the smoke budget), or ""
 
     @property
     def is_ours(self) -> bool:
@@ -369,32 +556,34 @@ class Engine:
 
 
 def other_isas() -> list:
-    """The SIMD kernel paths of ours that this CPU runs besides the one "auto" picks: each gets rows of its
-    own, so one run measures every ISA the machine has (e.g. AVX2 on an AVX-512 machine)."""
-    probe = lstm_embed.convert_torch(torch.nn.LSTM(2, 2))
-    best = lstm_embed.Model.from_bytes(probe).isa
-    found = []
-    for isa in ("avx512_vnni", "avx2", "neon_dot", "neon", "cortex_m_dsp"):
-        try:
-            lstm_embed.Model.from_bytes(probe, isa=isa)
-        except (lstm_embed.LstmError, ValueError):
-            continue
-        if isa != best:
-            found.append(isa)
-    return found
+    """The SIMD kernel paths of ours that this CPU runs besides the one "auto" picks (``best_isa()``): each
+    gets rows of its own, so one run measures every ISA the machine has (e.g. AVX2 on an AVX-512
+    machine). "reference" (portable C) and "blas" (fp32 through OpenBLAS) are not SIMD paths of ours: they
+    are timed in C only (the floor table)."""
+    best = lstm_embed.best_isa()
+    return [isa for isa in lstm_embed.supported_isas() if isa not in (best, "reference", "blas")]
+
+
+_OURS_DTYPES = (("float32", "fp32"), ("int8", "int8"), ("int8-dynamic", "int8"))  # (dtype, weight precision)
+
+
+def ours_label(dtype: str, isa: str | None = None) -> str:
+    """The engine label of ours for a dtype ("float32", "int8", "int8-dynamic") and ISA: "ours fp32" for
+    the ISA "auto" picks (``isa`` None or ``best_isa()``), "ours fp32 [avx2]" for another."""
+    short = {"float32": "fp32"}.get(dtype, dtype)
+    return f"ours {short}" if isa is None or isa == lstm_embed.best_isa() else f"ours {short} [{isa}]"
 
 
 ENGINES = [
     Engine("ours fp32", "ours", "fp32", "Stream.step(x, out) / Stream.run / Model.step_many",
-           lambda n, b: OursRunner(n, b, "float32")),
+           lambda n, b: OursRunner(n, b, "float32"), lstm_embed.best_isa()),
     Engine("ours int8", "ours", "int8", "int8 weights, float activations; same calls",
-           lambda n, b: OursRunner(n, b, "int8")),
+           lambda n, b: OursRunner(n, b, "int8"), lstm_embed.best_isa()),
     Engine("ours int8-dynamic", "ours", "int8", "int8 weights and per-step int8 activations; same calls",
-           lambda n, b: OursRunner(n, b, "int8-dynamic")),
-    *[Engine(f"ours {dtype.replace('float32', 'fp32')} [{isa}]", "ours", "fp32" if dtype == "float32" else "int8",
-             f"the same, kernels forced to isa={isa!r}",
-             (lambda d, i: lambda n, b: OursRunner(n, b, d, i))(dtype, isa))
-      for isa in other_isas() for dtype in ("float32", "int8-dynamic")],
+           lambda n, b: OursRunner(n, b, "int8-dynamic"), lstm_embed.best_isa()),
+    *[Engine(ours_label(dtype, isa), "ours", precision, f"the same, kernels forced to isa={isa!r}",
+             (lambda d, i: lambda n, b: OursRunner(n, b, d, i))(dtype, isa), isa)
+      for isa in other_isas() for dtype, precision in _OURS_DTYPES],
     Engine("torch LSTM", "torch", "fp32", "nn.LSTM(x[1,B,I], (h, c)), oneDNN enabled (default)",
            lambda n, b: TorchLSTMRunner(n, b, mkldnn=True)),
     Engine("torch LSTM no-oneDNN", "torch", "fp32", "nn.LSTM under torch.backends.mkldnn.flags(enabled=False)",
@@ -415,4 +604,13 @@ ENGINES = [
            lambda n, b: LiteRTRunner(n, b, hybrid=False)),
     Engine("LiteRT hybrid int8", "litert", "int8", "same, int8 weights (one scale per gate matrix)",
            lambda n, b: LiteRTRunner(n, b, hybrid=True)),
+    Engine("OpenVINO fp32", "openvino", "fp32",
+           "InferRequest.infer() on preset tensors (the ONNX model), CPU, 1 thread, f32 precision",
+           OpenVINORunner),
+    Engine("ncnn fp32", "ncnn", "fp32", "Extractor input/extract per step, LSTM layer, 1 thread, no fp16",
+           lambda n, b: NcnnRunner(n, b, int8=False)),
+    Engine("ncnn int8", "ncnn", "int8", "same, int8 weights (per-row scales), int8_scale_term=2",
+           lambda n, b: NcnnRunner(n, b, int8=True)),
+    Engine("ExecuTorch XNNPACK", "executorch", "fp32", "Module.forward([x, h, c]) of a one-step XNNPACK program",
+           ExecuTorchRunner, slow="not run by --smoke: importing executorch and exporting take ~30 s"),
 ]

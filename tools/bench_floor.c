@@ -1,21 +1,36 @@
 /*
  * bench_floor.c - the C-level floor of the benchmark (tools/bench.py builds and runs it).
  *
- *     bench_floor MODEL_FILE MS_PER_SAMPLE SAMPLES
+ *     bench_floor MODEL_FILE MS_PER_SAMPLE SAMPLES [ISA ...]
+ *     bench_floor --read BYTES MS_PER_SAMPLE SAMPLES
  *
- * Opens a model file written by bench.py and times, single-threaded, in a plain C loop:
- *   - lstm_step on one stream (the engine without any Python in the way);
+ * The first form opens a model file written by bench.py and times, single-threaded, in a plain C loop:
+ *   - lstm_step on one stream (the engine without any Python in the way), once with the kernels of each
+ *     ISA named ("reference", "avx2", "avx512_vnni", "blas", ... as lstm_isa_name spells them; none
+ *     named: the one lstm_model_open picks);
  *   - one CBLAS sgemv per layer over the same fp32 weight tensors [4H, in + H] read from the file (the
- *     matrix-vector product every step must do, i.e. the distance to the memory-bandwidth floor).
- * Each measurement is a warm-up, then SAMPLES samples of at least MS_PER_SAMPLE milliseconds; it prints
- * the mean nanoseconds per call of every sample, in the order taken (bench.py pools them over rounds):
- *     step_ns S1 S2 ...
- *     sgemv_ns S1 S2 ...             (omitted when the model has no fp32 weight tensor)
- *     weight_bytes N                 (bytes of the layers' weight tensors, int8 at one byte an element)
+ *     matrix-vector product every step must do).
+ * It prints the mean nanoseconds per call of every sample, in the order taken (bench.py pools them over
+ * rounds):
+ *     step_ns ISA S1 S2 ...          (one line per ISA)
+ *     sgemv_ns S1 S2 ...             (omitted when the model has no row-major fp32 weight tensor)
+ *     weight_bytes N                 (bytes of the layers' weight tensors as stored: what a step reads)
  *     blas_core NAME                 (the OpenBLAS kernel set in use)
+ *
+ * The second form measures the single-thread read bandwidth over one buffer of BYTES bytes (rounded up
+ * to 512), read again and again, with the widest loads of each width this CPU has: it prints
+ *     read_ns BITS S1 S2 ...         (nanoseconds per pass over the buffer; BITS = 512, 256, 128 or 64)
+ * A buffer that fits a cache level is read from that level once the first pass has brought it in, so
+ * BYTES picks the level (L1, L2, L3, DRAM); BYTES = the weight bytes of a model gives the floor of a step
+ * that reads those weights once: BYTES / bandwidth. The loads are XORed into 8 independent accumulators
+ * (no dependency chain, no arithmetic limit), so the loop runs at what the load ports and the cache or
+ * memory deliver.
+ *
+ * Each measurement is a warm-up, then SAMPLES samples of at least MS_PER_SAMPLE milliseconds.
  * Exit status 0 on success, 1 with a message on stderr otherwise.
  */
 #define _DEFAULT_SOURCE
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +38,10 @@
 #include <time.h>
 #ifdef __linux__
 #include <sys/mman.h>
+#endif
+#if defined(__x86_64__) /* SSE2 is baseline there; AVX2 and AVX-512 loads are picked at run time */
+#include <immintrin.h>
+#define FLOOR_X86 1
 #endif
 
 #include <cblas.h>
@@ -68,7 +87,12 @@ typedef struct {
     uint32_t rows[LSTM_MAX_TENSORS], cols[LSTM_MAX_TENSORS];
     const float *v; /* sgemv input, long enough for any weight's columns */
     float *out;     /* sgemv output, long enough for any weight's rows */
+    const unsigned char *buf; /* --read: the buffer and its size (a multiple of 512) */
+    size_t buf_len;
 } job;
+
+/* --read: where each pass stores the XOR of what it read, so that the loads cannot be optimised away. */
+static volatile uint64_t read_sink;
 
 static void do_step(job *j) {
     if (lstm_step(j->state, j->x, j->y) != LSTM_OK) {
@@ -82,6 +106,79 @@ static void do_sgemv(job *j) {
         FLOOR_BLAS(cblas_sgemv)(CblasRowMajor, CblasNoTrans, (int)j->rows[k], (int)j->cols[k], 1.0f, j->w[k],
                                 (int)j->cols[k], j->v, 1, 0.0f, j->out, 1);
 }
+
+/* ---- read bandwidth: one pass over j->buf per call, XOR of every word into 8 accumulators ---------- */
+
+#ifndef FLOOR_X86
+static void read64(job *j) {
+    const uint64_t *p = (const uint64_t *)j->buf;
+    size_t n = j->buf_len / 8;
+    uint64_t a[8] = {0};
+    for (size_t i = 0; i < n; i += 8)
+        for (int k = 0; k < 8; k++) a[k] ^= p[i + k];
+    read_sink = a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+}
+#else
+static void read128(job *j) {
+    const unsigned char *p = j->buf;
+    __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t i = 0; i < j->buf_len; i += 128) {
+        a0 = _mm_xor_si128(a0, _mm_load_si128((const __m128i *)(p + i)));
+        a1 = _mm_xor_si128(a1, _mm_load_si128((const __m128i *)(p + i + 16)));
+        a2 = _mm_xor_si128(a2, _mm_load_si128((const __m128i *)(p + i + 32)));
+        a3 = _mm_xor_si128(a3, _mm_load_si128((const __m128i *)(p + i + 48)));
+        a4 = _mm_xor_si128(a4, _mm_load_si128((const __m128i *)(p + i + 64)));
+        a5 = _mm_xor_si128(a5, _mm_load_si128((const __m128i *)(p + i + 80)));
+        a6 = _mm_xor_si128(a6, _mm_load_si128((const __m128i *)(p + i + 96)));
+        a7 = _mm_xor_si128(a7, _mm_load_si128((const __m128i *)(p + i + 112)));
+    }
+    __m128i a = _mm_xor_si128(_mm_xor_si128(_mm_xor_si128(a0, a1), _mm_xor_si128(a2, a3)),
+                              _mm_xor_si128(_mm_xor_si128(a4, a5), _mm_xor_si128(a6, a7)));
+    uint64_t v[2];
+    _mm_storeu_si128((__m128i *)v, a);
+    read_sink = v[0] ^ v[1];
+}
+
+__attribute__((target("avx2"))) static void read256(job *j) {
+    const unsigned char *p = j->buf;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t i = 0; i < j->buf_len; i += 256) {
+        a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 96)));
+        a4 = _mm256_xor_si256(a4, _mm256_load_si256((const __m256i *)(p + i + 128)));
+        a5 = _mm256_xor_si256(a5, _mm256_load_si256((const __m256i *)(p + i + 160)));
+        a6 = _mm256_xor_si256(a6, _mm256_load_si256((const __m256i *)(p + i + 192)));
+        a7 = _mm256_xor_si256(a7, _mm256_load_si256((const __m256i *)(p + i + 224)));
+    }
+    __m256i a = _mm256_xor_si256(_mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3)),
+                                 _mm256_xor_si256(_mm256_xor_si256(a4, a5), _mm256_xor_si256(a6, a7)));
+    uint64_t v[4];
+    _mm256_storeu_si256((__m256i *)v, a);
+    read_sink = v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+__attribute__((target("avx512f"))) static void read512(job *j) {
+    const unsigned char *p = j->buf;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (size_t i = 0; i < j->buf_len; i += 512) {
+        a0 = _mm512_xor_si512(a0, _mm512_load_si512((const void *)(p + i)));
+        a1 = _mm512_xor_si512(a1, _mm512_load_si512((const void *)(p + i + 64)));
+        a2 = _mm512_xor_si512(a2, _mm512_load_si512((const void *)(p + i + 128)));
+        a3 = _mm512_xor_si512(a3, _mm512_load_si512((const void *)(p + i + 192)));
+        a4 = _mm512_xor_si512(a4, _mm512_load_si512((const void *)(p + i + 256)));
+        a5 = _mm512_xor_si512(a5, _mm512_load_si512((const void *)(p + i + 320)));
+        a6 = _mm512_xor_si512(a6, _mm512_load_si512((const void *)(p + i + 384)));
+        a7 = _mm512_xor_si512(a7, _mm512_load_si512((const void *)(p + i + 448)));
+    }
+    __m512i a = _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)),
+                                 _mm512_xor_si512(_mm512_xor_si512(a4, a5), _mm512_xor_si512(a6, a7)));
+    uint64_t v[8];
+    _mm512_storeu_si512((void *)v, a);
+    read_sink = v[0] ^ v[1] ^ v[2] ^ v[3] ^ v[4] ^ v[5] ^ v[6] ^ v[7];
+}
+#endif
 
 /* Warm up for ~50 ms, pick a call count per sample of at least ms_per_sample, print "label s1 s2 ...". */
 static void measure(const char *label, void (*fn)(job *), job *j, double ms_per_sample, int samples) {
@@ -104,22 +201,30 @@ static void measure(const char *label, void (*fn)(job *), job *j, double ms_per_
     printf("\n");
 }
 
-/* Read the whole file into memory aligned to 2 MiB; returns NULL on failure. On Linux the memory is
- * offered for transparent huge pages, as numpy does for the large buffer our Python binding copies the
- * model into: streaming megabytes of weights every step otherwise pays for TLB misses. */
-static unsigned char *read_file(const char *path, size_t *len) {
+/* `size` bytes aligned to 2 MiB (NULL on failure). On Linux the memory is offered for transparent huge
+ * pages, as numpy does for the large buffer our Python binding copies the model into: streaming megabytes
+ * of weights every step otherwise pays for TLB misses. posix_memalign, not C11's aligned_alloc: the
+ * program is built with the extension's -std=c99. */
+static unsigned char *alloc_huge(size_t size) {
     const size_t huge = 2u << 20;
+    size_t alloc = (size + huge - 1) / huge * huge;
+    void *data = NULL;
+    if (alloc == 0 || posix_memalign(&data, huge, alloc) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(data, alloc, MADV_HUGEPAGE);
+#endif
+    return data;
+}
+
+/* Read the whole file into memory from alloc_huge; returns NULL on failure. */
+static unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     unsigned char *data = NULL;
     if (fseek(f, 0, SEEK_END) == 0) {
         long size = ftell(f);
         if (size > 0 && fseek(f, 0, SEEK_SET) == 0) {
-            size_t alloc = ((size_t)size + huge - 1) / huge * huge;
-            data = aligned_alloc(huge, alloc);
-#ifdef MADV_HUGEPAGE
-            if (data) madvise(data, alloc, MADV_HUGEPAGE);
-#endif
+            data = alloc_huge((size_t)size);
             if (data && fread(data, 1, (size_t)size, f) != (size_t)size) {
                 free(data);
                 data = NULL;
@@ -131,9 +236,56 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return data;
 }
 
+/* --read BYTES MS SAMPLES: the read bandwidth over one buffer, with each load width this CPU has. */
+static int read_main(const char *bytes_arg, double ms, int samples) {
+    char *end;
+    unsigned long long bytes = strtoull(bytes_arg, &end, 10);
+    if (*end || bytes == 0 || bytes > (1ull << 36)) {
+        fprintf(stderr, "BYTES must be an integer in 1..2^36, got %s\n", bytes_arg);
+        return 1;
+    }
+    job j;
+    memset(&j, 0, sizeof j);
+    j.buf_len = (size_t)((bytes + 511) / 512 * 512);
+    unsigned char *buf = alloc_huge(j.buf_len);
+    if (!buf) {
+        fprintf(stderr, "cannot allocate %zu bytes\n", j.buf_len);
+        return 1;
+    }
+    for (size_t i = 0; i < j.buf_len; i++) buf[i] = (unsigned char)(i * 131u + 7u);
+    j.buf = buf;
+#ifdef FLOOR_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) measure("read_ns 512", read512, &j, ms, samples);
+    if (__builtin_cpu_supports("avx2")) measure("read_ns 256", read256, &j, ms, samples);
+    measure("read_ns 128", read128, &j, ms, samples);
+#else
+    measure("read_ns 64", read64, &j, ms, samples);
+#endif
+    free(buf);
+    return 0;
+}
+
+/* The lstm_isa whose lstm_isa_name is `name`, or -1. */
+static int isa_by_name(const char *name) {
+    for (int i = 1; i < LSTM_ISA_COUNT; i++)
+        if (strcmp(lstm_isa_name((lstm_isa)i), name) == 0) return i;
+    return -1;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL_FILE MS_PER_SAMPLE SAMPLES\n", argv[0]);
+    if (argc == 5 && strcmp(argv[1], "--read") == 0) {
+        double ms = atof(argv[3]);
+        int samples = atoi(argv[4]);
+        if (ms <= 0 || samples < 1 || samples > MAX_SAMPLES) {
+            fprintf(stderr, "MS_PER_SAMPLE must be > 0 and SAMPLES in 1..%d\n", MAX_SAMPLES);
+            return 1;
+        }
+        return read_main(argv[2], ms, samples);
+    }
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s MODEL_FILE MS_PER_SAMPLE SAMPLES [ISA ...]\n"
+                        "       %s --read BYTES MS_PER_SAMPLE SAMPLES\n", argv[0], argv[0]);
         return 1;
     }
     double ms = atof(argv[2]);
@@ -159,7 +311,8 @@ int main(int argc, char **argv) {
     lstm_model_info info;
     lstm_model_get_info(model, &info);
     size_t state_len = lstm_state_size(model);
-    void *state_buf = aligned_alloc(64, (state_len + 63) / 64 * 64);
+    void *state_buf = NULL;
+    if (posix_memalign(&state_buf, 64, (state_len + 63) / 64 * 64) != 0) state_buf = NULL;
     job j;
     memset(&j, 0, sizeof j);
     float *x = malloc(sizeof(float) * info.input_size);
@@ -181,7 +334,9 @@ int main(int argc, char **argv) {
         if (read_u32(e + LSTM_TENSOR_ROLE) != LSTM_ROLE_WEIGHT) continue;
         uint32_t rows = read_u32(e + LSTM_TENSOR_ROWS), cols = read_u32(e + LSTM_TENSOR_COLS);
         uint32_t dtype = read_u32(e + LSTM_TENSOR_DTYPE);
-        weight_bytes += (uint64_t)rows * cols * (dtype == LSTM_DTYPE_F32 ? 4u : 1u);
+        /* I8_BLOCKED stores r16(rows) x cols bytes; every other weight dtype 4-byte elements */
+        weight_bytes += dtype == LSTM_DTYPE_I8_BLOCKED ? (uint64_t)(rows + 15) / 16 * 16 * cols
+                                                       : (uint64_t)rows * cols * 4u;
         if (dtype != LSTM_DTYPE_F32) continue;
         j.w[j.n_weights] = (const float *)(data + read_u64(e + LSTM_TENSOR_OFFSET));
         j.rows[j.n_weights] = rows;
@@ -199,7 +354,40 @@ int main(int argc, char **argv) {
     for (uint32_t i = 0; i < max_cols; i++) v[i] = (float)rand() / (float)RAND_MAX * 2.0f - 1.0f;
     j.v = v;
 
-    measure("step_ns", do_step, &j, ms, samples);
+    /* the ISAs named on the command line, checked before anything is timed; none: the one open picked */
+    int isas[LSTM_ISA_COUNT], n_isas = 0;
+    for (int a = 4; a < argc; a++) {
+        int isa = isa_by_name(argv[a]);
+        if (isa < 0 || !lstm_isa_supported((lstm_isa)isa)) {
+            fprintf(stderr, "ISA %s is unknown or not supported here\n", argv[a]);
+            return 1;
+        }
+        if (n_isas == LSTM_ISA_COUNT) {
+            fprintf(stderr, "too many ISAs\n");
+            return 1;
+        }
+        isas[n_isas++] = isa;
+    }
+    if (n_isas == 0) isas[n_isas++] = (int)info.isa;
+    for (int k = 0; k < n_isas; k++) {
+        char label[64];
+        st = lstm_model_set_isa(model, (lstm_isa)isas[k]);
+        if (st == LSTM_OK && lstm_state_size(model) > state_len) { /* scratch may depend on the kernels */
+            free(state_buf);
+            state_len = lstm_state_size(model);
+            if (posix_memalign(&state_buf, 64, (state_len + 63) / 64 * 64) != 0) {
+                fprintf(stderr, "out of memory\n");
+                return 1;
+            }
+        }
+        if (st == LSTM_OK) st = lstm_state_init(model, state_buf, state_len, &j.state);
+        if (st != LSTM_OK) {
+            fprintf(stderr, "cannot use ISA %s: %s\n", lstm_isa_name((lstm_isa)isas[k]), lstm_status_str(st));
+            return 1;
+        }
+        snprintf(label, sizeof label, "step_ns %s", lstm_isa_name((lstm_isa)isas[k]));
+        measure(label, do_step, &j, ms, samples);
+    }
     if (j.n_weights) measure("sgemv_ns", do_sgemv, &j, ms, samples);
     printf("weight_bytes %llu\n", (unsigned long long)weight_bytes);
     printf("blas_core %s\n", FLOOR_BLAS(openblas_get_corename)());

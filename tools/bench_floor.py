@@ -1,4 +1,5 @@
-"""Build and run tools/bench_floor.c: the C step alone in a C loop, next to a plain CBLAS sgemv.
+"""Build and run tools/bench_floor.c: the C step alone in a C loop (under each ISA), next to a plain
+CBLAS sgemv, and the machine's single-thread read bandwidth over buffers of a given size.
 
 The program is compiled with ``cc`` from the same sources, macros and optimisation flags as the
 extension (``src/lstm_c/*.c``, ``-DLSTM_USE_CBLAS -DBLAS_SYMBOL_PREFIX=scipy_``, the
@@ -55,22 +56,47 @@ def build(out_dir: str) -> str:
     return exe
 
 
-def run(exe: str, model_path: str, ms_per_sample: float, samples: int) -> dict:
-    """Time one model file with the floor program: {"step_ns": [...], "sgemv_ns": [...] (absent without
-    fp32 weights), "weight_bytes": int, "blas_core": str}, nanoseconds per call of every sample."""
-    done = subprocess.run([exe, model_path, str(ms_per_sample), str(samples)], capture_output=True, text=True,
-                          timeout=600)
+def _run(args: list) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        raise RuntimeError(f"bench_floor failed: {done.stderr.strip()}")
-    out = {}
-    for line in done.stdout.splitlines():
+        why = done.stderr.strip() or (f"killed by signal {-done.returncode}" if done.returncode < 0
+                                      else f"exit status {done.returncode}")
+        raise RuntimeError(f"bench_floor failed: {why}")
+    return done.stdout
+
+
+def run(exe: str, model_path: str, ms_per_sample: float, samples: int, isas=()) -> dict:
+    """Time one model file with the floor program, its step under each ISA of ``isas`` (none: the one
+    the C library picks): {"step_ns": {isa: [...]}, "sgemv_ns": [...] (absent without row-major fp32
+    weights), "weight_bytes": int, "blas_core": str}, nanoseconds per call of every sample."""
+    stdout = _run([exe, model_path, str(ms_per_sample), str(samples), *isas])
+    out: dict = {"step_ns": {}}
+    for line in stdout.splitlines():
         key, _, value = line.partition(" ")
-        if key.endswith("_ns"):
+        if key == "step_ns":
+            isa, _, values = value.partition(" ")
+            out["step_ns"][isa] = [float(v) for v in values.split()]
+        elif key.endswith("_ns"):
             out[key] = [float(v) for v in value.split()]
         elif key == "weight_bytes":
             out[key] = int(value)
         else:
             out[key] = value
-    if "step_ns" not in out:
-        raise RuntimeError(f"bench_floor printed no step_ns: {done.stdout!r}")
+    if not out["step_ns"] or "weight_bytes" not in out:
+        raise RuntimeError(f"bench_floor printed no step_ns: {stdout!r}")
+    return out
+
+
+def read(exe: str, nbytes: int, ms_per_sample: float, samples: int) -> dict:
+    """Single-thread read bandwidth over one buffer of ``nbytes``: {load bits: [ns per pass over the
+    buffer, one per sample]} for each load width this CPU has (512, 256, 128 on x86; 64 elsewhere)."""
+    stdout = _run([exe, "--read", str(int(nbytes)), str(ms_per_sample), str(samples)])
+    out = {}
+    for line in stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "read_ns":
+            bits, _, values = value.partition(" ")
+            out[int(bits)] = [float(v) for v in values.split()]
+    if not out:
+        raise RuntimeError(f"bench_floor --read printed nothing: {stdout!r}")
     return out

@@ -7,12 +7,19 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+import sys
 
-from bench_engines import ENGINES
+from bench_engines import ENGINES, ours_label
 
 OURS_FP32, OURS_INT8, OURS_DYN = "ours fp32", "ours int8", "ours int8-dynamic"
-PACKAGES = ("lstm-embed", "numpy", "torch", "onnx", "onnxruntime", "ai-edge-litert", "flatbuffers",
-            "scipy-openblas32", "matplotlib")
+FLOOR_GOAL = 1.3  # issue 11: every fp32 C step within 1.3x of the read-bandwidth floor
+# The widest loads each ISA's kernels issue: its floor is the read bandwidth at that width ("reference" is
+# portable C, which the compiler vectorises with the baseline SSE2 of x86-64 at most).
+ISA_LOAD_BITS = {"avx512_vnni": 512, "avx2": 256, "reference": 128, "neon": 128, "neon_dot": 128,
+                 "cortex_m_dsp": 32}
+BLAS_LOAD_BITS = {"SkylakeX": 512, "Cooperlake": 512, "SapphireRapids": 512, "Haswell": 256, "Zen": 256}
+PACKAGES = ("lstm-embed", "numpy", "torch", "onnx", "onnxruntime", "ai-edge-litert", "flatbuffers", "openvino",
+            "ncnn", "executorch", "scipy-openblas32", "matplotlib")
 FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
          "avx512_bf16", "amx_int8")
 ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
@@ -78,6 +85,18 @@ def _int8_isa() -> str:
         return f"n/a ({type(e).__name__}: {e})"
 
 
+def _supported_isas() -> list:
+    import lstm_embed
+
+    return lstm_embed.supported_isas()
+
+
+def _best_isa() -> str:
+    import lstm_embed
+
+    return lstm_embed.best_isa()
+
+
 def machine_section() -> list:
     cpu = _cpuinfo()
     flags = set(cpu.get("flags", "").split())
@@ -93,6 +112,8 @@ def machine_section() -> list:
         f"- Environment: {env}",
         f"- OpenBLAS (scipy-openblas32) kernel set in use: {core}, {blas_threads} thread(s); "
         f"our int8 kernels: {_int8_isa()}",
+        f"- lstm_embed kernel paths (supported_isas): {' '.join(_supported_isas())}; isa=\"auto\" picks: "
+        f"{_best_isa()}",
         "",
     ]
 
@@ -113,6 +134,21 @@ def versions_section() -> list:
     return lines
 
 
+def _openvino_config() -> dict:
+    from bench_engines import OPENVINO_CONFIG
+
+    return OPENVINO_CONFIG
+
+
+def _executorch_threads() -> str:
+    """ExecuTorch's thread-pool size as the runner left it (after resetting it to 1); "n/a" when this run
+    did not load its runtime (importing it costs ~20 s, so the report does not do it on its own)."""
+    portable_lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
+    if portable_lib is None:
+        return "not read back (its runtime was not loaded in this run)"
+    return f"{portable_lib._threadpool_get_thread_count()} thread(s)"
+
+
 def threads_section() -> list:
     import torch
 
@@ -123,6 +159,9 @@ def threads_section() -> list:
                   f"interop threads {torch.get_num_interop_threads()}"],
         ["onnxruntime", "SessionOptions intra_op_num_threads = 1, inter_op_num_threads = 1, sequential"],
         ["litert", "Interpreter(num_threads=1)"],
+        ["openvino", f"compile_model(..., \"CPU\", {_openvino_config()})"],
+        ["ncnn", "Net.opt.num_threads = 1 (fp16/bf16 storage and arithmetic off)"],
+        ["executorch", f"portable_lib._unsafe_reset_threadpool(1) -> {_executorch_threads()}"],
     ]
     return ["## Threads", "", *_table(["engine", "setting"], rows), ""]
 
@@ -220,27 +259,88 @@ def _accuracy_table(results) -> list:
     return _table(["engine", *results.nets], rows)
 
 
+def load_bits(isa: str, blas_core: str, measured: dict) -> int | None:
+    """The load width (bits) whose read bandwidth is the floor of ``isa``'s kernels: the widest measured
+    width not above what the ISA loads (``blas``: what the OpenBLAS kernel set ``blas_core`` loads)."""
+    want = BLAS_LOAD_BITS.get(blas_core, 128) if isa == "blas" else ISA_LOAD_BITS.get(isa, 128)
+    widths = sorted(measured)
+    if not widths:
+        return None
+    fitting = [b for b in widths if b <= want]
+    return fitting[-1] if fitting else widths[0]
+
+
+def read_floor(f, isa: str) -> tuple | None:
+    """(µs, load bits) of the read floor of ``isa`` for the Floor ``f``, or None when not measured. The
+    floor is the fastest pass over the weight bytes: what the hardware can do (a slower sample is load
+    from elsewhere, and the C step's median is compared against the bound, not against another median)."""
+    bits = load_bits(isa, f.blas_core, f.read)
+    return (f.read[bits].low, bits) if bits else None
+
+
+def _gbs(nbytes: int, us: float) -> str:
+    return f"{nbytes / us / 1e3:.0f} GB/s"
+
+
+def _levels_table(results) -> list:
+    if isinstance(results.levels, str):
+        return [f"Read bandwidth not measured: {results.levels}"]
+    widths = sorted({b for lv in results.levels for b in lv.read}, reverse=True)
+    rows = []
+    for lv in results.levels:
+        size = f"{lv.capacity / 2**10:,.0f} KiB" if lv.capacity else "—"
+        row = [lv.name, size, f"{lv.buffer_bytes / 2**10:,.0f} KiB"]
+        for b in widths:
+            t = lv.read.get(b)
+            row.append(f"**{lv.buffer_bytes / t.low / 1e3:.0f}** (median {lv.buffer_bytes / t.median / 1e3:.0f})"
+                       if t else (f"n/a: {lv.note}" if lv.note else "—"))
+        rows.append(row)
+    header = ["level", "capacity", "buffer", *(f"GB/s, {b}-bit loads: best (median)" for b in widths)]
+    return _table(header, rows)
+
+
 def _floor_table(results) -> list:
     rows = []
+    blank = ["", "", "", "", "", "", ""]
     for n in results.nets:
         floor = results.floor.get(n)
         if isinstance(floor, str):
-            rows.append([n, "—", f"n/a: {floor}", "", "", "", "", ""])
+            rows.append([n, "—", "—", f"n/a: {floor}", *blank])
             continue
         for dtype, f in floor.items():
-            label = {"float32": OURS_FP32, "int8": OURS_INT8, "int8-dynamic": OURS_DYN}[dtype]
             if isinstance(f, str):
-                rows.append([n, label, f"failed: {f}", "", "", "", "", ""])
+                rows.append([n, "—", ours_label(dtype), f"failed: {f}", *blank])
                 continue
-            py = _median(results.step, label, n)
-            c = f.step.median
             s = f.sgemv.median if f.sgemv else None
-            rows.append([n, label, _fmt(py) if py else "—", f"{_fmt(c)} ({_fmt(f.step.low)}–{_fmt(f.step.high)})",
-                         f"{py / c:.2f}" if py else "—", _fmt(s) if s else "—", f"{c / s:.2f}" if s else "—",
-                         f"{f.weight_bytes / 2**20:.2f} MiB, {f.weight_bytes / (s or c) / 1e3:.0f} GB/s"])
-    header = ["size", "engine", "Python step µs", "C lstm_step µs (min–max)", "Python / C",
-              "CBLAS sgemv µs", "C step / sgemv", "weights, read rate of the fastest C loop"]
+            where = level_of_bytes(f.weight_bytes, results.caches)
+            for isa, t in f.step.items():
+                label = ours_label(dtype, isa)
+                py = _median(results.step, label, n)  # None for the ISAs timed in C only
+                c = t.median
+                rf = read_floor(f, isa)
+                floor_text = (f"{_fmt(rf[0])} ({where}, {_gbs(f.weight_bytes, rf[0])}, {rf[1]}-bit)" if rf
+                              else f"n/a: {f.read_error or 'not measured'}")
+                rows.append([n, isa, label, _fmt(py) if py else "—", f"{_fmt(c)} ({_fmt(t.low)}–{_fmt(t.high)})",
+                             floor_text, f"{c / rf[0]:.2f}" if rf else "—", f"{py / c:.2f}" if py else "—",
+                             _fmt(s) if s else "—", f"{c / s:.2f}" if s else "—",
+                             f"{f.weight_bytes / 2**20:.2f} MiB"])
+    header = ["size", "ISA", "engine", "Python step µs", "C lstm_step µs (min–max)",
+              "read floor µs (level, GB/s, loads)", "C step / floor", "Python / C", "CBLAS sgemv µs",
+              "C step / sgemv", "weights"]
     return _table(header, rows)
+
+
+def level_of_bytes(nbytes: int, caches: dict) -> str:
+    """Where ``nbytes`` read again and again live: the first cache level that holds them with room to
+    spare (3/4 of it: the rest goes to other data and conflict misses), "L2–L3" when they fill between
+    3/4 and all of L2 (partly spilled), "DRAM" when no cache holds them."""
+    names = [name for name in ("L1", "L2", "L3") if name in caches] + ["DRAM"]
+    for name, above in zip(names, names[1:]):
+        if nbytes <= caches[name] * 3 // 4:
+            return name
+        if nbytes <= caches[name]:
+            return f"{name}–{above}"
+    return "DRAM"
 
 
 # ---- targets ------------------------------------------------------------------------------------------
@@ -256,36 +356,70 @@ def _target(rows: list, name: str, net: str, ours, ref, goal: float, ref_label: 
                  "met" if ratio <= goal else "**MISSED**"])
 
 
-def targets_rows(results) -> list:
+def _c_step(results, n: str, dtype: str, isa: str):
+    """The Floor of ``dtype`` at ``n`` and its C step median under ``isa`` (None, None when absent)."""
+    f = results.floor.get(n)
+    f = f.get(dtype) if isinstance(f, dict) else None
+    if f is None or isinstance(f, str) or isa not in f.step:
+        return None, None
+    return f, f.step[isa].median
+
+
+def targets_rows(results, isa: str) -> list:
+    """The targets of issues 4, 5 and 11 for ours with ``isa``'s kernels (the rows of that ISA)."""
+    fp32, int8, dyn = (ours_label(d, isa) for d in ("float32", "int8", "int8-dynamic"))
     rows = []
     step, nets = results.step, results.nets
     for n in nets:
-        f = results.floor.get(n)
-        f = f.get("float32") if isinstance(f, dict) else None
-        c = f.step.median if f is not None and not isinstance(f, str) else None
-        _target(rows, "fp32 step ≤ 1.2 × C floor", n, _median(step, OURS_FP32, n), c, 1.2, "C lstm_step")
+        f, c = _c_step(results, n, "float32", isa)
+        rf = read_floor(f, isa) if f is not None else None
+        where = level_of_bytes(f.weight_bytes, results.caches) if f is not None else "?"
+        _target(rows, f"fp32 C step ≤ {FLOOR_GOAL} × read floor (issue 11)", n, c, rf and rf[0], FLOOR_GOAL,
+                f"read floor, {where}")
+    if isa in ("reference", "blas") and isa != results.best_isa:  # timed in C only
+        return rows
+    for n in nets:
+        _, c = _c_step(results, n, "float32", isa)
+        _target(rows, "fp32 step ≤ 1.2 × C floor", n, _median(step, fp32, n), c, 1.2, "C lstm_step")
     for n in nets:
         hidden, _ = results.hidden[n]
         best = _best_peer(step, n, "fp32")
-        _target(rows, "fp32 step vs best fp32 peer", n, _median(step, OURS_FP32, n), best and best[1],
+        _target(rows, "fp32 step vs best fp32 peer", n, _median(step, fp32, n), best and best[1],
                 0.5 if hidden <= 128 else 0.75, best[0] if best else "fp32 peers")
     for name, n, peer, goal in (("int8-dynamic step vs ORT int8 io_binding", "H=256", "ORT int8 io_binding", 0.4),
                                 ("int8-dynamic step vs ORT int8 io_binding (issue 4)", "H=512",
                                  "ORT int8 io_binding", 1 / 1.5),
                                 ("int8-dynamic step vs LiteRT hybrid", "H=64", "LiteRT hybrid int8", 0.12)):
         if n in nets:
-            _target(rows, name, n, _median(step, OURS_DYN, n), _median(step, peer, n), goal, peer)
+            _target(rows, name, n, _median(step, dyn, n), _median(step, peer, n), goal, peer)
     for n in nets:
-        _target(rows, "int8 step ≤ ours fp32 step (issue 4)", n, _median(step, OURS_INT8, n),
-                _median(step, OURS_FP32, n), 1.0, OURS_FP32)
+        _target(rows, "int8 step ≤ ours fp32 step (issue 4)", n, _median(step, int8, n),
+                _median(step, fp32, n), 1.0, fp32)
     for title, section, names in (("whole sequence", results.seq, nets),
                                   (f"{results.streams} streams", results.batch, [results.batch_label])):
-        for ours, precision in ((OURS_FP32, "fp32"), (OURS_DYN, "int8")):
+        for ours, precision in ((fp32, "fp32"), (dyn, "int8")):
             for n in names:
                 best = _best_peer(section, n, precision)
                 _target(rows, f"{title}, {ours}: no {precision} peer faster", n, _median(section, ours, n),
                         best and best[1], 1.0, best[0] if best else f"{precision} peers")
     return rows
+
+
+def _targets_section(results) -> list:
+    """One targets table per ISA of ours: the SIMD paths in full, reference and blas for the floor only."""
+    header = ["target", "size", "ours / reference (µs)", "ratio", "goal", "status"]
+    order = [results.best_isa] + [i for i in results.isas if i != results.best_isa]
+    lines = []
+    for isa in order:
+        if isa in ("reference", "blas") and isa != results.best_isa:
+            what = ("portable C, timed in C only" if isa == "reference"
+                    else "fp32 products through OpenBLAS, the rest portable C; timed in C only")
+            title = f"### {isa} ({what}: the floor target)"
+        else:
+            title = f"### {isa}" + (" (what isa=\"auto\" picks: the plain \"ours\" rows)"
+                                    if isa == results.best_isa else f" (the \"ours ... [{isa}]\" rows)")
+        lines += [title, "", *_table(header, targets_rows(results, isa)), ""]
+    return lines
 
 
 # ---- the report and the plot --------------------------------------------------------------------------
@@ -301,13 +435,14 @@ def render(results, meta: dict) -> str:
         "engines interleaved in each round; every engine single-threaded.",
         "",
         *machine_section(), *versions_section(), *threads_section(), *engines_section(),
-        "## Targets (issue 5, and the int8 speed targets of issue 4)",
+        "## Targets per ISA (issues 4, 5 and 11)",
         "",
         "Ratios are ours / reference, lower is better. The best peer is the fastest engine of another library "
-        "with the same weight precision (fp32 for ours fp32, int8 for ours int8-dynamic) at that size.",
+        "with the same weight precision (fp32 for ours fp32, int8 for ours int8-dynamic) at that size. The "
+        "read floor is the time to read the step's weights once at the measured single-thread read "
+        "bandwidth of the cache level they fit in, with the loads that ISA's kernels use (section 4).",
         "",
-        *_table(["target", "size", "ours / reference (µs)", "ratio", "goal", "status"], targets_rows(results)),
-        "",
+        *_targets_section(results),
         "## 1. Streaming step latency, batch 1, I = H (µs per step, from Python)",
         "",
         *_timing_table(results.step, results.nets),
@@ -325,11 +460,20 @@ def render(results, meta: dict) -> str:
         *_timing_table(results.batch, [batch_net]),
         "",
         *_ratio_tables(results.batch, [batch_net]),
-        "## 4. C floor (tools/bench_floor.c, single thread)",
+        "## 4. C floor and read-bandwidth floor (tools/bench_floor.c, single thread)",
         "",
-        "`lstm_step` in a C loop, and one plain CBLAS sgemv per layer over the same [4H, in + H] weights "
-        "read from the model file (the product every step must compute): the first ratio is the cost of "
-        "calling from Python, the second the distance of the whole step to the bare matrix-vector product.",
+        "Read bandwidth of this machine: one buffer per level, sized to sit in it, read again and again by "
+        "a loop of independent loads (`bench_floor --read`): the fastest sample (what the hardware can do; "
+        "the floors below use it) and the median:",
+        "",
+        *_levels_table(results),
+        "",
+        "`lstm_step` in a C loop under every ISA this CPU runs (median), beside its **read floor**: the "
+        "step's weight bytes / the best read bandwidth measured over a buffer of exactly that size (so in "
+        "the level they fit in), with the widest loads of that ISA (AVX-512: 512-bit, AVX2: 256-bit, portable C: "
+        "128-bit SSE2, OpenBLAS: its kernel set's). *C step / floor* is how close the step is to the "
+        "physical bound (issue 11: ≤ 1.3 for fp32); *Python / C* the cost of calling from Python; a plain "
+        "CBLAS sgemv per layer over the same [4H, in + H] fp32 weights is the product every step computes.",
         "",
         *_floor_table(results),
         "",
@@ -367,8 +511,9 @@ def plot(results, path: str, report_dir: str) -> str:
         style = dict(linewidth=2.8, marker="o", zorder=3) if e.is_ours else dict(linewidth=1.2, marker=".")
         ax.plot(*zip(*pts), label=e.label, color=colors[k % len(colors)],
                 linestyle="-" if e.precision == "fp32" else "--", **style)
-    floors = [(h, f["float32"].step.median) for h, n in zip(hs, nets)
-              if isinstance(f := results.floor.get(n), dict) and not isinstance(f.get("float32", ""), str)]
+    floors = [(h, f["float32"].step[results.best_isa].median) for h, n in zip(hs, nets)
+              if isinstance(f := results.floor.get(n), dict) and not isinstance(f.get("float32", ""), str)
+              and results.best_isa in f["float32"].step]
     if floors:
         ax.plot(*zip(*floors), color="black", linestyle=":", linewidth=1.5, label="C floor: lstm_step fp32")
     ax.set_xscale("log", base=2)
