@@ -8,12 +8,12 @@
  *   - lstm_step on one stream (the engine without any Python in the way), once with the kernels of each
  *     ISA named ("reference", "avx2", "avx512_vnni", "blas", ... as lstm_isa_name spells them; none
  *     named: the one lstm_model_open picks);
- *   - one CBLAS sgemv per layer over the same fp32 weight tensors [4H, in + H] read from the file (the
+ *   - one CBLAS sgemv per layer over the same fp32 weight bytes, as a row-major [4H, in + H] matrix (the
  *     matrix-vector product every step must do).
  * It prints the mean nanoseconds per call of every sample, in the order taken (bench.py pools them over
  * rounds):
  *     step_ns ISA S1 S2 ...          (one line per ISA)
- *     sgemv_ns S1 S2 ...             (omitted when the model has no row-major fp32 weight tensor)
+ *     sgemv_ns S1 S2 ...             (omitted when the model has no fp32 weight tensor)
  *     weight_bytes N                 (bytes of the layers' weight tensors as stored: what a step reads)
  *     blas_core NAME                 (the OpenBLAS kernel set in use)
  *
@@ -334,10 +334,13 @@ int main(int argc, char **argv) {
         if (read_u32(e + LSTM_TENSOR_ROLE) != LSTM_ROLE_WEIGHT) continue;
         uint32_t rows = read_u32(e + LSTM_TENSOR_ROWS), cols = read_u32(e + LSTM_TENSOR_COLS);
         uint32_t dtype = read_u32(e + LSTM_TENSOR_DTYPE);
-        /* I8_BLOCKED stores r16(rows) x cols bytes; every other weight dtype 4-byte elements */
-        weight_bytes += dtype == LSTM_DTYPE_I8_BLOCKED ? (uint64_t)(rows + 15) / 16 * 16 * cols
-                                                       : (uint64_t)rows * cols * 4u;
-        if (dtype != LSTM_DTYPE_F32) continue;
+        /* I8_BLOCKED stores r16(rows) x cols bytes, F32_PANELS r16(rows) x cols floats */
+        weight_bytes += dtype == LSTM_DTYPE_I8_BLOCKED   ? (uint64_t)(rows + 15) / 16 * 16 * cols
+                        : dtype == LSTM_DTYPE_F32_PANELS ? (uint64_t)(rows + 15) / 16 * 16 * cols * 4u
+                                                         : (uint64_t)rows * cols * 4u;
+        /* the sgemv comparison: a plain row-major CBLAS sgemv of the same shape over the same bytes (the
+         * packed panels read as a row-major matrix: the same amount of memory, another order) */
+        if (dtype != LSTM_DTYPE_F32 && dtype != LSTM_DTYPE_F32_PANELS) continue;
         j.w[j.n_weights] = (const float *)(data + read_u64(e + LSTM_TENSOR_OFFSET));
         j.rows[j.n_weights] = rows;
         j.cols[j.n_weights] = cols;
