@@ -5,17 +5,44 @@
  * every target (x87 too: LSTM_R rounds every operation to float). */
 #include "elementwise.h"
 
+#include <string.h>
+
+/* GCC and clang vector extensions keep the 16 chains in 4 registers of 4 lanes (plain loops over an array
+ * of 16 were vectorised badly, 4-8x slower); each lane is the same rounded multiply then rounded add.
+ * Not on x87, whose excess precision only LSTM_R's stores remove: there the scalar loop. */
+#if (defined(__GNUC__) || defined(__clang__)) && !(defined(__i386__) && !defined(__SSE2_MATH__))
+typedef float lstm_v4 __attribute__((vector_size(16)));
+
 /* One panel (16 rows, `cols` columns k-major) for `valid` of its rows: y[j] += chain over [k0, k1). */
 LSTM_INLINE void panel_ref(const float *p, size_t valid, size_t k0, size_t k1, const float *x, float *y) {
-    float acc[16] = {0};
-    for (size_t j = 0; j < valid; j++) acc[j] = y[j];
+    float t[16];
+    for (size_t j = 0; j < 16; j++) t[j] = j < valid ? y[j] : 0.0f;
+    lstm_v4 a0, a1, a2, a3, w0, w1, w2, w3;
+    memcpy(&a0, t, 16), memcpy(&a1, t + 4, 16), memcpy(&a2, t + 8, 16), memcpy(&a3, t + 12, 16);
     for (size_t k = k0; k < k1; k++) {
         const float *wk = p + k * 16;
-        float xk = x[k - k0];
+        const float xk = x[k - k0];
+        memcpy(&w0, wk, 16), memcpy(&w1, wk + 4, 16), memcpy(&w2, wk + 8, 16), memcpy(&w3, wk + 12, 16);
+        a0 = a0 + w0 * xk;
+        a1 = a1 + w1 * xk;
+        a2 = a2 + w2 * xk;
+        a3 = a3 + w3 * xk;
+    }
+    memcpy(t, &a0, 16), memcpy(t + 4, &a1, 16), memcpy(t + 8, &a2, 16), memcpy(t + 12, &a3, 16);
+    for (size_t j = 0; j < valid; j++) y[j] = t[j];
+}
+#else
+LSTM_INLINE void panel_ref(const float *p, size_t valid, size_t k0, size_t k1, const float *x, float *y) {
+    float acc[16];
+    for (size_t j = 0; j < 16; j++) acc[j] = j < valid ? y[j] : 0.0f;
+    for (size_t k = k0; k < k1; k++) {
+        const float *wk = p + k * 16;
+        const float xk = x[k - k0];
         for (size_t j = 0; j < 16; j++) acc[j] = LSTM_R(acc[j] + LSTM_R(wk[j] * xk));
     }
     for (size_t j = 0; j < valid; j++) y[j] = acc[j];
 }
+#endif
 
 void lstm_f32_gemv_ref(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, float *y) {
     for (size_t r0 = 0; r0 < rows; r0 += 16)
