@@ -177,6 +177,13 @@ def _write_atomic(path: str, result: "np.ndarray | dict[str, np.ndarray]", run_i
 _models: "OrderedDict[bytes, Any]" = OrderedDict()  # header bytes -> Model, per process
 _models_lock = threading.Lock()
 _streams = threading.local()  # .by_model: header bytes -> this thread's Stream
+_opens = 0  # models this process opened (from bytes): one per model unless evicted from the cache
+
+
+def models_opened() -> int:
+    """How many times this process opened a model for scoring: on a worker, once per model scored (the
+    cache keeps the last few open). ``client.run(models_opened)`` asks every worker."""
+    return _opens
 
 
 def worker_stream(model_bytes: bytes):
@@ -195,7 +202,9 @@ def worker_stream(model_bytes: bytes):
         with _models_lock:
             model = _models.get(key)
             if model is None:
+                global _opens
                 model = _models[key] = Model.from_bytes(model_bytes)
+                _opens += 1
                 while len(_models) > _MODEL_CACHE_SIZE:
                     _models.popitem(last=False)
             else:
