@@ -12,7 +12,9 @@ from a zero state. Each input gets one output file of the same name in the outpu
 ``OUT/x.npy``, ``x.npz`` -> ``OUT/x.npz`` with the same array names; an array of shape ``(T, I)`` gives
 ``(T, output_size)`` float32 (``(output_size,)`` with ``last=True``), ``(N, T, I)`` gives
 ``(N, T, output_size)`` (``(N, output_size)``). Outputs are written to a temporary file and renamed, so an
-output that exists is complete: a rerun skips it. An input that cannot be scored (unreadable, wrong shape,
+output that exists is complete: a rerun skips it (after checking that it is whole: an output cut short by
+a machine crash before the operating system wrote it out is scored again; ``fsync=True`` makes each output
+durable before its rename, at a few ms per file). An input that cannot be scored (unreadable, wrong shape,
 NaN) is reported in ``ScoreReport.failed`` with the reason, writes nothing and does not stop the others.
 
 The model travels to each worker once (``client.scatter(..., broadcast=True)``); each worker process
@@ -29,6 +31,7 @@ import os
 import threading
 import time
 import uuid
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
@@ -151,8 +154,22 @@ def _remove_temporaries(out: str, run_id: str | None = None) -> None:
                 pass
 
 
-def _write_atomic(path: str, result: "np.ndarray | dict[str, np.ndarray]", run_id: str) -> None:
-    """Write ``result`` (.npy, or .npz of named arrays) to a temporary file, flush it to disk, rename."""
+def _is_whole(path: str) -> bool:
+    """Whether an output file is complete: its .npy header matches its length, or its .npz directory
+    (at the end of the file) reads. A file renamed into place but cut short by a machine crash is not."""
+    try:
+        if path.lower().endswith(".npz"):
+            with zipfile.ZipFile(path):
+                return True
+        np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header, maps the data: checks the length
+        return True
+    except Exception:
+        return False
+
+
+def _write_atomic(path: str, result: "np.ndarray | dict[str, np.ndarray]", run_id: str, fsync: bool) -> None:
+    """Write ``result`` (.npy, or .npz of named arrays) to a temporary file (flushed to disk if ``fsync``),
+    then rename it to ``path``."""
     folder, base = os.path.split(path)
     tmp = os.path.join(folder, f".{base}.{run_id}-{uuid.uuid4().hex[:8]}{_TMP_SUFFIX}")
     try:
@@ -161,8 +178,9 @@ def _write_atomic(path: str, result: "np.ndarray | dict[str, np.ndarray]", run_i
                 np.savez(f, **result)
             else:
                 np.save(f, result)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -261,8 +279,8 @@ def _score_file(stream, src: str, last: bool) -> "np.ndarray | dict[str, np.ndar
     return score_array(stream, xs, last, "the array")
 
 
-def score_files(model_bytes: bytes, jobs: list[tuple[str, str, str]], last: bool,
-                run_id: str) -> list[tuple[str, "str | None"]]:
+def score_files(model_bytes: bytes, jobs: list[tuple[str, str, str]], last: bool, run_id: str,
+                fsync: bool = False) -> list[tuple[str, "str | None"]]:
     """Score ``jobs`` (name, input path, output path) and write each output atomically: the task a Dask
     worker runs (also callable in-process). An output that exists already (written by an earlier attempt
     of this task) is kept. Returns (name, None) per input done and (name, reason) per input that failed."""
@@ -285,7 +303,7 @@ def score_files(model_bytes: bytes, jobs: list[tuple[str, str, str]], last: bool
             results.append((name, f"cannot read it: {type(e).__name__}: {e}"))
             continue
         try:
-            _write_atomic(dst, result, run_id)
+            _write_atomic(dst, result, run_id, fsync)
         except OSError as e:
             results.append((name, f"cannot write {dst}: {e}"))
             continue
@@ -348,7 +366,7 @@ def _task_failure(exc: BaseException) -> str:
 
 def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = False, scheduler: str | None = None,
           client: Any = None, workers: int | None = None, batch_bytes: int = DEFAULT_BATCH_BYTES,
-          progress: bool = False, timeout: float = 30.0) -> ScoreReport:
+          fsync: bool = False, progress: bool = False, timeout: float = 30.0) -> ScoreReport:
     """Score every sequence of ``inputs`` with ``model`` on Dask; write one output per input into ``out``.
 
     ``model``: a model file path, its bytes, or a ``Model``. ``inputs``: ``.npy`` / ``.npz`` files or
@@ -357,7 +375,8 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
     such as ``tcp://host:8786``: every worker needs lstm-embed installed and the inputs and ``out`` at the
     same paths), else a ``distributed.LocalCluster`` started for this run and closed after it, with
     ``workers`` processes (default: one per core) of one thread each. ``batch_bytes``: input bytes per
-    task. ``progress``: show Dask's progress bar on stdout. ``timeout``: seconds to reach the scheduler.
+    task. ``fsync``: flush each output to disk before renaming it (survives a power loss, costs a few ms
+    per file). ``progress``: show Dask's progress bar on stdout. ``timeout``: seconds to reach the scheduler.
 
     Returns a ``ScoreReport``; inputs that cannot be scored are in its ``failed``, not raised. Raises
     ``ScoreError`` when the run cannot start (an unreachable scheduler, an ``out`` filled by another model or
@@ -379,6 +398,9 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
     _check_manifest(out, opened.fingerprint, opened.output_size, last)
     _remove_temporaries(out)
     report = ScoreReport(out=out, failed=failed)
+    for job in jobs:
+        if os.path.exists(job.dst) and not _is_whole(job.dst):
+            os.remove(job.dst)  # cut short by a machine crash: score it again
     report.skipped = [j.name for j in jobs if os.path.exists(j.dst)]
     pending = [j for j in jobs if not os.path.exists(j.dst)]
     if pending:
@@ -386,7 +408,7 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
         with _connect(client, scheduler, workers, timeout) as dask_client:
             report.workers = len(dask_client.scheduler_info()["workers"])
             results = _run(dask_client, data, _groups(pending, batch_bytes, report.workers), last, run_id,
-                           progress)
+                           fsync, progress)
         _remove_temporaries(out, run_id)
         order = {j.name: i for i, j in enumerate(jobs)}
         for name, why in sorted(results, key=lambda r: order[r[0]]):
@@ -436,13 +458,13 @@ class _connect:
             self._cluster.close()
 
 
-def _run(client: Any, data: bytes, groups: list[list[_Job]], last: bool, run_id: str,
+def _run(client: Any, data: bytes, groups: list[list[_Job]], last: bool, run_id: str, fsync: bool,
          progress: bool) -> list[tuple[str, "str | None"]]:
     """Ship the model once per worker, submit one task per group, collect every input's result."""
     distributed = _distributed()
     model_future = client.scatter(data, broadcast=True)
     futures = {client.submit(score_files, model_future, [(j.name, j.src, j.dst) for j in group], last, run_id,
-                             key=f"lstm-embed-score-{run_id}-{i}", pure=False): group
+                             fsync, key=f"lstm-embed-score-{run_id}-{i}", pure=False): group
                for i, group in enumerate(groups)}
     if progress:
         distributed.progress(list(futures), notebook=False)

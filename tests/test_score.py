@@ -226,7 +226,7 @@ def test_cli_local_cluster_equals_in_process(tmp_path, model_bytes):
 
 def test_last_step_only(tmp_path, model_bytes, local_client):
     arrays = write_inputs(tmp_path / "in", 6, seed=1)
-    report = score(model_bytes, [tmp_path / "in"], tmp_path / "out", last=True, client=local_client)
+    report = score(model_bytes, [tmp_path / "in"], tmp_path / "out", last=True, client=local_client, fsync=True)
     assert report.ok and len(report.done) == len(arrays) and report.workers == 2
     assert np.load(tmp_path / "out" / "batch.npy").shape == (5, 3)
     assert np.load(tmp_path / "out" / "seq0.npy").shape == (3,)
@@ -266,19 +266,25 @@ def test_bad_inputs_are_reported_and_skipped(tmp_path, model_bytes, local_client
 
 
 def test_rerun_skips_finished_outputs(tmp_path, model_bytes, local_client):
-    """A rerun writes only what is missing: finished outputs are not touched; a temporary file left by a
-    dead worker is removed; each worker process opened the model once however many tasks it ran."""
+    """A rerun writes only what is missing or cut short (as by a machine crash after the rename): finished
+    outputs are not touched; a temporary file left by a dead worker is removed; each worker process opened
+    the model once however many tasks it ran."""
     arrays = write_inputs(tmp_path / "in", 6, seed=3)
     first = score(model_bytes, [tmp_path / "in"], tmp_path / "out", client=local_client, batch_bytes=1)
     assert first.ok and len(first.done) == len(arrays)
     assert sum(local_client.run(models_opened).values()) <= 2  # per process; the fixture's earlier runs too
     out = tmp_path / "out"
     mtimes = {name: (out / name).stat().st_mtime_ns for name in arrays}
+    redo = ["seq1.npy", "seq2.npy", "batch.npy", "mixed.npz"]
     (out / "seq2.npy").unlink()
     (out / ".seq2.npy.deadbeef-00000000.score-tmp").write_bytes(b"half an output")
+    (out / "seq1.npy").write_bytes(b"")
+    (out / "batch.npy").write_bytes((out / "batch.npy").read_bytes()[:-4])
+    (out / "mixed.npz").write_bytes((out / "mixed.npz").read_bytes()[:-10])
     again = score(model_bytes, [tmp_path / "in"], out, client=local_client, batch_bytes=1)
-    assert again.done == [f"{tmp_path / 'in'}/seq2.npy"] and len(again.skipped) == len(arrays) - 1
-    assert all((out / n).stat().st_mtime_ns == t for n, t in mtimes.items() if n != "seq2.npy")
+    assert sorted(again.done) == sorted(f"{tmp_path / 'in'}/{n}" for n in redo), again
+    assert len(again.skipped) == len(arrays) - len(redo)
+    assert all((out / n).stat().st_mtime_ns == t for n, t in mtimes.items() if n not in redo)
     assert_outputs(out, model_bytes, arrays)
     nothing = score(model_bytes, [tmp_path / "in"], out)  # all done: no cluster is started
     assert nothing.workers == 0 and not nothing.done and len(nothing.skipped) == len(arrays)

@@ -1,0 +1,179 @@
+"""Throughput of batch scoring (lstm_embed.score) against the in-process ``run`` loop: a benchmark, not a test.
+
+    python tools/bench_score.py                   # 1,000 sequences of T = 1,000, I = H = 128, fp32 and int8-dynamic
+    python tools/bench_score.py --count 200       # smaller
+
+For each dtype it measures, on the same files of one (T, I) float32 sequence each:
+
+- in-process ``run`` loop: arrays already in memory, one ``Stream.reset`` + ``Stream.run`` per sequence;
+- in-process files: ``lstm_embed.score.score_files`` called directly (read each .npy, run, write the output
+  atomically; ``--fsync`` flushes each to disk first): the work of a Dask task without Dask;
+- LocalCluster with 1 and 2 worker processes (1 thread each), through ``lstm_embed.score.score`` with a
+  client whose cluster was started beforehand (start-up time is printed apart).
+
+It prints a Markdown table (sequences per second; the Dask path's overhead per sequence against both
+in-process rows; the 2-worker / 1-worker scaling) with the CPU model, core count, load average and the
+command. Nothing here is asserted: on a shared machine the numbers move with the load, which is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import lstm_embed  # noqa: E402
+from lstm_embed.score import score, score_files  # noqa: E402
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or platform.processor())."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def make_model(size: int, dtype: str, seed: int = 0) -> bytes:
+    """A seeded nn.LSTM(size, size) converted to ``dtype`` (int8 modes calibrated on N(0,1) inputs)."""
+    import torch
+
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(size, size).eval()
+    calibration = np.random.default_rng(seed).standard_normal((500, size)).astype(np.float32)
+    return lstm_embed.convert_torch(lstm, dtype=dtype, calibration=None if dtype == "float32" else calibration)
+
+
+def write_inputs(folder: str, count: int, steps: int, size: int) -> list[str]:
+    """``count`` files of one (steps, size) float32 N(0,1) sequence each."""
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(count):
+        path = os.path.join(folder, f"seq{i:06d}.npy")
+        np.save(path, rng.standard_normal((steps, size), dtype=np.float32))
+        paths.append(path)
+    return paths
+
+
+def in_process_loop(model_bytes: bytes, paths: list[str]) -> float:
+    """Seconds for reset + run over every sequence, inputs in memory, one output buffer reused."""
+    stream = lstm_embed.Model.from_bytes(model_bytes).stream()
+    xs = [np.load(p) for p in paths]
+    out = np.empty((xs[0].shape[0], stream.model.output_size), np.float32)
+    start = time.perf_counter()
+    for x in xs:
+        stream.reset()
+        stream.run(x, out=out)
+    return time.perf_counter() - start
+
+
+def in_process_files(model_bytes: bytes, paths: list[str], out: str, fsync: bool) -> float:
+    """Seconds for the worker's task code (read, run, atomic write) over every file, without Dask."""
+    os.makedirs(out)
+    jobs = [(p, p, os.path.join(out, os.path.basename(p))) for p in paths]
+    start = time.perf_counter()
+    results = score_files(model_bytes, jobs, False, "bench", fsync)
+    elapsed = time.perf_counter() - start
+    assert all(why is None for _, why in results), results
+    return elapsed
+
+
+def on_cluster(model_bytes: bytes, folder: str, out: str, client, fsync: bool) -> float:
+    """Seconds for one ``score`` run through ``client`` (model scatter, tasks, results)."""
+    report = score(model_bytes, [folder], out, client=client, fsync=fsync)
+    assert report.ok and not report.skipped, report.failed
+    return report.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=1000, help="sequences, one file each (default 1000)")
+    parser.add_argument("--steps", type=int, default=1000, help="T, steps per sequence (default 1000)")
+    parser.add_argument("--hidden", type=int, default=128, help="H = input size (default 128)")
+    parser.add_argument("--dtypes", nargs="+", default=["int8-dynamic", "float32"])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="LocalCluster sizes (default 1 2)")
+    parser.add_argument("--fsync", action="store_true", help="flush every output to disk before its rename")
+    args = parser.parse_args(argv)
+
+    import distributed
+
+    load = os.getloadavg()
+    root = tempfile.mkdtemp(prefix="bench_score_")
+    rows = []
+    try:
+        inputs = os.path.join(root, "in")
+        os.makedirs(inputs)
+        t0 = time.perf_counter()
+        paths = write_inputs(inputs, args.count, args.steps, args.hidden)
+        print(f"wrote {args.count} inputs of ({args.steps}, {args.hidden}) float32 in "
+              f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        models = {dtype: make_model(args.hidden, dtype) for dtype in args.dtypes}
+        timings: dict[tuple[str, str], float] = {}
+        for dtype, data in models.items():
+            timings[dtype, "loop"] = in_process_loop(data, paths)
+            timings[dtype, "files"] = in_process_files(data, paths, os.path.join(root, f"out-{dtype}-files"),
+                                                       args.fsync)
+            shutil.rmtree(os.path.join(root, f"out-{dtype}-files"))
+        startup = {}
+        for n in args.workers:
+            t0 = time.perf_counter()
+            with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                          dashboard_address=None, silence_logs=40) as cluster, \
+                    distributed.Client(cluster) as client:
+                startup[n] = time.perf_counter() - t0
+                for dtype, data in models.items():
+                    out = os.path.join(root, f"out-{dtype}-{n}")
+                    timings[dtype, f"dask{n}"] = on_cluster(data, inputs, out, client, args.fsync)
+                    shutil.rmtree(out)
+                    print(f"{dtype}, {n} worker(s): {timings[dtype, f'dask{n}']:.2f} s", file=sys.stderr)
+        for dtype in models:
+            rate = {k: args.count / v for (d, k), v in timings.items() if d == dtype}
+            per = {k: v / args.count * 1e6 for (d, k), v in timings.items() if d == dtype}
+            row = [dtype, f"{rate['loop']:.0f}", f"{rate['files']:.0f}"]
+            row += [f"{rate[f'dask{n}']:.0f}" for n in args.workers]
+            if 1 in args.workers:
+                row += [f"{per['dask1'] - per['loop']:.0f} / {per['dask1'] - per['files']:.0f}"]
+            if {1, 2} <= set(args.workers):
+                row += [f"{rate['dask2'] / rate['dask1']:.2f}x"]
+            rows.append(row)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    header = ["dtype", "in-process run loop", "in-process files"]
+    header += [f"LocalCluster {n} worker{'s' if n > 1 else ''}" for n in args.workers]
+    if 1 in args.workers:
+        header += ["Dask overhead µs/seq (vs loop / vs files)"]
+    if {1, 2} <= set(args.workers):
+        header += ["scaling 2 / 1 workers"]
+    cores = os.cpu_count()
+    print(f"\nSequences per second: {args.count} sequences of T = {args.steps}, I = H = {args.hidden}, one "
+          f"(T, I) float32 .npy per sequence, outputs (T, H) written per sequence (temporary file + rename"
+          f"{', fsync' if args.fsync else ', no fsync'}).")
+    print(f"Machine: {cpu_model()}, {cores} cores; load average before the run {load[0]:.2f} / {load[1]:.2f} / "
+          f"{load[2]:.2f} (1/5/15 min){' - loaded: other processes shared the cores' if load[0] > 0.5 else ''}; "
+          f"lstm_embed {lstm_embed.__version__}, kernels {lstm_embed.best_isa()}, dask "
+          f"{distributed.__version__}, Python {platform.python_version()}.")
+    print(f"LocalCluster start-up (not in the rates): "
+          + ", ".join(f"{n} worker(s) {s:.1f} s" for n, s in startup.items()) + ".")
+    print(f"Command: python tools/bench_score.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip() + "\n")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
