@@ -292,12 +292,12 @@ def _score(args: argparse.Namespace) -> int:
         raise _UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")
     if args.workers is not None and args.workers < 1:
         raise _UsageError("--workers must be >= 1")
-    if not args.batch_mb > 0:
-        raise _UsageError("--batch-mb must be > 0")
+    if not args.batch_mb > 0 or not args.timeout > 0:
+        raise _UsageError("--batch-mb and --timeout must be > 0")
     progress = sys.stdout.isatty() if args.progress is None else args.progress
     report = score(args.model, args.inputs, args.output, last=args.last, scheduler=args.scheduler,
                    workers=args.workers, batch_bytes=max(1, int(args.batch_mb * (1 << 20))), fsync=args.fsync,
-                   progress=progress)
+                   progress=progress, timeout=args.timeout)
     where = f"on {args.scheduler}" if args.scheduler else "on a local cluster"
     ran = f" {where} ({report.workers} worker(s))" if report.workers else ""
     _say(f"scored {len(report.done)} input(s) into {report.out}{ran} in {report.seconds:.1f} s; "
@@ -393,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(workers need lstm-embed and the same paths); default: a local cluster")
     p.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
     p.add_argument("--batch-mb", type=float, default=32.0, help="input megabytes per Dask task (default 32)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to reach the scheduler and its first "
+                   "worker (default 30)")
     p.add_argument("--fsync", action="store_true", help="flush each output to disk before renaming it "
                    "(outputs survive a power loss; a few ms per file)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
