@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from typing import Any, Iterable, Union
 
 import numpy as np
 
+from lstm_embed._lstm import FORMAT, Model, Stream
 from lstm_embed.errors import LstmError, MissingDependencyError, NonFiniteInputError, ScoreError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -50,6 +52,9 @@ SUFFIXES = (".npy", ".npz")
 DEFAULT_BATCH_BYTES = 32 << 20
 _TMP_SUFFIX = ".score-tmp"  # temporary outputs: ".<name>.<run>-<random>.score-tmp", renamed when complete
 _MODEL_CACHE_SIZE = 4  # models kept open per worker process (one per model file scored recently)
+#: Scheduler options of the local cluster: no dashboard, and its small HTTP server (health, metrics) on a
+#: free port of 127.0.0.1 (by default it takes 8787 and warns when another cluster holds it).
+LOOPBACK_HTTP = {"dashboard": False, "dashboard_address": "127.0.0.1:0"}
 _INSTALL_HINT = 'scoring on Dask needs the dask extra: pip install "lstm-embed[dask]"'
 
 
@@ -192,7 +197,7 @@ def _write_atomic(path: str, result: "np.ndarray | dict[str, np.ndarray]", run_i
 
 # --- the worker side -----------------------------------------------------------------------------------------
 
-_models: "OrderedDict[bytes, Any]" = OrderedDict()  # header bytes -> Model, per process
+_models: "OrderedDict[bytes, Model]" = OrderedDict()  # header bytes -> Model, per process
 _models_lock = threading.Lock()
 _streams = threading.local()  # .by_model: header bytes -> this thread's Stream
 _opens = 0  # models this process opened (from bytes): one per model unless evicted from the cache
@@ -204,16 +209,14 @@ def models_opened() -> int:
     return _opens
 
 
-def worker_stream(model_bytes: bytes):
+def worker_stream(model_bytes: bytes) -> "Stream":
     """This thread's stream of the model in ``model_bytes``, opened once per process and reused.
 
     The key is the model file's 128-byte header, which holds a fingerprint of the weights and a CRC32 of
     the whole file. Runs on Dask workers; usable anywhere.
     """
-    from lstm_embed._lstm import FORMAT, Model
-
     key = bytes(memoryview(model_bytes)[:FORMAT["HDR_SIZE"]])
-    by_model: dict[bytes, Any] = getattr(_streams, "by_model", None) or {}
+    by_model: dict[bytes, Stream] = getattr(_streams, "by_model", None) or {}
     _streams.by_model = by_model
     stream = by_model.get(key)
     if stream is None:
@@ -237,7 +240,7 @@ class _InputError(ValueError):
     """One input cannot be scored; the message says why (the input's name is added by the caller)."""
 
 
-def score_array(stream, xs: np.ndarray, last: bool = False, what: str = "array") -> np.ndarray:
+def score_array(stream: "Stream", xs: np.ndarray, last: bool = False, what: str = "array") -> np.ndarray:
     """Score one array with ``stream``: (T, I) -> (T, O) or (O,) with ``last``; (N, T, I) -> (N, T, O)
     or (N, O), every sequence from a zero state. Raises a ``ValueError`` saying why the array cannot be
     scored (wrong shape or dtype; NaN, infinite or out-of-range values, with the sequence's index)."""
@@ -269,7 +272,7 @@ def score_array(stream, xs: np.ndarray, last: bool = False, what: str = "array")
     return result if xs.ndim == 3 else result[0]
 
 
-def _score_file(stream, src: str, last: bool) -> "np.ndarray | dict[str, np.ndarray]":
+def _score_file(stream: "Stream", src: str, last: bool) -> "np.ndarray | dict[str, np.ndarray]":
     if src.lower().endswith(".npz"):
         with np.load(src, allow_pickle=False) as archive:
             if not archive.files:
@@ -296,7 +299,7 @@ def score_files(model_bytes: bytes, jobs: list[tuple[str, str, str]], last: bool
             results.append((name, str(e)))
             continue
         except FileNotFoundError:
-            results.append((name, f"not found on the worker (host {os.uname().nodename}): every worker needs "
+            results.append((name, f"not found on the worker (host {platform.node()}): every worker needs "
                                   "the inputs at the same path (a shared file system)"))
             continue
         except Exception as e:  # unreadable: truncated, not numpy, pickled objects, damaged zip...
@@ -323,9 +326,8 @@ def _distributed():
     return distributed
 
 
-def _model_bytes(model) -> bytes:
-    from lstm_embed._lstm import Model
-
+def _model_bytes(model: "Model | bytes | PathLike") -> bytes:
+    """The bytes of a model given as a Model, bytes, or a model file's path."""
     if isinstance(model, Model):
         return model.to_bytes()
     if isinstance(model, (bytes, bytearray, memoryview)):
@@ -364,9 +366,9 @@ def _task_failure(exc: BaseException) -> str:
     return f"the task failed on its worker: {name}: {exc}"
 
 
-def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = False, scheduler: str | None = None,
-          client: Any = None, workers: int | None = None, batch_bytes: int = DEFAULT_BATCH_BYTES,
-          fsync: bool = False, progress: bool = False, timeout: float = 30.0) -> ScoreReport:
+def score(model: "Model | bytes | PathLike", inputs: Iterable[PathLike], out: PathLike, *, last: bool = False,
+          scheduler: str | None = None, client: Any = None, workers: int | None = None,
+          batch_bytes: int = DEFAULT_BATCH_BYTES, fsync: bool = False, progress: bool = False, timeout: float = 30.0) -> ScoreReport:
     """Score every sequence of ``inputs`` with ``model`` on Dask; write one output per input into ``out``.
 
     ``model``: a model file path, its bytes, or a ``Model``. ``inputs``: ``.npy`` / ``.npz`` files or
@@ -383,8 +385,6 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
     mode, two inputs with one output name), ``MissingDependencyError`` if dask is not installed, and the
     model's own errors (``ModelFormatError``, ``ModelFileNotFoundError``) for a bad model.
     """
-    from lstm_embed._lstm import Model
-
     started = time.perf_counter()
     data = _model_bytes(model)
     opened = Model.from_bytes(data)  # a bad model fails here, before any cluster starts
@@ -405,7 +405,7 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
     pending = [j for j in jobs if not os.path.exists(j.dst)]
     if pending:
         run_id = uuid.uuid4().hex[:12]
-        with _connect(client, scheduler, workers, timeout) as dask_client:
+        with _Connection(client, scheduler, workers, timeout) as dask_client:
             report.workers = len(dask_client.scheduler_info()["workers"])
             results = _run(dask_client, data, _groups(pending, batch_bytes, report.workers), last, run_id,
                            fsync, progress)
@@ -420,7 +420,7 @@ def score(model, inputs: Iterable[PathLike], out: PathLike, *, last: bool = Fals
     return report
 
 
-class _connect:
+class _Connection:
     """Context manager yielding a Client: the caller's, one to ``scheduler``, or one to a new LocalCluster
     (closed on exit, with every worker process it started)."""
 
@@ -428,7 +428,7 @@ class _connect:
         self._given, self._scheduler, self._workers, self._timeout = client, scheduler, workers, timeout
         self._client = self._cluster = None
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         if self._given is not None:
             return self._given
         distributed = _distributed()
@@ -447,7 +447,7 @@ class _connect:
             return self._client
         self._cluster = distributed.LocalCluster(
             n_workers=self._workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+            host="127.0.0.1", dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP, silence_logs=logging.ERROR)
         self._client = distributed.Client(self._cluster, timeout=self._timeout)
         return self._client
 

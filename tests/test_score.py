@@ -23,7 +23,7 @@ from lstm_embed.errors import LstmError, MissingDependencyError, ScoreError
 
 distributed = pytest.importorskip("distributed", reason='needs the dask extra: pip install "lstm-embed[dask]"')
 
-from lstm_embed.score import MANIFEST, models_opened, score  # noqa: E402
+from lstm_embed.score import LOOPBACK_HTTP, MANIFEST, models_opened, score  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(lstm_embed.__file__)))
@@ -116,7 +116,7 @@ def model_bytes() -> bytes:
 def local_client():
     """A LocalCluster of 2 worker processes (1 thread each) on 127.0.0.1, closed after the module."""
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=None, silence_logs=40, scheduler_kwargs=LOOPBACK_HTTP)
     client = distributed.Client(cluster, timeout=START_TIMEOUT)
     try:
         yield client
@@ -136,7 +136,8 @@ def dask_cluster(tmp_path_factory):
     try:
         log = open(folder / "scheduler.log", "w")
         procs.append(subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1",
-                                       "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+                                       "--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                       "--scheduler-file", str(info)],
                                       cwd=folder, env=ENV, stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + START_TIMEOUT
         while not (info.exists() and info.stat().st_size):
@@ -224,9 +225,12 @@ def test_cli_local_cluster_equals_in_process(tmp_path, model_bytes):
     assert_outputs(tmp_path / "out", model_bytes, arrays)
 
 
-def test_last_step_only(tmp_path, model_bytes, local_client):
+def test_last_step_only(tmp_path, model_bytes, local_client, capsys):
+    """--last keeps each sequence's last output; with fsync and Dask's progress bar on stdout."""
     arrays = write_inputs(tmp_path / "in", 6, seed=1)
-    report = score(model_bytes, [tmp_path / "in"], tmp_path / "out", last=True, client=local_client, fsync=True)
+    report = score(model_bytes, [tmp_path / "in"], tmp_path / "out", last=True, client=local_client, fsync=True,
+                   progress=True)
+    assert "100% Completed" in capsys.readouterr().out
     assert report.ok and len(report.done) == len(arrays) and report.workers == 2
     assert np.load(tmp_path / "out" / "batch.npy").shape == (5, 3)
     assert np.load(tmp_path / "out" / "seq0.npy").shape == (3,)

@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import lstm_embed  # noqa: E402
-from lstm_embed.score import score, score_files  # noqa: E402
+from lstm_embed.score import LOOPBACK_HTTP, score, score_files  # noqa: E402
 
 
 def cpu_model() -> str:
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 cluster = stack.enter_context(distributed.LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                    silence_logs=40))
+                    silence_logs=40, scheduler_kwargs=LOOPBACK_HTTP))
                 clients[n] = stack.enter_context(distributed.Client(cluster))
                 startup[n] = time.perf_counter() - t0
             for _ in range(args.rounds):  # interleaved, best of rounds: load drifts hit every row alike
