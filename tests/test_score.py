@@ -60,6 +60,7 @@ def write_inputs(folder, input_size: int, seed: int = 0) -> dict[str, dict[str, 
                     for i in range(4)}
     arrays["seq64.npy"] = rng.standard_normal((31, input_size))  # float64 in
     arrays["batch.npy"] = rng.standard_normal((5, 40, input_size)).astype(np.float32)
+    arrays["square.npy"] = rng.standard_normal((4, 4, input_size)).astype(np.float32)  # N == T
     arrays["mixed.npz"] = {"one": rng.standard_normal((23, input_size)).astype(np.float32),
                            "many": rng.standard_normal((3, 11, input_size)).astype(np.float32)}
     for name, value in arrays.items():

@@ -11,9 +11,11 @@ For each dtype it measures, on the same files of one (T, I) float32 sequence eac
 - LocalCluster with 1 and 2 worker processes (1 thread each), through ``lstm_embed.score.score`` with a
   client whose cluster was started beforehand (start-up time is printed apart).
 
-With ``--rounds R`` every measurement is repeated R times, interleaved, and the best kept. It prints a
-Markdown table (sequences per second; the Dask path's overhead per sequence against both
-in-process rows; the 2-worker / 1-worker scaling) with the CPU model, core count, load average and the
+With ``--rounds R`` every measurement is repeated R times, interleaved, and the best kept. It prints two
+Markdown tables: sequences per second (wall time; the Dask path's overhead per sequence against both
+in-process rows; the 2-worker / 1-worker scaling), and CPU ms per sequence summed over every process
+involved (the workers, and this process, which holds the LocalCluster's scheduler): on a loaded machine
+wall times measure the load, CPU times much less. With the CPU model, core count, load average and the
 command. Nothing here is asserted: on a shared machine the numbers move with the load, which is printed.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -68,34 +71,43 @@ def write_inputs(folder: str, count: int, steps: int, size: int) -> list[str]:
     return paths
 
 
-def in_process_loop(model_bytes: bytes, paths: list[str]) -> float:
-    """Seconds for reset + run over every sequence, inputs in memory, one output buffer reused."""
+def cpu_seconds() -> float:
+    """CPU time (user + system, every thread) this process has used; run on workers by ``client.run``."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def in_process_loop(model_bytes: bytes, paths: list[str]) -> tuple[float, float]:
+    """(wall, CPU) seconds for reset + run over every sequence, inputs in memory, one output buffer reused."""
     stream = lstm_embed.Model.from_bytes(model_bytes).stream()
     xs = [np.load(p) for p in paths]
     out = np.empty((xs[0].shape[0], stream.model.output_size), np.float32)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     for x in xs:
         stream.reset()
         stream.run(x, out=out)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def in_process_files(model_bytes: bytes, paths: list[str], out: str, fsync: bool) -> float:
-    """Seconds for the worker's task code (read, run, atomic write) over every file, without Dask."""
+def in_process_files(model_bytes: bytes, paths: list[str], out: str, fsync: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds for the worker's task code (read, run, atomic write) over every file, without Dask."""
     os.makedirs(out)
     jobs = [(p, p, os.path.join(out, os.path.basename(p))) for p in paths]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     results = score_files(model_bytes, jobs, False, "bench", fsync)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     assert all(why is None for _, why in results), results
-    return elapsed
+    return elapsed, cpu
 
 
-def on_cluster(model_bytes: bytes, folder: str, out: str, client, fsync: bool) -> float:
-    """Seconds for one ``score`` run through ``client`` (model scatter, tasks, results)."""
+def on_cluster(model_bytes: bytes, folder: str, out: str, client, fsync: bool) -> tuple[float, float]:
+    """(wall, CPU) seconds for one ``score`` run through ``client`` (model scatter, tasks, results). CPU is
+    that of every worker process plus this process (which holds the LocalCluster's scheduler)."""
+    workers, here = client.run(cpu_seconds), cpu_seconds()
     report = score(model_bytes, [folder], out, client=client, fsync=fsync)
+    after, here = client.run(cpu_seconds), cpu_seconds() - here
     assert report.ok and not report.skipped, report.failed
-    return report.seconds
+    return report.seconds, here + sum(after[w] - workers[w] for w in workers)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     root = tempfile.mkdtemp(prefix="bench_score_")
-    rows = []
+    rows, cpu_rows = [], []
     try:
         inputs = os.path.join(root, "in")
         os.makedirs(inputs)
@@ -124,10 +136,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
         models = {dtype: make_model(args.hidden, dtype) for dtype in args.dtypes}
         timings: dict[tuple[str, str], float] = {}
+        cpus: dict[tuple[str, str], float] = {}
 
-        def measure(dtype: str, what: str, seconds: float) -> None:
+        def measure(dtype: str, what: str, seconds_cpu: tuple[float, float]) -> None:
+            seconds, cpu = seconds_cpu
             timings[dtype, what] = min(seconds, timings.get((dtype, what), float("inf")))
-            print(f"{dtype:>12} {what:>6}: {seconds:6.2f} s (load {os.getloadavg()[0]:.1f})", file=sys.stderr)
+            cpus[dtype, what] = min(cpu, cpus.get((dtype, what), float("inf")))
+            print(f"{dtype:>12} {what:>6}: {seconds:6.2f} s, CPU {cpu:6.2f} s (load {os.getloadavg()[0]:.1f})",
+                  file=sys.stderr)
 
         with contextlib.ExitStack() as stack:
             clients, startup = {}, {}
@@ -157,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             if {1, 2} <= set(args.workers):
                 row += [f"{rate['dask2'] / rate['dask1']:.2f}x"]
             rows.append(row)
+            cpu = {k: v / args.count * 1e3 for (d, k), v in cpus.items() if d == dtype}
+            names = ["loop", "files", *(f"dask{n}" for n in args.workers)]
+            cpu_rows.append([dtype, *(f"{cpu[k]:.2f}" for k in names),
+                             *(f"{cpu[f'dask{n}'] - cpu['files']:.2f}" for n in args.workers)])
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -166,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         header += ["Dask overhead µs/seq (vs loop / vs files)"]
     if {1, 2} <= set(args.workers):
         header += ["scaling 2 / 1 workers"]
+    cpu_header = ["CPU ms per sequence", "in-process run loop", "in-process files"]
+    cpu_header += [f"LocalCluster {n} worker{'s' if n > 1 else ''}" for n in args.workers]
+    cpu_header += [f"Dask CPU overhead, {n} worker{'s' if n > 1 else ''} (vs files)" for n in args.workers]
     cores = os.cpu_count()
     print(f"\nSequences per second: {args.count} sequences of T = {args.steps}, I = H = {args.hidden}, one "
           f"(T, I) float32 .npy per sequence, outputs (T, H) written per sequence (temporary file + rename"
@@ -177,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"LocalCluster start-up (not in the rates): "
           + ", ".join(f"{n} worker(s) {s:.1f} s" for n, s in startup.items()) + ".")
     print(f"Command: python tools/bench_score.py {' '.join(sys.argv[1:] if argv is None else argv)}".rstrip() + "\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for head, body in ((header, rows), (cpu_header, cpu_rows)):
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for row in body:
+            print("| " + " | ".join(row) + " |")
+        print()
     return 0
 
 
