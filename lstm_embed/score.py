@@ -85,6 +85,8 @@ class ScoreReport:
 
 @dataclass(frozen=True)
 class _Job:
+    """One input file and the output file it gets."""
+
     name: str  # as the user sees it
     src: str  # absolute input path
     dst: str  # absolute output path
@@ -378,6 +380,7 @@ def _groups(jobs: list[_Job], batch_bytes: int, workers: int) -> list[list[_Job]
 
 
 def _task_failure(exc: BaseException) -> str:
+    """Why a whole task failed (not one input): the message each of its inputs is reported with."""
     name = type(exc).__name__
     if name == "KilledWorker":
         return (f"the workers running it died repeatedly ({exc}); it may need more memory than a worker has "
@@ -470,7 +473,11 @@ class _Connection:
         self._cluster = distributed.LocalCluster(
             n_workers=self._workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
             host="127.0.0.1", dashboard_address=None, scheduler_kwargs=LOOPBACK_HTTP, silence_logs=logging.ERROR)
-        self._client = distributed.Client(self._cluster, timeout=self._timeout)
+        try:
+            self._client = distributed.Client(self._cluster, timeout=self._timeout)
+        except BaseException:
+            self._cluster.close()
+            raise
         return self._client
 
     def __exit__(self, *exc) -> None:
