@@ -1,4 +1,4 @@
-"""The ``lstm-embed`` command: convert, info, verify, export-c (see docs/cli.md).
+"""The ``lstm-embed`` command: convert, info, verify, export-c, score (see docs/cli.md, docs/score.md).
 
 A thin shell over ``lstm_embed.checkpoint`` and ``lstm_embed.verify``. Exit codes: 0 success, 1 failure
 (unreadable file, unsupported model, verification above tolerance), 2 usage error (bad options, or a
@@ -339,6 +339,33 @@ def _trace(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- score ---------------------------------------------------------------------------------------------
+
+def _score(args: argparse.Namespace) -> int:
+    from lstm_embed.score import score
+
+    if args.workers is not None and args.scheduler is not None:
+        raise _UsageError("--workers sizes the local cluster; with --scheduler the cluster has its own workers")
+    if args.workers is not None and args.workers < 1:
+        raise _UsageError("--workers must be >= 1")
+    if not args.batch_mb > 0 or not args.timeout > 0:
+        raise _UsageError("--batch-mb and --timeout must be > 0")
+    progress = sys.stdout.isatty() if args.progress is None else args.progress
+    report = score(args.model, args.inputs, args.output, last=args.last, scheduler=args.scheduler,
+                   workers=args.workers, batch_bytes=max(1, int(args.batch_mb * (1 << 20))), fsync=args.fsync,
+                   progress=progress, timeout=args.timeout)
+    where = f"on {args.scheduler}" if args.scheduler else "on a local cluster"
+    ran = f" {where} ({report.workers} worker(s))" if report.workers else ""
+    _say(f"scored {len(report.done)} input(s) into {report.out}{ran} in {report.seconds:.1f} s; "
+         f"{len(report.skipped)} already done (skipped), {len(report.failed)} failed")
+    for name, why in report.failed.items():
+        _say(f"{PROG}: error: {name}: {why}", err=True)
+    if report.failed:
+        _say(f"{PROG}: {len(report.failed)} input(s) not scored; fix them and run the same command again "
+             "(finished outputs are skipped)", err=True)
+    return 0 if report.ok else _FAILURE
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 def version() -> str:
@@ -423,6 +450,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.png", required=True, help="image to write")
     _selection(p)
     p.set_defaults(run=_trace)
+
+    p = sub.add_parser("score", help="score archives of sequences on Dask (a local cluster by default)",
+                       description="Run every sequence of .npy/.npz files (or folders of them), (T, input_size) "
+                       "or (N, T, input_size) per array, from a zero state; write one output per input into OUT "
+                       "(x.npy -> OUT/x.npy, x.npz -> OUT/x.npz). Outputs that exist are skipped, so an "
+                       "interrupted run resumes; an input that fails is reported and the others go on (exit "
+                       "1 if any failed). Needs pip install \"lstm-embed[dask]\". See docs/score.md.")
+    p.add_argument("model", metavar="MODEL", help="model file")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help=".npy / .npz file, or a folder of them")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder (created if missing)")
+    p.add_argument("--last", action="store_true", help="keep only the last step's output of each sequence")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786 "
+                   "(workers need lstm-embed and the same paths); default: a local cluster")
+    p.add_argument("--workers", type=int, help="local cluster: worker processes (default: one per core)")
+    p.add_argument("--batch-mb", type=float, default=32.0, help="input megabytes per Dask task (default 32)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to reach the scheduler and its first "
+                   "worker (default 30)")
+    p.add_argument("--fsync", action="store_true", help="flush each output to disk before renaming it "
+                   "(outputs survive a power loss; a few ms per file)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar (default: when stdout is a terminal)")
+    p.set_defaults(run=_score)
     return parser
 
 

@@ -15,6 +15,8 @@ so ``except ValueError`` keeps working for callers that do not know this library
     +-- StreamBusyError(RuntimeError)     a stream used by two threads at once
     +-- LstmMemoryError(MemoryError)      out of memory (16)
     +-- ConversionError(ValueError)       a PyTorch model or checkpoint cannot be converted
+    +-- ScoreError(RuntimeError)          a scoring run cannot start or finish (lstm_embed.score)
+    +-- MissingDependencyError(ImportError)  an optional extra (e.g. lstm-embed[dask]) is not installed
     +-- ModelFileError(OSError)           ``Model.load`` / ``Model.save`` cannot read or write the file
         +-- ModelFileNotFoundError(FileNotFoundError)
         +-- ModelFilePermissionError(PermissionError)
@@ -91,6 +93,16 @@ class LstmMemoryError(LstmError, MemoryError):
 
 class ConversionError(LstmError, ValueError):
     """A PyTorch model or checkpoint cannot be converted (unsupported variant, inconsistent shapes...)."""
+
+
+class ScoreError(LstmError, RuntimeError):
+    """A scoring run (``lstm_embed.score``) cannot start or finish as a whole: the Dask scheduler cannot be
+    reached, the output folder holds another run's outputs, or the workers cannot run the scoring code.
+    A single input that cannot be scored is not this error: it is reported in ``ScoreReport.failed``."""
+
+
+class MissingDependencyError(LstmError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names the pip command."""
 
 
 class ModelFileError(LstmError, OSError):
