@@ -136,7 +136,7 @@ def test_find_package_consumer(installed, tmp_path):
     (tmp_path / "main.c").write_text(CONSUMER_C)
     (tmp_path / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.16)\nproject(consumer C)\n"
-        "find_package(lstm_embed 0.2 REQUIRED)\n"
+        "find_package(lstm_embed 0.3 REQUIRED)\n"
         "add_executable(consumer_static main.c)\n"
         "target_link_libraries(consumer_static PRIVATE lstm_embed::lstm_embed)\n"
         "add_executable(consumer_shared main.c)\n"
