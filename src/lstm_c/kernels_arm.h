@@ -34,6 +34,8 @@ void lstm_f32_gemm_neon(size_t n, size_t m, size_t k, const float *x, size_t ldx
                         float *c, size_t ldc);
 void lstm_s8_gemv_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                            const float *scale, float *y);
+void lstm_s8_gemm_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                           const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 void lstm_s8_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                        const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
@@ -61,6 +63,8 @@ void lstm_f32_gemm_cortex_m(size_t n, size_t m, size_t k, const float *x, size_t
                             float *c, size_t ldc);
 void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                const float *x, const float *scale, float *y);
+void lstm_s8_gemm_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                               const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 #endif
 void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                            const int32_t *rowsum, int32_t *acc);
