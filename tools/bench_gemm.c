@@ -3,7 +3,8 @@
  * CPU runs, W = [4H, 2H] (an LSTM layer with I = H), n vectors. Prints per-call thread CPU times (the best
  * of many repetitions: the least disturbed by other load on a shared machine) and the ratio by-vectors /
  * batched. Checks on the way
- * that both give the same bits.
+ * that both give the same bits. For scale, the table's fp32 products on the same shapes (sgemv_acc vector
+ * by vector, sgemm_nt_acc batched): the float layer the int8 ones replace.
  *
  *   cc -std=c99 -O2 -ffp-contract=off -Isrc/lstm_c tools/bench_gemm.c src/lstm_c/[a-z]*.c -lm -o /tmp/bench_gemm
  *   /tmp/bench_gemm [n]            (default n = 64; H = 64 and 256) */
@@ -68,6 +69,8 @@ int main(int argc, char **argv) {
         float *x = malloc(n * cols * sizeof(float)), *scale = malloc(rows * sizeof(float));
         int32_t *rowsum = calloc(rows, sizeof(int32_t)), *a = malloc(n * rows * 4), *b = malloc(n * rows * 4);
         float *ya = malloc(n * rows * sizeof(float)), *yb = malloc(n * rows * sizeof(float));
+        float *wf = malloc(rows * cols * sizeof(float));
+        for (size_t i = 0; i < rows * cols; i++) wf[i] = (float)((int)(rnd() % 255) - 127) / 127.0f;
         for (size_t i = 0; i < lstm_r16(rows) * cols; i++) w[i] = (int8_t)((int)(rnd() % 255) - 127);
         for (size_t i = 0; i < n * cols; i++) q[i] = (int8_t)((int)(rnd() % 255) - 127);
         for (size_t i = 0; i < n * cols; i++) x[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
@@ -91,8 +94,12 @@ int main(int argc, char **argv) {
             TIME_BEST(41, inner, k->gemm_f32(w, rows, groups, 0, groups, n, x, cols, scale, yb, rows), t2);
             printf("%-12s %4zu %4zu %-9s %10.1fus %10.1fus %6.2fx\n", lstm_isa_name(isas[s].isa), H, n, "gemm_f32",
                    1e6 * t1, 1e6 * t2, t1 / t2);
+            TIME_BEST(15, inner, for (size_t i = 0; i < n; i++) k->sgemv_acc(rows, cols, wf, cols, x + i * cols, ya + i * rows), t1);
+            TIME_BEST(15, inner, k->sgemm_nt_acc(n, rows, cols, x, cols, wf, cols, yb, rows), t2);
+            printf("%-12s %4zu %4zu %-9s %10.1fus %10.1fus %6.2fx\n", lstm_isa_name(isas[s].isa), H, n, "fp32",
+                   1e6 * t1, 1e6 * t2, t1 / t2);
         }
-        free(w), free(q), free(x), free(scale), free(rowsum), free(a), free(b), free(ya), free(yb);
+        free(w), free(q), free(x), free(scale), free(rowsum), free(a), free(b), free(ya), free(yb), free(wf);
     }
     if (bad) printf("MISMATCH between by-vectors and batched results\n");
     return bad;
