@@ -69,8 +69,10 @@ AVX512_INLINE void panel_f32(int V, const int8_t *panel, size_t g0, size_t g1, c
         __m512 xb[4], wf[4];
         UNROLL for (int v = 0; v < V; v++)
             xb[v] = _mm512_broadcast_f32x4(_mm_loadu_ps(x + (size_t)v * ldx + (g - g0) * 4));
-        UNROLL for (int j = 0; j < 4; j++)
-            wf[j] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j))));
+        UNROLL for (int j = 0; j < 4; j++) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j));
+            wf[j] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
+        }
         UNROLL for (int v = 0; v < V; v++)
             UNROLL for (int j = 0; j < 4; j++) acc[v][j] = _mm512_add_ps(acc[v][j], _mm512_mul_ps(wf[j], xb[v]));
     }

@@ -165,14 +165,16 @@ static void test_batched_kernels(void) {
                     for (size_t row = 0; row < pr; row++) {
                         int32_t sum = 0;
                         for (size_t g = g0; g < g1; g++)
-                            for (size_t c = 0; c < 4; c++) sum += w[((row / 16) * groups + g) * 64 + (row % 16) * 4 + c];
+                            for (size_t c = 0; c < 4; c++)
+                                sum += w[((row / 16) * groups + g) * 64 + (row % 16) * 4 + c];
                         rowsum[row] = sum;
                     }
                     int32_t *ia = (int32_t *)xmalloc(nmax * ldy * sizeof(int32_t));
                     int32_t *ib = (int32_t *)xmalloc(nmax * ldy * sizeof(int32_t));
                     float *y0 = random_floats(&r, nmax * ldy, 1.0f);
                     if (kind == 3) memset(y0, 0, nmax * ldy * sizeof(float)); /* subnormal results show */
-                    float *ya = (float *)xmalloc(nmax * ldy * sizeof(float)), *yb = (float *)xmalloc(nmax * ldy * sizeof(float));
+                    float *ya = (float *)xmalloc(nmax * ldy * sizeof(float));
+                    float *yb = (float *)xmalloc(nmax * ldy * sizeof(float));
                     float *yc = (float *)xmalloc(nmax * ldy * sizeof(float));
                     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
                         size_t n = ns[ni];
