@@ -22,12 +22,13 @@
 #endif
 #endif
 
-/* A table from the name suffixes of its four kernel families: fp32 products, int8 x float product, int8 x
- * int8 products, elementwise kernels (e.g. lstm_f32_gemv_<f32>, lstm_s8_gemv_f32_<s8f>, lstm_s8_gemv_<s8>,
- * lstm_quantize_<ew>). */
+/* A table from the name suffixes of its four kernel families: fp32 products, int8 x float products, int8 x
+ * int8 products, elementwise kernels (e.g. lstm_f32_gemv_<f32>, lstm_s8_gemv_f32_<s8f> and
+ * lstm_s8_gemm_f32_<s8f>, lstm_s8_gemv_<s8>, lstm_quantize_<ew>). */
 #define LSTM_TABLE(f32, s8f, s8, ew)                                                                        \
-    {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, \
-     lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew, lstm_activate_##ew}
+    {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemm_f32_##s8f,               \
+     lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew,      \
+     lstm_activate_##ew}
 
 /* Portable C: the twin of every SIMD table (fp32 in the "mul+add" order of kernels.h). */
 static const lstm_kernels reference_kernels = LSTM_TABLE(ref, ref, ref, ref);

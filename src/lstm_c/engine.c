@@ -190,10 +190,22 @@ static size_t run_extra_floats(const lstm_model *m) {
 static size_t widest_input(const lstm_model *m) {
     return m->info.input_size > m->layer_out ? m->info.input_size : m->layer_out;
 }
+/* Floats per step of the area that holds the inputs of a layer's input projection in another form: for
+ * int8-dynamic layers their int8 copies [r4(widest input)] bytes; for int8 (float activations) layers whose
+ * input width is not a multiple of 4, a copy zero-padded to r4(in) columns (the blocked W_ih's). */
+static size_t run_q_floats(const lstm_model *m) {
+    size_t f = lstm_r4(widest_input(m)) / 4;
+    for (uint32_t l = 0; l < m->info.num_layers; l++)
+        for (uint32_t d = 0; d < m->info.num_directions; d++) {
+            const lstm_cell *c = &m->cells[l][d];
+            if (c->dtype == LSTM_LAYER_INT8 && lstm_r4(c->in) != c->in && lstm_r4(c->in) > f) f = lstm_r4(c->in);
+        }
+    return f;
+}
 /* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic layers the int32 sums [4H],
- * int8 inputs [r4(widest input)] (counted in floats) and a scale. */
+ * the int8 inputs or int8 layers' padded inputs (run_q_floats) and a scale. */
 static size_t run_floats_per_step(const lstm_model *m) {
-    return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + lstm_r4(widest_input(m)) / 4 + 1;
+    return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + run_q_floats(m) + 1;
 }
 
 /* Floats of a run workspace besides the per-step part: one step's scratch, a bidirectional run's own h
@@ -224,10 +236,24 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
         q8_dynamic_sums(m, cell, 0, x, ldx, cell->in, k, qx);
     } else {
         broadcast_rows(g, k, H4, cell->b, H4);
-        if (cell->dtype == LSTM_LAYER_FP32)
+        if (cell->dtype == LSTM_LAYER_FP32) {
             m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->in, k, x, ldx, g, H4);
-        else
-            for (size_t t = 0; t < k; t++) add_input_part(m, cell, x + t * ldx, g + t * H4, scratch);
+        } else { /* int8: gemm_f32 gives each step the bits of add_input_part; inputs padded with zeros to
+                  * r4(in) columns (in qx's int8 area, run_q_floats) unless in is a multiple of 4 */
+            size_t in = cell->in, in4 = lstm_r4(in);
+            const float *xp = x;
+            size_t ldp = ldx;
+            if (in4 != in) {
+                float *pad = (float *)(void *)qx->q;
+                for (size_t t = 0; t < k; t++) {
+                    memcpy(pad + t * in4, x + t * ldx, in * sizeof(float));
+                    memset(pad + t * in4 + in, 0, (in4 - in) * sizeof(float));
+                }
+                xp = pad;
+                ldp = in4;
+            }
+            m->kern->gemm_f32(cell->wq, H4, cell->gx + cell->gh, 0, in4 / 4, k, xp, ldp, cell->wscale, g, H4);
+        }
     }
     float sh;
     q8_batch qh = state_batch(m, scratch, 1, &sh);
@@ -257,7 +283,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
     qx.acc = (int32_t *)(void *)(buf[1] + lstm_r16(k * lo));
     qx.scale = (float *)(void *)(qx.acc + lstm_r16(k * 4 * H));
     qx.q = (int8_t *)(void *)(qx.scale + lstm_r16(k));
-    float *own_h = (float *)(void *)(qx.q + 4 * lstm_r16(k * lstm_r4(widest_input(m)) / 4));
+    float *own_h = (float *)(void *)qx.q + lstm_r16(k * run_q_floats(m));
     float *own_c = own_h + lstm_r16(m->hr);
     const float *x = xs;
     size_t ldx = m->info.input_size;
@@ -310,10 +336,10 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
 
 /* ---- many streams ----------------------------------------------------------------------------------- */
 
-/* Per stream: [x; h] [widest input + Hr], gates [4H], the two parts' int32 sums [2][4H], an int8 copy,
- * two scales. */
+/* Per stream: [x; h] [r4(widest input) + r4(Hr)] (int8 layers pad both parts to multiples of 4), gates
+ * [4H], the two parts' int32 sums [2][4H], an int8 copy, two scales. */
 static size_t many_floats_per_stream(const lstm_model *m) {
-    return widest_input(m) + m->hr + 12 * (size_t)m->info.hidden_size + lstm_r4(m->q_width) / 4 + 2;
+    return lstm_r4(widest_input(m)) + lstm_r4(m->hr) + 12 * (size_t)m->info.hidden_size + lstm_r4(m->q_width) / 4 + 2;
 }
 
 size_t lstm_step_many_workspace_size(const lstm_model *m, size_t n) {
@@ -336,7 +362,7 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     size_t in0 = m->info.input_size, H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
     lstm_status st = lstm_check_input(xs, n * in0);
     if (st != LSTM_OK) return st;
-    size_t ld = widest_input(m) + hr;
+    size_t ld = lstm_r4(widest_input(m)) + lstm_r4(hr);
     float *scratch = (float *)lstm_align_up(work, LSTM_ALIGN); /* one step's scratch, reused stream by stream */
     float *xh = scratch + lstm_r16(m->scratch_floats), *g = xh + lstm_r16(n * ld);
     q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */
@@ -347,11 +373,17 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     qx.q = qh.q = (int8_t *)(void *)(qh.scale + lstm_r16(n));
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
+        int q8f = cell->dtype == LSTM_LAYER_INT8;
+        size_t hoff = q8f ? lstm_r4(cell->in) : cell->in; /* int8: [x, 0 | h, 0] as the blocked W's columns */
         for (size_t i = 0; i < n; i++) { /* gather [x; h] of every stream */
-            float *d = lstm_state_data(states[i]);
+            float *d = lstm_state_data(states[i]), *row = xh + i * ld;
             const float *x = l == 0 ? xs + i * in0 : d + lstm_off_h(m, l - 1, 0);
-            memcpy(xh + i * ld, x, cell->in * sizeof(float));
-            memcpy(xh + i * ld + cell->in, d + lstm_off_h(m, l, 0), hr * sizeof(float));
+            memcpy(row, x, cell->in * sizeof(float));
+            memcpy(row + hoff, d + lstm_off_h(m, l, 0), hr * sizeof(float));
+            if (q8f) {
+                memset(row + cell->in, 0, (hoff - cell->in) * sizeof(float));
+                memset(row + hoff + hr, 0, (lstm_r4(hr) - hr) * sizeof(float));
+            }
         }
         if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
             q8_dynamic_sums(m, cell, 0, xh, ld, cell->in, n, &qx);
@@ -361,11 +393,13 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             broadcast_rows(g, n, H4, cell->b, H4);
             m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->ld, n, xh, ld, g, H4);
         } else {
-            broadcast_rows(g, n, H4, cell->b, H4); /* float activations: the matrix-vector kernel per stream, with that stream's scratch */
-            for (size_t i = 0; i < n; i++) {
-                add_input_part(m, cell, xh + i * ld, g + i * H4, scratch);
-                add_hidden_part(m, cell, xh + i * ld + cell->in, g + i * H4, scratch);
-            }
+            /* float activations: both parts for all streams, each in one pass over its columns (gemm_f32:
+             * the bits of add_input_part then add_hidden_part in lstm_step) */
+            size_t groups = cell->gx + cell->gh;
+            broadcast_rows(g, n, H4, cell->b, H4);
+            m->kern->gemm_f32(cell->wq, H4, groups, 0, hoff / 4, n, xh, ld, cell->wscale, g, H4);
+            m->kern->gemm_f32(cell->wq, H4, groups, cell->gx, cell->gx + lstm_r4(hr) / 4, n, xh + hoff, ld,
+                              cell->wscale + H4, g, H4);
         }
         for (size_t i = 0; i < n; i++) {
             float *d = lstm_state_data(states[i]);

@@ -6,7 +6,8 @@
  *  - int8 products (gemv_s8, gemm_s8) are exact integer sums.
  *  - gemv_f32 (int8 weights x float activations) keeps 4 partial sums per row, one per column of each
  *    4-column group, added group after group with a rounded multiply then a rounded add, and finishes with
- *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations.
+ *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations; gemm_f32
+ *    computes them for each of its vectors, so its every output equals gemv_f32's on that vector.
  *  - quantize, q8_gates, cell_update and activate run the code of elementwise.h, compiled per ISA.
  *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) take every output as ONE
  *    chain: acc = y[r], then for k = k0, k0 + 1, ..., k1 - 1 in turn acc = acc + w[r][k] * x[k - k0], stored
@@ -50,6 +51,10 @@ typedef struct lstm_kernels {
     /* y[r] += scale[r] * sum_k W[r][k] x[k] (the order above) */
     void (*gemv_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                      const float *scale, float *y);
+    /* gemv_f32 for n vectors in one pass over the weights: vector i at x + i * ldx (4 * (g1 - g0) values),
+     * its rows at y + i * ldy; every y value bit-identical to gemv_f32 on that vector. */
+    void (*gemm_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, const float *x,
+                     size_t ldx, const float *scale, float *y, size_t ldy);
     /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
      * unspecified); rowsum[r] = sum over the same columns of W[r][k] (kernels that feed q + 128 as
      * unsigned bytes need it; others ignore it). */
@@ -96,6 +101,13 @@ void lstm_f32_gemm_canonical(size_t n, size_t m, size_t k, const float *x, size_
 LSTM_DECLARE_F32_KERNELS(ref)
 void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                           const float *scale, float *y);
+void lstm_s8_gemm_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                          const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
+/* gemm_f32 built from a gemv_f32, vector by vector. */
+void lstm_s8_gemm_f32_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const float *,
+                                              const float *, float *),
+                                 const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                                 const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 void lstm_s8_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                       const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,

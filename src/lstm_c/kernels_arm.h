@@ -32,6 +32,8 @@
 LSTM_DECLARE_F32_KERNELS(neon)
 void lstm_s8_gemv_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                            const float *scale, float *y);
+void lstm_s8_gemm_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                           const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 void lstm_s8_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                        const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
@@ -57,6 +59,8 @@ void lstm_s8_gemm_neon_dot(const int8_t *w, size_t rows, size_t groups, size_t g
 LSTM_DECLARE_F32_KERNELS(cortex_m)
 void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                const float *x, const float *scale, float *y);
+void lstm_s8_gemm_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                               const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 #endif
 void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                            const int32_t *rowsum, int32_t *acc);

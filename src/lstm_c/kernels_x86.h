@@ -8,6 +8,8 @@
     LSTM_DECLARE_F32_KERNELS(isa)                                                                            \
     void lstm_s8_gemv_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,           \
                                 const float *x, const float *scale, float *y);                               \
+    void lstm_s8_gemm_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, \
+                                const float *x, size_t ldx, const float *scale, float *y, size_t ldy);       \
     void lstm_s8_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,               \
                             const int8_t *q, const int32_t *rowsum, int32_t *acc);                           \
     void lstm_s8_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,     \

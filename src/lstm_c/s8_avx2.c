@@ -1,7 +1,8 @@
 /* s8_avx2.c - int8 kernels for x86-64 with AVX2 and FMA (compiled for any x86-64, used only when the CPU
  * has them). The int8 x int8 products are widened to int16 and summed in pairs into int32
  * (vpmaddwd): unlike u8 x s8 vpmaddubsw, which saturates its 16-bit pair sums at full 8-bit range, this
- * cannot saturate, so results equal the reference exactly for every input. */
+ * cannot saturate, so results equal the reference exactly for every input. The batched products (gemm_s8,
+ * gemm_f32) widen or convert each weight load once for several vectors. */
 #include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
@@ -65,9 +66,158 @@ AVX2 void lstm_s8_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t 
     }
 }
 
+/* Forced inlining, so that a tile's vector count is a constant: loops over it unroll and the accumulator
+ * arrays live in registers. */
+#define AVX2_INLINE AVX2 static inline __attribute__((always_inline))
+/* Complete unrolling of the loops over a tile's vectors and accumulators, whatever the optimisation level
+ * (GCC unrolls them by itself only at -O3). */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 4")
+#endif
+
+/* Up to 3 vectors: 4 accumulators each (16 rows) plus a widened weight block and the vectors' activations
+ * fill the 16 ymm registers (GCC keeps a few accumulators in memory then: measured as fast as 2 vectors;
+ * with clang faster). */
+#define S8_TILE 3
+
+/* q[0..3] as int16, four times. */
+AVX2_INLINE __m256i q_int16(const int8_t *q) {
+    int32_t q4;
+    memcpy(&q4, q, 4);
+    return _mm256_cvtepi8_epi16(_mm_set1_epi32(q4));
+}
+
+/* One panel (16 rows) against V vectors (q + v * ldq): the loop of lstm_s8_gemv_avx2 with each 16-byte
+ * weight load widened once for all V vectors. Row sums stored for the first `valid` rows of the panel. */
+AVX2_INLINE void panel_s8(int V, const int8_t *panel, size_t g0, size_t g1, const int8_t *q, size_t ldq,
+                          int32_t *out, size_t ldout, size_t valid) {
+    __m256i acc[S8_TILE][4];
+    UNROLL for (int v = 0; v < V; v++)
+        UNROLL for (int j = 0; j < 4; j++) acc[v][j] = _mm256_setzero_si256();
+    for (size_t g = g0; g < g1; g++) {
+        const int8_t *b = panel + g * 64;
+        __m256i qb[S8_TILE];
+        UNROLL for (int v = 0; v < V; v++) qb[v] = q_int16(q + (size_t)v * ldq + (g - g0) * 4);
+        UNROLL for (int j = 0; j < 4; j++) {
+            __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j)));
+            UNROLL for (int v = 0; v < V; v++) acc[v][j] = _mm256_add_epi32(acc[v][j], _mm256_madd_epi16(wv, qb[v]));
+        }
+    }
+    UNROLL for (int v = 0; v < V; v++) {
+        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][0], acc[v][1]), 0xD8);
+        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][2], acc[v][3]), 0xD8);
+        int32_t *o = out + (size_t)v * ldout;
+        if (valid >= 16) {
+            _mm256_storeu_si256((__m256i *)(void *)o, lo);
+            _mm256_storeu_si256((__m256i *)(void *)(o + 8), hi);
+        } else {
+            int32_t t[16];
+            _mm256_storeu_si256((__m256i *)(void *)t, lo);
+            _mm256_storeu_si256((__m256i *)(void *)(t + 8), hi);
+            memcpy(o, t, valid * sizeof(int32_t));
+        }
+    }
+}
+
+AVX2 static void panel_s8_3(const int8_t *p, size_t g0, size_t g1, const int8_t *q, size_t ldq, int32_t *o,
+                            size_t ldo, size_t valid) {
+    panel_s8(3, p, g0, g1, q, ldq, o, ldo, valid);
+}
+AVX2 static void panel_s8_2(const int8_t *p, size_t g0, size_t g1, const int8_t *q, size_t ldq, int32_t *o,
+                            size_t ldo, size_t valid) {
+    panel_s8(2, p, g0, g1, q, ldq, o, ldo, valid);
+}
+AVX2 static void panel_s8_1(const int8_t *p, size_t g0, size_t g1, const int8_t *q, size_t ldq, int32_t *o,
+                            size_t ldo, size_t valid) {
+    panel_s8(1, p, g0, g1, q, ldq, o, ldo, valid);
+}
+
+/* One pass over the weights: panel after panel (a panel is at most a few KB and stays in L1), all vectors
+ * against it, 3 at a time, then the remaining 1 or 2 together. Exact int32 sums (vpmaddwd pair sums of
+ * int16 products cannot saturate), so the reference's for every input; only rows < rows are written. */
 void lstm_s8_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                        const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
-    lstm_s8_gemm_by_vectors(lstm_s8_gemv_avx2, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
+    (void)rowsum;
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        size_t valid = rows - r0 < 16 ? rows - r0 : 16, i = 0;
+        for (; i + S8_TILE <= n; i += S8_TILE)
+            panel_s8_3(panel, g0, g1, q + i * ldq, ldq, acc + i * ldacc + r0, ldacc, valid);
+        if (n - i == 2) panel_s8_2(panel, g0, g1, q + i * ldq, ldq, acc + i * ldacc + r0, ldacc, valid);
+        if (n - i == 1) panel_s8_1(panel, g0, g1, q + i * ldq, ldq, acc + i * ldacc + r0, ldacc, valid);
+    }
+}
+
+/* ---- int8 weights x float activations, several vectors --------------------------------------------- */
+
+#define F32_TILE 3
+
+/* Lanes i < valid set (valid <= 8). */
+AVX2_INLINE __m256i first_lanes(size_t valid) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* Half a panel (8 rows: bytes 32 * half .. + 31 of each block) against V vectors (x + v * ldx): for each
+ * vector the operations of lstm_s8_gemv_f32_avx2 on these rows, in its order (rounded multiply, rounded
+ * add, group after group; (s0 + s1) + (s2 + s3); y + scale * sum), with each weight load converted to
+ * float once for all V vectors. Rows past `valid` (<= 8) are neither read from scale / y nor written. */
+AVX2_INLINE void half_panel_f32(int V, const int8_t *half, size_t g0, size_t g1, const float *x, size_t ldx,
+                                const float *scale, float *y, size_t ldy, size_t valid) {
+    __m256 acc[F32_TILE][4];
+    UNROLL for (int v = 0; v < V; v++)
+        UNROLL for (int j = 0; j < 4; j++) acc[v][j] = _mm256_setzero_ps();
+    for (size_t g = g0; g < g1; g++) {
+        const int8_t *b = half + g * 64;
+        __m256 xb[F32_TILE];
+        UNROLL for (int v = 0; v < V; v++)
+            xb[v] = _mm256_broadcast_ps((const __m128 *)(const void *)(x + (size_t)v * ldx + (g - g0) * 4));
+        UNROLL for (int j = 0; j < 4; j++) { /* rows 2j, 2j+1 */
+            __m128i bytes = _mm_loadl_epi64((const __m128i *)(const void *)(b + 8 * j));
+            __m256 wf = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes));
+            UNROLL for (int v = 0; v < V; v++) acc[v][j] = _mm256_add_ps(acc[v][j], _mm256_mul_ps(wf, xb[v]));
+        }
+    }
+    __m256i mask = first_lanes(valid);
+    UNROLL for (int v = 0; v < V; v++) {
+        float *yv = y + (size_t)v * ldy;
+        __m256 sums = eight_rows(acc[v]);
+        if (valid >= 8) {
+            __m256 r = _mm256_add_ps(_mm256_loadu_ps(yv), _mm256_mul_ps(_mm256_loadu_ps(scale), sums));
+            _mm256_storeu_ps(yv, r);
+        } else {
+            __m256 sc = _mm256_maskload_ps(scale, mask);
+            _mm256_maskstore_ps(yv, mask, _mm256_add_ps(_mm256_maskload_ps(yv, mask), _mm256_mul_ps(sc, sums)));
+        }
+    }
+}
+
+AVX2 static void half_panel_f32_3(const int8_t *h, size_t g0, size_t g1, const float *x, size_t ldx,
+                                  const float *scale, float *y, size_t ldy, size_t valid) {
+    half_panel_f32(3, h, g0, g1, x, ldx, scale, y, ldy, valid);
+}
+AVX2 static void half_panel_f32_2(const int8_t *h, size_t g0, size_t g1, const float *x, size_t ldx,
+                                  const float *scale, float *y, size_t ldy, size_t valid) {
+    half_panel_f32(2, h, g0, g1, x, ldx, scale, y, ldy, valid);
+}
+AVX2 static void half_panel_f32_1(const int8_t *h, size_t g0, size_t g1, const float *x, size_t ldx,
+                                  const float *scale, float *y, size_t ldy, size_t valid) {
+    half_panel_f32(1, h, g0, g1, x, ldx, scale, y, ldy, valid);
+}
+
+/* One pass over the weights: 8 rows at a time (the rest of their panel stays in L1 for the other half),
+ * all vectors against them, 3 at a time, then the remaining 1 or 2 together. */
+void lstm_s8_gemm_f32_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                           const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    for (size_t r0 = 0; r0 < rows; r0 += 8) {
+        const int8_t *half = w + (r0 / 16) * groups * 64 + (r0 % 16) * 4;
+        size_t valid = rows - r0 < 8 ? rows - r0 : 8, i = 0;
+        for (; i + F32_TILE <= n; i += F32_TILE)
+            half_panel_f32_3(half, g0, g1, x + i * ldx, ldx, scale + r0, y + i * ldy + r0, ldy, valid);
+        if (n - i == 2) half_panel_f32_2(half, g0, g1, x + i * ldx, ldx, scale + r0, y + i * ldy + r0, ldy, valid);
+        if (n - i == 1) half_panel_f32_1(half, g0, g1, x + i * ldx, ldx, scale + r0, y + i * ldy + r0, ldy, valid);
+    }
 }
 
 #else

@@ -47,6 +47,72 @@ AVX512 void lstm_s8_gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups,
     }
 }
 
+/* Forced inlining, so that a tile's vector count is a constant, and complete unrolling of the loops over it
+ * whatever the optimisation level: the accumulator arrays then live in registers. */
+#define AVX512_INLINE AVX512 static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 4")
+#endif
+
+/* One panel (16 rows) against V <= 4 vectors (x + v * ldx): for each vector exactly the operations of
+ * lstm_s8_gemv_f32_avx512, with each 16-byte weight load converted to float once for all V vectors (16
+ * accumulators, 4 converted weight blocks and 4 activation broadcasts: 24 of the 32 zmm registers). */
+AVX512_INLINE void panel_f32(int V, const int8_t *panel, size_t g0, size_t g1, const float *x, size_t ldx,
+                             const float *scale, size_t r0, size_t rows, float *y, size_t ldy) {
+    __m512 acc[4][4];
+    UNROLL for (int v = 0; v < V; v++)
+        UNROLL for (int j = 0; j < 4; j++) acc[v][j] = _mm512_setzero_ps();
+    for (size_t g = g0; g < g1; g++) {
+        const int8_t *b = panel + g * 64;
+        __m512 xb[4], wf[4];
+        UNROLL for (int v = 0; v < V; v++)
+            xb[v] = _mm512_broadcast_f32x4(_mm_loadu_ps(x + (size_t)v * ldx + (g - g0) * 4));
+        UNROLL for (int j = 0; j < 4; j++) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)(const void *)(b + 16 * j));
+            wf[j] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
+        }
+        UNROLL for (int v = 0; v < V; v++)
+            UNROLL for (int j = 0; j < 4; j++) acc[v][j] = _mm512_add_ps(acc[v][j], _mm512_mul_ps(wf[j], xb[v]));
+    }
+    __mmask16 valid = (__mmask16)(r0 + 16 <= rows ? 0xFFFF : (1U << (rows - r0)) - 1U);
+    __m512 sc = _mm512_maskz_loadu_ps(valid, scale + r0);
+    UNROLL for (int v = 0; v < V; v++) {
+        __m512 h01 = pair_sums(acc[v][0], acc[v][1]), h23 = pair_sums(acc[v][2], acc[v][3]);
+        __m512 sums = _mm512_permutexvar_ps(row_order(), pair_sums(h01, h23));
+        float *yv = y + (size_t)v * ldy + r0;
+        _mm512_mask_storeu_ps(yv, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, yv), _mm512_mul_ps(sc, sums)));
+    }
+}
+
+#define PANEL_F32(V)                                                                                         \
+    AVX512 static void panel_f32_##V(const int8_t *panel, size_t g0, size_t g1, const float *x, size_t ldx,  \
+                                     const float *scale, size_t r0, size_t rows, float *y, size_t ldy) {     \
+        panel_f32(V, panel, g0, g1, x, ldx, scale, r0, rows, y, ldy);                                        \
+    }
+PANEL_F32(4)
+PANEL_F32(3)
+PANEL_F32(2)
+PANEL_F32(1)
+
+/* One pass over the weights: panel after panel (it stays in L1), all vectors against it, 4 at a time, the
+ * remaining 1 to 3 together. Every output bit-identical to lstm_s8_gemv_f32_avx512 on its vector. */
+AVX512 void lstm_s8_gemm_f32_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                                     const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    for (size_t r0 = 0; r0 < rows; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) panel_f32_4(panel, g0, g1, x + i * ldx, ldx, scale, r0, rows, y + i * ldy, ldy);
+        switch (n - i) {
+        case 3: panel_f32_3(panel, g0, g1, x + i * ldx, ldx, scale, r0, rows, y + i * ldy, ldy); break;
+        case 2: panel_f32_2(panel, g0, g1, x + i * ldx, ldx, scale, r0, rows, y + i * ldy, ldy); break;
+        case 1: panel_f32_1(panel, g0, g1, x + i * ldx, ldx, scale, r0, rows, y + i * ldy, ldy); break;
+        default: break;
+        }
+    }
+}
+
 /* Activations q[4g .. 4g+3] + 128 as unsigned bytes, in every 32-bit lane. */
 AVX512 static inline __m512i q_lanes(const int8_t *q) {
     int32_t q4;
@@ -71,7 +137,7 @@ AVX512 static void tile_1x1(const int8_t *base, size_t g0, size_t g1, const int8
 }
 
 /* Four panels (64 rows) at a time share each broadcast of the activations; the accumulators stay in
- * registers because the trip counts are constants. */
+ * registers (loops unrolled). */
 AVX512 void lstm_s8_gemv_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                                   const int8_t *q, const int32_t *rowsum, int32_t *acc_out) {
     size_t panels = lstm_r16(rows) / 16, p = 0;
@@ -81,30 +147,30 @@ AVX512 void lstm_s8_gemv_avx512(const int8_t *w, size_t rows, size_t groups, siz
                           _mm512_setzero_si512()};
         for (size_t g = g0; g < g1; g++) {
             __m512i qb = q_lanes(q + (g - g0) * 4);
-            for (int j = 0; j < 4; j++)
+            UNROLL for (int j = 0; j < 4; j++)
                 acc[j] = _mm512_dpbusd_epi32(acc[j], qb, _mm512_loadu_si512(base + (j * groups + g) * 64));
         }
-        for (int j = 0; j < 4; j++) store_sums(acc[j], rowsum, (p + (size_t)j) * 16, rows, acc_out);
+        UNROLL for (int j = 0; j < 4; j++) store_sums(acc[j], rowsum, (p + (size_t)j) * 16, rows, acc_out);
     }
     for (; p < panels; p++) tile_1x1(w + p * groups * 64, g0, g1, q, rowsum, p * 16, rows, acc_out);
 }
 
 /* A full tile: 4 panels (64 rows) x 4 vectors. Each weight block loaded feeds 4 vectors, each broadcast
- * of activations feeds 4 panels, and the 16 accumulators stay in registers (constant trip counts). */
+ * of activations feeds 4 panels, and the 16 accumulators stay in registers (loops unrolled). */
 AVX512 static void tile_4x4(const int8_t *base, size_t groups, size_t g0, size_t g1, const int8_t *q, size_t ldq,
                             const int32_t *rowsum, size_t r0, size_t rows, int32_t *acc, size_t ldacc) {
     __m512i a[4][4];
-    for (int j = 0; j < 4; j++)
-        for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_si512();
+    UNROLL for (int j = 0; j < 4; j++)
+        UNROLL for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_si512();
     for (size_t g = g0; g < g1; g++) {
         __m512i wb[4], qb[4];
-        for (int j = 0; j < 4; j++) wb[j] = _mm512_loadu_si512(base + (j * groups + g) * 64);
-        for (int v = 0; v < 4; v++) qb[v] = q_lanes(q + v * ldq + (g - g0) * 4);
-        for (int j = 0; j < 4; j++)
-            for (int v = 0; v < 4; v++) a[j][v] = _mm512_dpbusd_epi32(a[j][v], qb[v], wb[j]);
+        UNROLL for (int j = 0; j < 4; j++) wb[j] = _mm512_loadu_si512(base + (j * groups + g) * 64);
+        UNROLL for (int v = 0; v < 4; v++) qb[v] = q_lanes(q + v * ldq + (g - g0) * 4);
+        UNROLL for (int j = 0; j < 4; j++)
+            UNROLL for (int v = 0; v < 4; v++) a[j][v] = _mm512_dpbusd_epi32(a[j][v], qb[v], wb[j]);
     }
-    for (int j = 0; j < 4; j++)
-        for (int v = 0; v < 4; v++) store_sums(a[j][v], rowsum, r0 + 16 * (size_t)j, rows, acc + v * ldacc);
+    UNROLL for (int j = 0; j < 4; j++)
+        UNROLL for (int v = 0; v < 4; v++) store_sums(a[j][v], rowsum, r0 + 16 * (size_t)j, rows, acc + v * ldacc);
 }
 
 AVX512 void lstm_s8_gemm_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,

@@ -123,6 +123,15 @@ void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
     lstm_s8_gemm_by_vectors(lstm_s8_gemv_cortex_m, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
 }
 
+#ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
+/* The scalar FPU gains nothing from sharing weight loads across vectors (16 registers hold one row's 4
+ * partial sums and the operands): the int8 x float product vector by vector, gemv_f32's bits. */
+void lstm_s8_gemm_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                               const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    lstm_s8_gemm_f32_by_vectors(lstm_s8_gemv_f32_cortex_m, w, rows, groups, g0, g1, n, x, ldx, scale, y, ldy);
+}
+#endif
+
 #else
 typedef int lstm_s8_cortex_m_unused; /* ISO C forbids an empty translation unit */
 #endif

@@ -3,7 +3,10 @@
  *  - NEON (ARMv8.0-A such as Cortex-A53, and 32-bit ARMv7-A): SMULL (vmull_s8) forms 16 exact int16
  *    products (|w q| <= 2^14), SADALP (vpadalq_s16) adds them in pairs into int32 lanes: never saturates.
  *  - NEON_DOT (aarch64 with ARMv8.2-A dot product): one SDOT (vdotq_s32) per 16 bytes of a block gives 4
- *    rows x 4 columns straight into 4 int32 row sums. gemm_s8 shares each weight load among 4 vectors. */
+ *    rows x 4 columns straight into 4 int32 row sums. gemm_s8 shares each weight load among 4 vectors.
+ * And gemm_f32 (int8 weights x float activations, several vectors): on aarch64 each weight load converted
+ * to float once for 4 vectors, every output equal to lstm_s8_gemv_f32_neon's on its vector; on 32-bit ARM
+ * the portable kernel, as gemv_f32 there (NEON flushes subnormals to zero: f32_neon.c). */
 #include "kernels_arm.h"
 
 #ifdef LSTM_HAVE_NEON_KERNELS
@@ -91,6 +94,84 @@ NEON void lstm_s8_gemm_neon(const int8_t *w, size_t rows, size_t groups, size_t 
             store16(acc + i * ldacc + r0, s, rows - r0);
         }
 }
+
+#ifdef LSTM_NEON32
+void lstm_s8_gemm_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                           const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    lstm_s8_gemm_f32_ref(w, rows, groups, g0, g1, n, x, ldx, scale, y, ldy);
+}
+#else
+/* 4 rows (16 bytes of a block) as 4 float vectors, row r in w_r (lane c: column c of the group). */
+#define WIDEN4(b, w0, w1, w2, w3)                                                                            \
+    do {                                                                                                     \
+        int8x16_t v_ = vld1q_s8(b);                                                                          \
+        int16x8_t lo_ = vmovl_s8(vget_low_s8(v_)), hi_ = vmovl_high_s8(v_);                                  \
+        w0 = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo_)));                                                    \
+        w1 = vcvtq_f32_s32(vmovl_high_s16(lo_));                                                             \
+        w2 = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi_)));                                                    \
+        w3 = vcvtq_f32_s32(vmovl_high_s16(hi_));                                                             \
+    } while (0)
+
+/* One vector's 4 row accumulators += w_r * xg (a rounded multiply, then a rounded add). */
+#define ACC4(s0, s1, s2, s3, xg)                                                                             \
+    do {                                                                                                     \
+        float32x4_t x_ = (xg);                                                                               \
+        s0 = vaddq_f32(s0, vmulq_f32(w0, x_));                                                               \
+        s1 = vaddq_f32(s1, vmulq_f32(w1, x_));                                                               \
+        s2 = vaddq_f32(s2, vmulq_f32(w2, x_));                                                               \
+        s3 = vaddq_f32(s3, vmulq_f32(w3, x_));                                                               \
+    } while (0)
+
+/* y[0 .. valid) += scale * ((s0 + s1) + (s2 + s3)) of rows 0..3 (two pairwise adds, as gemv_f32_neon). */
+NEON static inline void finish_rows4(float *y, const float *scale, size_t valid, float32x4_t r0, float32x4_t r1,
+                                     float32x4_t r2, float32x4_t r3) {
+    float32x4_t sums = vpaddq_f32(vpaddq_f32(r0, r1), vpaddq_f32(r2, r3));
+    if (valid >= 4) {
+        vst1q_f32(y, vaddq_f32(vld1q_f32(y), vmulq_f32(vld1q_f32(scale), sums)));
+        return;
+    }
+    float s[4];
+    vst1q_f32(s, sums);
+    for (size_t i = 0; i < valid; i++) y[i] = y[i] + scale[i] * s[i];
+}
+
+/* Rows 4j .. 4j + 3 of a panel (quad = the panel's blocks + 16 j) against 4 vectors (x + v * ldx): for
+ * each vector the operations of gemv_f32_neon on these rows, in its order, each weight load converted
+ * once (16 named accumulators: GCC keeps arrays of vectors in memory at -O2). */
+NEON static void quad_f32x4(const int8_t *quad, size_t g0, size_t g1, const float *x, size_t ldx,
+                            const float *scale, float *y, size_t ldy, size_t valid) {
+    float32x4_t z = vdupq_n_f32(0.0f);
+    float32x4_t a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+    float32x4_t c0 = z, c1 = z, c2 = z, c3 = z, d0 = z, d1 = z, d2 = z, d3 = z;
+    for (size_t g = g0; g < g1; g++) {
+        const float *xg = x + (g - g0) * 4;
+        float32x4_t w0, w1, w2, w3;
+        WIDEN4(quad + g * 64, w0, w1, w2, w3);
+        ACC4(a0, a1, a2, a3, vld1q_f32(xg));
+        ACC4(b0, b1, b2, b3, vld1q_f32(xg + ldx));
+        ACC4(c0, c1, c2, c3, vld1q_f32(xg + 2 * ldx));
+        ACC4(d0, d1, d2, d3, vld1q_f32(xg + 3 * ldx));
+    }
+    finish_rows4(y, scale, valid, a0, a1, a2, a3);
+    finish_rows4(y + ldy, scale, valid, b0, b1, b2, b3);
+    finish_rows4(y + 2 * ldy, scale, valid, c0, c1, c2, c3);
+    finish_rows4(y + 3 * ldy, scale, valid, d0, d1, d2, d3);
+}
+
+/* One pass over the weights: 4 rows at a time (their panel stays in L1 for the other rows), all vectors
+ * against them 4 at a time; the last n % 4 vectors through gemv_f32_neon. */
+NEON void lstm_s8_gemm_f32_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                                const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    size_t n4 = n / 4 * 4;
+    for (size_t r0 = 0; r0 < rows && n4; r0 += 4) {
+        const int8_t *quad = w + (r0 / 16) * groups * 64 + (r0 % 16) * 4;
+        size_t valid = rows - r0 < 4 ? rows - r0 : 4;
+        for (size_t i = 0; i < n4; i += 4)
+            quad_f32x4(quad, g0, g1, x + i * ldx, ldx, scale + r0, y + i * ldy + r0, ldy, valid);
+    }
+    for (size_t i = n4; i < n; i++) lstm_s8_gemv_f32_neon(w, rows, groups, g0, g1, x + i * ldx, scale, y + i * ldy);
+}
+#endif
 
 #ifdef LSTM_HAVE_NEON_DOT_KERNELS
 #if defined(__clang__)

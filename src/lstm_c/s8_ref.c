@@ -20,6 +20,19 @@ void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0
     }
 }
 
+void lstm_s8_gemm_f32_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const float *,
+                                              const float *, float *),
+                                 const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                                 const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    for (size_t i = 0; i < n; i++) gemv(w, rows, groups, g0, g1, x + i * ldx, scale, y + i * ldy);
+}
+
+/* gemv_f32 vector by vector: its bits by construction (the portable table is the reference for them). */
+void lstm_s8_gemm_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                          const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
+    lstm_s8_gemm_f32_by_vectors(lstm_s8_gemv_f32_ref, w, rows, groups, g0, g1, n, x, ldx, scale, y, ldy);
+}
+
 void lstm_s8_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                       const int32_t *rowsum, int32_t *acc) {
     (void)rowsum;

@@ -1,10 +1,16 @@
 /* test_isa.c - every instruction set this build and CPU support against LSTM_ISA_REFERENCE (issue 10):
  *  - the int8 kernels of each table (gemv_f32, gemv_s8, gemm_s8) on random and extreme blocked matrices,
  *    bit for bit, with partial panels, column ranges [g0, g1) and several vectors;
+ *  - the batched int8 products of every table, the reference's included (issue 11): gemm_s8 against the
+ *    reference gemm_s8 and gemm_f32 against gemv_f32 vector by vector (the reference's and the table's
+ *    own), bit for bit, for n = 1, 2, 3, 5, 17, rows that leave partial panels, odd column-group counts,
+ *    sub-ranges [g0, g1) inside the matrix, extreme values; activations past each vector's width are NaN
+ *    (gemm_f32) and outputs past `rows` sentinels, so a kernel that reads or writes too far shows;
  *  - int8 and int8-dynamic models (written here in the blocked layout, with projection and head, odd sizes
  *    that leave partial panels) through lstm_step, lstm_run and lstm_step_many: the reference's bits;
  *  - fp32 models: within float rounding (the SIMD tables use fused multiply-add).
  * Runs natively on x86-64 (AVX2, AVX-512) and under qemu on ARM (NEON, NEON_DOT; tools/arm_check.sh). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +110,110 @@ static void test_kernels(void) {
                 free(w), free(q), free(rowsum), free(a), free(b), free(ga), free(gb), free(x), free(scale);
                 free(ya), free(yb), free(v), free(c), free(v2), free(c2), free(h1), free(h2), free(q1), free(q2);
             }
+    }
+}
+
+/* Tables to compare: the reference itself, then every SIMD table this build and CPU run. */
+static const lstm_isa all_isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
+                                    LSTM_ISA_NEON_DOT, LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_BLAS};
+
+/* A value of v's kind: 0 random in [-127, 127], 1 +-127, 2 all +127, 3 all -127. */
+static int8_t s8_value(rng *r, int kind) {
+    switch (kind) {
+    case 1: return (int8_t)((rng_next(r) & 1) ? 127 : -127);
+    case 2: return 127;
+    case 3: return -127;
+    default: return (int8_t)((int)(rng_next(r) % 255) - 127);
+    }
+}
+
+static void test_batched_kernels(void) {
+    static const size_t shapes[][2] = {{1, 1}, {7, 3}, {16, 5}, {17, 7}, {33, 2}, {50, 9}, {127, 13}, {200, 40}};
+    static const size_t ns[] = {1, 2, 3, 5, 17};
+    rng r = {777};
+    const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
+    for (size_t s = 0; s < sizeof all_isas / sizeof all_isas[0]; s++) {
+        lstm_isa isa = all_isas[s];
+        if (!lstm_isa_supported(isa)) continue;
+        const lstm_kernels *k = lstm_kernels_for(isa);
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (int kind = 0; kind < 4; kind++)
+                for (int range = 0; range < 2; range++) {
+                    size_t rows = shapes[sh][0], groups = shapes[sh][1];
+                    /* range 0: all groups; 1: a sub-range starting past 0 (and ending before the last
+                     * group when there is room), as the engine's W_hh part */
+                    size_t g0 = range && groups > 1 ? 1 + rng_next(&r) % (groups / 2) : 0;
+                    size_t g1 = range && groups - g0 > 1 ? groups - rng_next(&r) % 2 : groups;
+                    size_t width = 4 * (g1 - g0), pr = lstm_r16(rows), nmax = 17;
+                    size_t ldq = width + 3, ldx = width + 5, ldy = rows + 5;
+                    int8_t *w = (int8_t *)xmalloc(pr * groups * 4);
+                    for (size_t i = 0; i < pr * groups * 4; i++) {
+                        size_t row = 16 * (i / (64 * groups)) + (i % 64) / 4;
+                        w[i] = row < rows ? s8_value(&r, kind) : 0;
+                    }
+                    int8_t *q = (int8_t *)xmalloc(nmax * ldq);
+                    for (size_t i = 0; i < nmax * ldq; i++) q[i] = s8_value(&r, kind);
+                    /* activations: random, large, large of one sign, subnormal; NaN past each vector */
+                    float xs = kind == 0 ? 2.0f : kind == 1 ? 1e4f : kind == 2 ? 3e3f : 2e-38f;
+                    float *x = random_floats(&r, nmax * ldx, xs);
+                    for (size_t i = 0; i < nmax * ldx; i++) {
+                        if (kind == 2) x[i] = x[i] < 0 ? -x[i] : x[i];
+                        if (i % ldx >= width) x[i] = NAN;
+                    }
+                    float *scale = random_floats(&r, rows, 0.05f);
+                    int32_t *rowsum = (int32_t *)xmalloc(pr * sizeof(int32_t));
+                    for (size_t row = 0; row < pr; row++) {
+                        int32_t sum = 0;
+                        for (size_t g = g0; g < g1; g++)
+                            for (size_t c = 0; c < 4; c++)
+                                sum += w[((row / 16) * groups + g) * 64 + (row % 16) * 4 + c];
+                        rowsum[row] = sum;
+                    }
+                    int32_t *ia = (int32_t *)xmalloc(nmax * ldy * sizeof(int32_t));
+                    int32_t *ib = (int32_t *)xmalloc(nmax * ldy * sizeof(int32_t));
+                    float *y0 = random_floats(&r, nmax * ldy, 1.0f);
+                    if (kind == 3) memset(y0, 0, nmax * ldy * sizeof(float)); /* subnormal results show */
+                    float *ya = (float *)xmalloc(nmax * ldy * sizeof(float));
+                    float *yb = (float *)xmalloc(nmax * ldy * sizeof(float));
+                    float *yc = (float *)xmalloc(nmax * ldy * sizeof(float));
+                    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                        size_t n = ns[ni];
+                        test_context("%s rows %lu groups %lu [%lu, %lu) kind %d n %lu", lstm_isa_name(isa),
+                                     (unsigned long)rows, (unsigned long)groups, (unsigned long)g0,
+                                     (unsigned long)g1, kind, (unsigned long)n);
+                        /* gemm_s8: the reference's exact sums; nothing past `rows` of each vector written */
+                        for (size_t i = 0; i < nmax * ldy; i++) ia[i] = ib[i] = -7;
+                        ref->gemm_s8(w, rows, groups, g0, g1, n, q, ldq, rowsum, ia, ldy);
+                        k->gemm_s8(w, rows, groups, g0, g1, n, q, ldq, rowsum, ib, ldy);
+                        CHECK(bits_equal(ia, ib, nmax * ldy * sizeof(int32_t)));
+                        /* and the sums themselves, straight from the definition (the reference too) */
+                        int sums_ok = 1;
+                        for (size_t i = 0; i < n; i++)
+                            for (size_t row = 0; row < rows; row++) {
+                                int32_t sum = 0;
+                                for (size_t g = g0; g < g1; g++)
+                                    for (size_t c = 0; c < 4; c++)
+                                        sum += w[((row / 16) * groups + g) * 64 + (row % 16) * 4 + c] *
+                                               q[i * ldq + (g - g0) * 4 + c];
+                                sums_ok &= ib[i * ldy + row] == sum;
+                            }
+                        CHECK(sums_ok);
+                        /* gemm_f32: every vector's rows the bits of gemv_f32 on it, the reference's and the
+                         * table's own; entries past `rows` untouched */
+                        memcpy(ya, y0, nmax * ldy * sizeof(float));
+                        memcpy(yb, y0, nmax * ldy * sizeof(float));
+                        memcpy(yc, y0, nmax * ldy * sizeof(float));
+                        for (size_t i = 0; i < n; i++) {
+                            ref->gemv_f32(w, rows, groups, g0, g1, x + i * ldx, scale, ya + i * ldy);
+                            k->gemv_f32(w, rows, groups, g0, g1, x + i * ldx, scale, yc + i * ldy);
+                        }
+                        k->gemm_f32(w, rows, groups, g0, g1, n, x, ldx, scale, yb, ldy);
+                        CHECK(bits_equal(ya, yb, nmax * ldy * sizeof(float)));
+                        CHECK(bits_equal(yc, yb, nmax * ldy * sizeof(float)));
+                    }
+                    free(w), free(q), free(x), free(scale), free(rowsum), free(ia), free(ib), free(y0), free(ya);
+                    free(yb), free(yc);
+                }
     }
 }
 
@@ -239,6 +349,7 @@ int main(void) {
     printf("\n");
     run_test("isa_queries", test_isa_queries);
     run_test("kernels_match_reference", test_kernels);
+    run_test("batched_kernels_match_reference", test_batched_kernels);
     run_test("fp32_models_within_rounding", test_fp32_models);
     run_test("int8_models_bit_identical", test_int8_models);
     run_test("int8_dynamic_models_bit_identical", test_int8_dynamic_models);
