@@ -1,0 +1,415 @@
+"""A micro-batcher for live streams: many connections, one ``Model.step_many`` per tick.
+
+    batcher = StreamBatcher(model)                 # inside a running asyncio event loop
+    live = batcher.open()                          # one per connection / audio stream
+    y = await live.step(frame)                     # this frame's output row, in order
+    await live.close()                             # answers what is pending, then lets the stream go
+    await batcher.close()
+
+Each live stream (``BatchedStream``) owns one ``Stream`` of the model and a bounded queue of frames.
+Whenever frames are waiting, the batcher takes the oldest frame of every stream that has one (one per
+stream: a stream advances one timestep per tick) and steps them all in ONE ``model.step_many`` call;
+a stream with several frames queued gets the next one in the next tick, so each stream's frames are
+stepped in the order they were submitted, and a stream that sends faster than the others cannot take
+more than its one row per tick. Outputs are bit for bit those of ``Stream.step`` on each stream alone
+(``step_many`` advances each stream exactly as ``step`` does).
+
+Back-pressure: a stream holds at most ``max_pending`` frames that were submitted and not yet answered.
+``submit()`` never waits and raises ``QueueFullError`` when the stream is at that limit; ``put()`` and
+``step()`` wait for room instead. Either way memory per stream is bounded.
+
+Bad input is refused for its stream only, when it is submitted: a wrong length raises ``ShapeError``,
+NaN or infinity ``NonFiniteInputError``, a magnitude beyond 2^64 ``InputRangeError``, non-numbers
+``DTypeError``; the stream's state is unchanged and it stays usable. Should ``step_many`` still fail
+for a batch, the batcher steps that batch's streams one by one, so only the stream at fault gets the
+error. A stream whose client vanished is ``abort()``-ed: its waiting frames are dropped and the others
+never notice.
+
+The C step releases the GIL, so batches of at least ``offload_min`` streams run in a worker thread
+and the event loop keeps reading sockets meanwhile; smaller batches run inline, where a thread hop
+would cost more than the step.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import math
+from typing import Any
+
+import numpy as np
+
+from lstm_embed._lstm import Model, Stream
+from lstm_embed.errors import (
+    DTypeError,
+    InputRangeError,
+    LstmError,
+    NonFiniteInputError,
+    QueueFullError,
+    ShapeError,
+    StreamClosedError,
+)
+
+__all__ = ["BatchedStream", "BatcherStats", "StreamBatcher"]
+
+_MAX_ABS_INPUT = 2.0 ** 64  # LSTM_MAX_ABS_INPUT of the C library
+
+
+class BatcherStats:
+    """Counters of a ``StreamBatcher`` (read them at any time; they only grow).
+
+    ``ticks``: step_many calls; ``frames``: frames stepped; ``refused``: frames refused at submit (bad
+    input or full queue); ``fallbacks``: batches re-run stream by stream after step_many raised;
+    ``max_batch_seen``: the largest batch; ``step_seconds``: time inside step_many (wall clock).
+    """
+
+    __slots__ = ("ticks", "frames", "refused", "fallbacks", "max_batch_seen", "step_seconds")
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.frames = 0
+        self.refused = 0
+        self.fallbacks = 0
+        self.max_batch_seen = 0
+        self.step_seconds = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """The counters as a plain dict."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"BatcherStats({', '.join(f'{k}={v!r}' for k, v in self.as_dict().items())})"
+
+
+class BatchedStream:
+    """One live stream of a ``StreamBatcher``: its frames go through the batcher, in order.
+
+    Made by ``StreamBatcher.open()``; use it from the batcher's event loop only.
+    """
+
+    __slots__ = ("_batcher", "_stream", "_queue", "_pending", "_room", "_closing", "_closed", "_idle",
+                 "_scheduled", "name")
+
+    def __init__(self, batcher: StreamBatcher, stream: Stream, name: str | None) -> None:
+        self._batcher = batcher
+        self._stream = stream
+        self._queue: collections.deque[tuple[np.ndarray, asyncio.Future]] = collections.deque()
+        self._pending = 0          # submitted and not yet answered (queued + in the running tick)
+        self._room: asyncio.Event | None = None   # made on first wait
+        self._idle: asyncio.Event | None = None   # made by close()
+        self._closing = False      # close() called: no new frames, pending ones are still answered
+        self._closed = False       # detached from the batcher
+        self._scheduled = False    # in the batcher's ready list or in the running tick
+        self.name = name
+
+    # ---- state -------------------------------------------------------------------------------------
+
+    @property
+    def stream(self) -> Stream:
+        """The ``Stream`` this live stream steps (its h and c). Do not step it yourself while the live
+        stream is open: frames would interleave (and a concurrent step raises ``StreamBusyError``)."""
+        return self._stream
+
+    @property
+    def pending(self) -> int:
+        """Frames submitted and not yet answered (at most the batcher's ``max_pending``)."""
+        return self._pending
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` or ``abort()`` was called (no frame is taken any more)."""
+        return self._closing or self._closed
+
+    def _label(self) -> str:
+        return f"live stream {self.name!r}" if self.name is not None else "this live stream"
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "closing" if self._closing else "open"
+        return f"<BatchedStream {self.name or hex(id(self))} {state} pending={self._pending}>"
+
+    # ---- submitting frames -------------------------------------------------------------------------
+
+    def submit(self, frame: Any) -> asyncio.Future:
+        """Queue one frame without waiting; returns a future of its output row ((output_size,) float32).
+
+        Raises at once, taking nothing: ``QueueFullError`` when ``max_pending`` frames are already
+        waiting for their outputs, ``StreamClosedError`` after ``close()`` / ``abort()``, and
+        ``ShapeError`` / ``DTypeError`` / ``NonFiniteInputError`` / ``InputRangeError`` for a bad frame.
+        The frame is copied, so the caller may reuse its buffer. The future's result is a row of an
+        array of this tick; if the caller cancels the future the frame is still stepped (the state
+        advances) and its output dropped.
+        """
+        if self._closing or self._closed:
+            self._batcher.stats.refused += 1
+            raise StreamClosedError(f"{self._label()} is closed; open a new one with StreamBatcher.open()")
+        if self._pending >= self._batcher.max_pending:
+            self._batcher.stats.refused += 1
+            raise QueueFullError(
+                f"{self._label()} already has {self._pending} frames waiting for their outputs "
+                f"(max_pending={self._batcher.max_pending}): it sends faster than the batcher steps. Await "
+                f"put()/step() to wait for room, or read outputs before sending more; this frame was not taken")
+        x = self._batcher._check_frame(frame)
+        fut = self._batcher._loop.create_future()
+        self._queue.append((x, fut))
+        self._pending += 1
+        if not self._scheduled:
+            self._scheduled = True
+            self._batcher._ready.append(self)
+            self._batcher._kick()
+        return fut
+
+    async def put(self, frame: Any) -> asyncio.Future:
+        """Queue one frame, first waiting while ``max_pending`` frames are pending (back-pressure);
+        returns the future of its output. Bad frames raise as in ``submit()``."""
+        while self._pending >= self._batcher.max_pending and not (self._closing or self._closed):
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
+        return self.submit(frame)
+
+    async def step(self, frame: Any) -> np.ndarray:
+        """Step one frame through the batcher and return its output row ((output_size,) float32).
+        Waits for room when ``max_pending`` frames are pending; bad frames raise as in ``submit()``."""
+        return await (await self.put(frame))
+
+    # ---- ending ------------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Take no more frames, wait until every pending frame is answered, then detach the stream.
+        Idempotent. Waiters in ``put()`` / ``step()`` get ``StreamClosedError``."""
+        self._closing = True
+        if self._room is not None:
+            self._room.set()
+        if self._pending and not self._closed:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
+        self._detach()
+
+    def abort(self) -> None:
+        """Drop this stream now (its client vanished): queued frames are discarded (their futures
+        cancelled), a frame in the running tick is stepped but its output dropped. Other streams are
+        not affected. Idempotent; needs no await."""
+        self._closing = True
+        while self._queue:
+            _, fut = self._queue.popleft()
+            fut.cancel()
+            self._pending -= 1
+        if self._room is not None:
+            self._room.set()
+        self._detach()
+
+    def _detach(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._batcher._streams.discard(self)
+
+    def _answered(self) -> None:
+        """One pending frame was answered (or failed): wake a waiter for room, or close()."""
+        self._pending -= 1
+        if self._room is not None and self._pending < self._batcher.max_pending:
+            self._room.set()
+        if self._pending == 0 and self._idle is not None:
+            self._idle.set()
+
+
+class StreamBatcher:
+    """Steps many live streams of one model together: one ``model.step_many`` per tick.
+
+    Create it inside a running event loop (or call ``start()`` there first use); ``async with
+    StreamBatcher(model) as b:`` closes it at the end.
+
+    - ``max_pending``: frames one stream may have submitted and not yet answered (default 8, i.e.
+      256 ms of audio at a 32 ms hop). ``submit()`` raises ``QueueFullError`` beyond it, ``put()`` /
+      ``step()`` wait.
+    - ``max_batch``: most streams per ``step_many`` (default: no limit); the rest go in the next tick,
+      oldest first.
+    - ``max_delay``: seconds to wait after the first frame of an idle period to collect more frames
+      into the tick (default 0: step as soon as the loop has read what is already there; frames that
+      arrive during a step form the next tick by themselves).
+    - ``offload_min``: batches of at least this many streams run ``step_many`` in the batcher's worker
+      thread (the C step releases the GIL); smaller ones run inline. ``None``: always inline.
+    """
+
+    def __init__(self, model: Model, *, max_pending: int = 8, max_batch: int | None = None,
+                 max_delay: float = 0.0, offload_min: int | None = 64) -> None:
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be an lstm_embed.Model, got {type(model).__name__}")
+        if model.num_directions != 1:
+            raise ValueError("live streams step one timestep at a time, which needs a unidirectional model")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"max_pending must be an int >= 1, got {max_pending!r}")
+        if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
+            raise ValueError(f"max_batch must be None or an int >= 1, got {max_batch!r}")
+        if not (isinstance(max_delay, (int, float)) and 0 <= max_delay < math.inf):
+            raise ValueError(f"max_delay must be a finite number of seconds >= 0, got {max_delay!r}")
+        self.model = model
+        self.max_pending = max_pending
+        self.max_batch = max_batch
+        self.max_delay = float(max_delay)
+        self.offload_min = offload_min
+        self.stats = BatcherStats()
+        self._input_size = model.input_size
+        self._streams: set[BatchedStream] = set()
+        self._ready: collections.deque[BatchedStream] = collections.deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
+
+    # ---- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind to the running event loop and start the tick task (``open()`` does this if needed)."""
+        if self._closed:
+            raise StreamClosedError("this StreamBatcher was closed; make a new one")
+        if self._task is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._task = self._loop.create_task(self._run(), name="lstm_embed.StreamBatcher")
+
+    async def __aenter__(self) -> StreamBatcher:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def streams(self) -> int:
+        """Number of open live streams."""
+        return len(self._streams)
+
+    def open(self, name: str | None = None) -> BatchedStream:
+        """A new live stream (its own state, all zero). ``name`` appears in its error messages."""
+        self.start()
+        live = BatchedStream(self, self.model.stream(), name)
+        self._streams.add(live)
+        return live
+
+    async def close(self) -> None:
+        """Close every live stream (pending frames are answered first), stop the tick task and the
+        worker thread. Idempotent."""
+        if self._closed:
+            return
+        if self._streams:
+            await asyncio.gather(*(s.close() for s in list(self._streams)))
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    # ---- frames ----------------------------------------------------------------------------------------
+
+    def _check_frame(self, frame: Any) -> np.ndarray:
+        """A float32 copy of a valid frame, or the error the C library would give (so one bad frame
+        never fails the whole step_many of its tick)."""
+        try:
+            x = np.array(frame, dtype=np.float32, copy=True)
+        except (TypeError, ValueError) as e:
+            self.stats.refused += 1
+            raise DTypeError(f"a frame must be {self._input_size} real numbers (a float32 array), could not "
+                             f"read {type(frame).__name__}: {e}") from e
+        if x.shape != (self._input_size,):
+            self.stats.refused += 1
+            raise ShapeError(f"a frame must have shape ({self._input_size},) for this model, got {x.shape}; "
+                             f"send exactly input_size={self._input_size} float32 values per frame")
+        peak = float(np.abs(x).max()) if x.size else 0.0
+        if not peak <= _MAX_ABS_INPUT:  # NaN and infinity fail this comparison too
+            self.stats.refused += 1
+            bad = np.flatnonzero(~np.isfinite(x))
+            if bad.size:
+                raise NonFiniteInputError(f"frame[{bad[0]}] is {x[bad[0]]}: NaN or infinity is refused; the "
+                                          f"stream's state is unchanged and it takes the next frame")
+            big = int(np.argmax(np.abs(x)))
+            raise InputRangeError(f"frame[{big}] = {x[big]:.4g} exceeds +-2^64; scale the features as in "
+                                  f"training. The stream's state is unchanged")
+        return x
+
+    # ---- ticks -------------------------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            # let frames already read in this loop iteration join the tick (or wait max_delay for more)
+            await asyncio.sleep(self.max_delay)
+            while self._ready:
+                await self._tick()
+
+    async def _tick(self) -> None:
+        ready = self._ready
+        n = len(ready) if self.max_batch is None else min(len(ready), self.max_batch)
+        batch = [ready.popleft() for _ in range(n)]
+        streams = []
+        items = []
+        xs = np.empty((n, self._input_size), np.float32)
+        k = 0
+        for live in batch:
+            if not live._queue:          # aborted while waiting
+                live._scheduled = False
+                continue
+            x, fut = live._queue.popleft()
+            xs[k] = x
+            streams.append(live._stream)
+            items.append((live, fut))
+            k += 1
+        if k == 0:
+            return
+        if k < n:
+            xs = xs[:k]
+        loop = self._loop
+        assert loop is not None
+        start = loop.time()
+        try:
+            if self.offload_min is not None and k >= self.offload_min:
+                if self._executor is None:
+                    self._executor = concurrent.futures.ThreadPoolExecutor(
+                        1, thread_name_prefix="lstm_embed-batcher")
+                ys = await loop.run_in_executor(self._executor, self.model.step_many, streams, xs)
+            else:
+                ys = self.model.step_many(streams, xs)
+            errors: list[BaseException | None] | None = None
+        except LstmError:
+            # step_many changed no stream: step them one by one, so only the stream at fault fails
+            self.stats.fallbacks += 1
+            ys = np.empty((k, self.model.output_size), np.float32)
+            errors = [None] * k
+            for i, s in enumerate(streams):
+                try:
+                    s.step(xs[i], out=ys[i])
+                except LstmError as e:
+                    errors[i] = e
+        except Exception as e:  # noqa: BLE001 - out of memory, a closed model...: every frame of the tick fails
+            ys = None
+            errors = [e] * k
+        self.stats.step_seconds += loop.time() - start
+        self.stats.ticks += 1
+        self.stats.frames += k
+        if k > self.stats.max_batch_seen:
+            self.stats.max_batch_seen = k
+        for i, (live, fut) in enumerate(items):
+            if not fut.done():
+                if errors is not None and errors[i] is not None:
+                    fut.set_exception(errors[i])
+                else:
+                    fut.set_result(ys[i])
+            live._answered()
+            if live._queue and not live._closed:
+                ready.append(live)       # its next frame goes in the next tick
+            else:
+                live._scheduled = False
