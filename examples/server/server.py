@@ -1,0 +1,326 @@
+"""A live-stream LSTM server: one TCP connection per audio stream, frames in, one output row per frame out.
+
+    python examples/server/server.py --model examples/models/tiny.lstm            # 127.0.0.1, a free port
+    python examples/server/server.py --model vad.lstm --port 7000 --mode naive    # step() per frame
+
+The protocol (length-prefixed messages) is described in ``lstm_embed/wire.py``. In ``--mode batch``
+(default) every connection's frames go through one ``lstm_embed.StreamBatcher``: whichever streams have
+a frame waiting are stepped together in one ``model.step_many`` per tick. ``--mode naive`` calls
+``Stream.step`` once per frame as it arrives, for comparison.
+
+Back-pressure (``--flood``): a connection may have ``--max-pending`` frames unanswered. With ``wait``
+(default) the server stops reading that socket until an answer frees room, so TCP slows the client down;
+with ``refuse`` a frame beyond the limit gets a fatal ``QueueFullError`` and the connection is closed.
+A frame of the wrong size or with NaN/inf gets a non-fatal error for that frame; a malformed message a
+fatal one. Nothing a client does stalls or changes another connection's stream.
+
+Ctrl-C or SIGTERM stops the server and prints its statistics as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import signal
+import struct
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+import lstm_embed
+from lstm_embed import wire
+
+_SEQ = struct.Struct("<I")
+
+
+class LiveServer:
+    """Serves one model over the live-stream protocol. ``await start()`` binds, ``await close()`` stops.
+
+    ``mode``: "batch" (a StreamBatcher) or "naive" (``Stream.step`` per frame). ``max_pending``,
+    ``max_delay``, ``max_batch`` and ``offload_min`` go to the StreamBatcher; ``flood``: "wait" or
+    "refuse" (see the module docstring); ``max_streams``: connections beyond it are refused.
+    """
+
+    def __init__(self, model: lstm_embed.Model, *, mode: str = "batch", max_pending: int = 8, flood: str = "wait",
+                 max_delay: float = 0.0, max_batch: int | None = None, offload_min: int | None = 64,
+                 max_streams: int = 10000) -> None:
+        if mode not in ("batch", "naive"):
+            raise ValueError(f"mode must be 'batch' or 'naive', got {mode!r}")
+        if flood not in ("wait", "refuse"):
+            raise ValueError(f"flood must be 'wait' or 'refuse', got {flood!r}")
+        self.model = model
+        self.mode = mode
+        self.max_pending = max_pending
+        self.flood = flood
+        self.max_streams = max_streams
+        self._batcher_args = dict(max_pending=max_pending, max_delay=max_delay, max_batch=max_batch,
+                                  offload_min=offload_min)
+        self.batcher: lstm_embed.StreamBatcher | None = None
+        self.connections: set[_Connection] = set()
+        self.counts = collections.Counter()   # frames, outputs, frame_errors, fatal_errors, connections
+        self.naive_step_seconds = 0.0
+        self._server: asyncio.base_events.Server | None = None
+        self._hello = wire.pack_hello(model.input_size, model.output_size, max_pending, model.dtype)
+        self._frame_bytes = 4 * model.input_size
+        self._cpu0 = time.process_time()
+        self._wall0 = time.perf_counter()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        """Listen on host:port (port 0: a free one); returns the address bound."""
+        if self.mode == "batch":
+            self.batcher = lstm_embed.StreamBatcher(self.model, **self._batcher_args)
+            self.batcher.start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port)
+        return self._server.sockets[0].getsockname()[:2]
+
+    async def close(self) -> None:
+        """Stop listening, drop every connection, stop the batcher."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            conn.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self.batcher is not None:
+            await self.batcher.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, CPU time of this process and, in batch mode, the batcher's counters."""
+        d: dict[str, Any] = {"mode": self.mode, "open_connections": len(self.connections), **self.counts,
+                             "process_cpu_s": time.process_time() - self._cpu0,
+                             "wall_s": time.perf_counter() - self._wall0}
+        if self.batcher is not None:
+            d["batcher"] = self.batcher.stats.as_dict()
+            d["lstm_s"] = self.batcher.stats.step_seconds
+        else:
+            d["lstm_s"] = self.naive_step_seconds
+        return d
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection = one stream."""
+
+    def __init__(self, server: LiveServer) -> None:
+        self.server = server
+        self.reader = wire.MessageReader()
+        self.transport: asyncio.Transport | None = None
+        self.live: lstm_embed.BatchedStream | None = None
+        self.stream: lstm_embed.Stream | None = None
+        self.inflight: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
+        self.blocked = False        # reading paused: max_pending frames unanswered
+        self.write_paused = False   # reading paused: the client does not read its answers
+        self.ending = False
+        self.done = False
+
+    # ---- connection events ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        srv = self.server
+        if len(srv.connections) >= srv.max_streams:
+            self.fatal(wire.NO_SEQ, f"server full: {srv.max_streams} streams open; try again later")
+            return
+        srv.connections.add(self)
+        srv.counts["connections"] += 1
+        peer = transport.get_extra_info("peername")
+        if srv.batcher is not None:
+            self.live = srv.batcher.open(name=f"{peer[0]}:{peer[1]}" if peer else None)
+        else:
+            self.stream = srv.model.stream()
+        transport.write(srv._hello)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.done = True
+        self.server.connections.discard(self)
+        if self.live is not None:
+            self.live.abort()   # the client vanished: drop its pending frames, the others go on
+        self.inflight.clear()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if not self.blocked and not self.done:
+            self.transport.resume_reading()
+            self.process()
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        self.process()
+
+    def eof_received(self) -> bool:
+        """The client half-closed: treat it like END (answer what is pending, then close)."""
+        self.ending = True
+        self.maybe_end()
+        return True
+
+    # ---- messages ------------------------------------------------------------------------------------
+
+    def process(self) -> None:
+        """Handle buffered messages until none is left or back-pressure stops reading."""
+        srv = self.server
+        while not (self.done or self.ending or self.write_paused):
+            if (self.live is not None and srv.flood == "wait"
+                    and self.live.pending >= srv.max_pending):
+                if not self.blocked:
+                    self.blocked = True
+                    self.transport.pause_reading()
+                return
+            try:
+                msg = self.reader.next()
+            except wire.ProtocolError as e:
+                self.fatal(wire.NO_SEQ, f"ProtocolError: {e}")
+                return
+            if msg is None:
+                return
+            kind, body = msg
+            if kind == wire.FRAME:
+                self.frame(body)
+            elif kind == wire.END:
+                self.ending = True
+                self.maybe_end()
+            elif kind == wire.STATS:
+                self.transport.write(wire.pack(wire.STATS, json.dumps(srv.stats()).encode()))
+            else:
+                self.fatal(wire.NO_SEQ, f"ProtocolError: unknown message kind {kind!r} (frames are 'F')")
+
+    def frame(self, body: bytes) -> None:
+        srv = self.server
+        if len(body) < 4:
+            self.fatal(wire.NO_SEQ, "ProtocolError: a frame message needs a u32 seq")
+            return
+        (seq,) = _SEQ.unpack_from(body)
+        srv.counts["frames"] += 1
+        if len(body) - 4 != srv._frame_bytes:
+            srv.counts["frame_errors"] += 1
+            self.transport.write(wire.pack_error(
+                seq, False, f"ShapeError: frame {seq} has {len(body) - 4} bytes, this model takes "
+                            f"{srv._frame_bytes} (input_size={srv.model.input_size} float32); it was refused"))
+            return
+        x = np.frombuffer(body, "<f4", offset=4)
+        if self.live is not None:
+            try:
+                fut = self.live.submit(x)
+            except lstm_embed.QueueFullError as e:
+                self.fatal(seq, f"QueueFullError: {e}")
+                return
+            except lstm_embed.LstmError as e:
+                srv.counts["frame_errors"] += 1
+                self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
+                return
+            self.inflight.append((seq, fut))
+            fut.add_done_callback(self.answered)
+        else:
+            t = time.perf_counter()
+            try:
+                y = self.stream.step(x)
+            except lstm_embed.LstmError as e:
+                srv.counts["frame_errors"] += 1
+                self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
+                return
+            finally:
+                srv.naive_step_seconds += time.perf_counter() - t
+            srv.counts["outputs"] += 1
+            self.transport.write(wire.pack_output(seq, y.tobytes()))
+
+    def answered(self, _fut: asyncio.Future) -> None:
+        """A frame's future is done: write every answer that is due, in frame order."""
+        if self.done:
+            return
+        srv = self.server
+        q = self.inflight
+        write = self.transport.write
+        while q and q[0][1].done():
+            seq, fut = q.popleft()
+            if fut.cancelled():
+                continue
+            exc = fut.exception()
+            if exc is not None:
+                srv.counts["frame_errors"] += 1
+                write(wire.pack_error(seq, False, f"{type(exc).__name__}: {exc}"))
+            else:
+                srv.counts["outputs"] += 1
+                write(wire.pack_output(seq, fut.result().tobytes()))
+        if self.blocked and self.live.pending < srv.max_pending:
+            self.blocked = False
+            if not self.write_paused:
+                self.transport.resume_reading()
+            self.process()
+        self.maybe_end()
+
+    def maybe_end(self) -> None:
+        if self.ending and not self.inflight and not self.done:
+            self.transport.write(wire.pack(wire.END))
+            self.close()
+
+    # ---- ending ----------------------------------------------------------------------------------------
+
+    def fatal(self, seq: int, message: str) -> None:
+        """Tell the client why, then close this connection only."""
+        self.server.counts["fatal_errors"] += 1
+        if not self.done:
+            self.transport.write(wire.pack_error(seq, True, message))
+            self.close()
+
+    def close(self) -> None:
+        self.done = True
+        self.server.connections.discard(self)
+        if self.live is not None:
+            self.live.abort()
+        self.transport.close()   # sends what is buffered first
+
+    def abort(self) -> None:
+        self.done = True
+        self.transport.abort()
+
+
+async def serve(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the server until SIGINT/SIGTERM; returns its statistics."""
+    model = lstm_embed.Model.load(args.model)
+    server = LiveServer(model, mode=args.mode, max_pending=args.max_pending, flood=args.flood,
+                        max_delay=args.max_delay, max_batch=args.max_batch,
+                        offload_min=None if args.offload_min < 0 else args.offload_min,
+                        max_streams=args.max_streams)
+    host, port = await server.start(args.host, args.port)
+    print(f"listening on {host}:{port} mode={args.mode} model={args.model} dtype={model.dtype} "
+          f"isa={model.isa}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    stats = server.stats()
+    await server.close()
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="model file (lstm-embed convert ...)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed at start)")
+    p.add_argument("--mode", choices=("batch", "naive"), default="batch")
+    p.add_argument("--max-pending", type=int, default=8, help="unanswered frames per stream (default 8)")
+    p.add_argument("--flood", choices=("wait", "refuse"), default="wait",
+                   help="beyond max-pending: stop reading the socket (wait) or close it with an error (refuse)")
+    p.add_argument("--max-delay", type=float, default=0.0, help="seconds a tick waits to gather frames (default 0)")
+    p.add_argument("--max-batch", type=int, default=None, help="most streams per step_many (default: all)")
+    p.add_argument("--offload-min", type=int, default=64,
+                   help="batches this large step in a worker thread; -1: always inline (default 64)")
+    p.add_argument("--max-streams", type=int, default=10000, help="connections beyond this are refused")
+    args = p.parse_args(argv)
+    stats = asyncio.run(serve(args))
+    print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
