@@ -350,6 +350,8 @@ class StreamBatcher:
             await asyncio.sleep(self.max_delay)
             while self._ready:
                 await self._tick()
+                # let the answers go out and newly read frames join before the next tick
+                await asyncio.sleep(0)
 
     async def _tick(self) -> None:
         ready = self._ready
