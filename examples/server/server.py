@@ -45,7 +45,7 @@ class LiveServer:
     """
 
     def __init__(self, model: lstm_embed.Model, *, mode: str = "batch", max_pending: int = 8, flood: str = "wait",
-                 max_delay: float = 0.0, max_batch: int | None = None, offload_min: int | None = 64,
+                 max_delay: float = 0.0, max_batch: int | None = None, offload_min: int | None = None,
                  max_streams: int = 10000) -> None:
         if mode not in ("batch", "naive"):
             raise ValueError(f"mode must be 'batch' or 'naive', got {mode!r}")
@@ -111,7 +111,6 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.live: lstm_embed.BatchedStream | None = None
         self.stream: lstm_embed.Stream | None = None
-        self.inflight: collections.deque[tuple[int, asyncio.Future]] = collections.deque()
         self.blocked = False        # reading paused: max_pending frames unanswered
         self.write_paused = False   # reading paused: the client does not read its answers
         self.ending = False
@@ -129,7 +128,7 @@ class _Connection(asyncio.Protocol):
         srv.counts["connections"] += 1
         peer = transport.get_extra_info("peername")
         if srv.batcher is not None:
-            self.live = srv.batcher.open(name=f"{peer[0]}:{peer[1]}" if peer else None)
+            self.live = srv.batcher.open(name=f"{peer[0]}:{peer[1]}" if peer else None, on_output=self.output)
         else:
             self.stream = srv.model.stream()
         transport.write(srv._hello)
@@ -139,7 +138,6 @@ class _Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if self.live is not None:
             self.live.abort()   # the client vanished: drop its pending frames, the others go on
-        self.inflight.clear()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -207,7 +205,7 @@ class _Connection(asyncio.Protocol):
         x = np.frombuffer(body, "<f4", offset=4)
         if self.live is not None:
             try:
-                fut = self.live.submit(x)
+                self.live.send(x, seq)   # the answer comes to self.output(seq, row, error)
             except lstm_embed.QueueFullError as e:
                 self.fatal(seq, f"QueueFullError: {e}")
                 return
@@ -215,8 +213,6 @@ class _Connection(asyncio.Protocol):
                 srv.counts["frame_errors"] += 1
                 self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
                 return
-            self.inflight.append((seq, fut))
-            fut.add_done_callback(self.answered)
         else:
             t = time.perf_counter()
             try:
@@ -230,33 +226,28 @@ class _Connection(asyncio.Protocol):
             srv.counts["outputs"] += 1
             self.transport.write(wire.pack_output(seq, y.tobytes()))
 
-    def answered(self, _fut: asyncio.Future) -> None:
-        """A frame's future is done: write every answer that is due, in frame order."""
+    def output(self, seq: int, row: np.ndarray | None, error: Exception | None) -> None:
+        """The batcher's answer to frame ``seq`` (called from its tick, in frame order)."""
         if self.done:
             return
         srv = self.server
-        q = self.inflight
-        write = self.transport.write
-        while q and q[0][1].done():
-            seq, fut = q.popleft()
-            if fut.cancelled():
-                continue
-            exc = fut.exception()
-            if exc is not None:
-                srv.counts["frame_errors"] += 1
-                write(wire.pack_error(seq, False, f"{type(exc).__name__}: {exc}"))
-            else:
-                srv.counts["outputs"] += 1
-                write(wire.pack_output(seq, fut.result().tobytes()))
-        if self.blocked and self.live.pending < srv.max_pending:
+        if error is None:
+            srv.counts["outputs"] += 1
+            self.transport.write(wire.pack_output(seq, row.tobytes()))
+        else:
+            srv.counts["frame_errors"] += 1
+            self.transport.write(wire.pack_error(seq, False, f"{type(error).__name__}: {error}"))
+        # resume reading at half the limit, not at every answer (fewer pause/resume system calls)
+        if self.blocked and self.live.pending <= srv.max_pending // 2:
             self.blocked = False
             if not self.write_paused:
                 self.transport.resume_reading()
             self.process()
-        self.maybe_end()
+        if self.ending:
+            self.maybe_end()
 
     def maybe_end(self) -> None:
-        if self.ending and not self.inflight and not self.done:
+        if self.ending and not self.done and (self.live is None or self.live.pending == 0):
             self.transport.write(wire.pack(wire.END))
             self.close()
 
@@ -313,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="beyond max-pending: stop reading the socket (wait) or close it with an error (refuse)")
     p.add_argument("--max-delay", type=float, default=0.0, help="seconds a tick waits to gather frames (default 0)")
     p.add_argument("--max-batch", type=int, default=None, help="most streams per step_many (default: all)")
-    p.add_argument("--offload-min", type=int, default=64,
-                   help="batches this large step in a worker thread; -1: always inline (default 64)")
+    p.add_argument("--offload-min", type=int, default=-1,
+                   help="batches this large step in a worker thread; -1: always inline (default)")
     p.add_argument("--max-streams", type=int, default=10000, help="connections beyond this are refused")
     args = p.parse_args(argv)
     stats = asyncio.run(serve(args))
