@@ -217,14 +217,76 @@ def verify(model: lstm_embed.Model, clients: list[Client], bank: np.ndarray) -> 
     return bad
 
 
+class _NullTransport(asyncio.Transport):
+    """Stands in for a socket in ``breakdown``: writes are counted and dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = 0
+
+    def write(self, data: bytes) -> None:
+        self.written += 1
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 0) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def breakdown(model: lstm_embed.Model, mode: str, streams: int, hops: int, bank: np.ndarray) -> dict[str, float]:
+    """CPU per frame of the server's own code without sockets: the server's connection objects fed
+    messages directly (parse, check, step, encode the answer), transports that drop the bytes. Returns
+    microseconds per frame: total, of which the LSTM call."""
+    sys.path.insert(0, str(SERVER.parent))
+    import server as server_module
+
+    async def main() -> dict[str, float]:
+        srv = server_module.LiveServer(model, mode=mode)
+        await srv.start(HOST, 0)
+        conns = []
+        for _ in range(streams):
+            c = server_module._Connection(srv)
+            c.connection_made(_NullTransport())
+            conns.append(c)
+        msgs = [[wire.pack_frame(t, bank[frame_index(i, t)].tobytes()) for t in range(hops)] for i in range(streams)]
+        await asyncio.sleep(0)
+        cpu0 = time.process_time()
+        for t in range(hops):
+            for i, c in enumerate(conns):
+                c.data_received(msgs[i][t])
+            while srv.counts["outputs"] < (t + 1) * streams:
+                await asyncio.sleep(0)
+        cpu = time.process_time() - cpu0
+        lstm = srv.stats()["lstm_s"]
+        await srv.close()
+        n = hops * streams
+        return {"python_and_lstm_us": cpu / n * 1e6, "lstm_us": lstm / n * 1e6}
+    return asyncio.run(main())
+
+
 def run_one(model_path: pathlib.Path, model: lstm_embed.Model, mode: str, streams: int, seconds: float,
-            hop: float, bank: np.ndarray, server_args: list[str]) -> dict[str, Any]:
-    """One measurement: start a server, drive it, stop it, verify. Returns a row of the results table."""
-    server = ServerProcess(model_path, mode, server_args)
-    try:
-        raw = asyncio.run(drive(server.port, streams, seconds, hop, bank, model.output_size))
-    finally:
-        final = server.stop()
+            hop: float, bank: np.ndarray, server_args: list[str], port: int = 0) -> dict[str, Any]:
+    """One measurement: start a server (or use the one on 127.0.0.1:port), drive it, stop it, verify.
+    Returns a row of the results table."""
+    if port:
+        raw = asyncio.run(drive(port, streams, seconds, hop, bank, model.output_size))
+        final = {}
+    else:
+        server = ServerProcess(model_path, mode, server_args)
+        try:
+            raw = asyncio.run(drive(server.port, streams, seconds, hop, bank, model.output_size))
+        finally:
+            final = server.stop()
     clients = raw["clients"]
     sent = np.concatenate([c.sent for c in clients])
     recv = np.concatenate([c.recv for c in clients])
@@ -249,13 +311,17 @@ def run_one(model_path: pathlib.Path, model: lstm_embed.Model, mode: str, stream
         "first_errors": [e for c in clients for e in c.errors][:3],
         "load_avg": os.getloadavg()[0],
     }
+    nosock = breakdown(model, mode, streams, 50, bank)
+    row["nosocket_cpu_us_per_frame"] = nosock["python_and_lstm_us"]
+    row["nosocket_lstm_us_per_frame"] = nosock["lstm_us"]
     row["real_time"] = bool(row["dropped"] == 0 and row["mismatches"] == 0 and row["errors"] == 0
                             and row["p99_ms"] < row["hop_ms"])
     return row
 
 
 COLUMNS = ["dtype", "mode", "streams", "frames_sent", "dropped", "mismatches", "p50_ms", "p99_ms", "max_ms",
-           "mean_batch", "server_cpu_us_per_frame", "lstm_us_per_frame", "gen_cpu_frac", "send_lag_p99_ms",
+           "mean_batch", "server_cpu_us_per_frame", "nosocket_cpu_us_per_frame", "nosocket_lstm_us_per_frame",
+           "gen_cpu_frac", "send_lag_p99_ms",
            "load_avg", "real_time"]
 
 
@@ -284,12 +350,17 @@ def main(argv: list[str] | None = None) -> int:
                                       "held in real time per dtype and mode")
     p.add_argument("--server-arg", action="append", default=[],
                    help="passed to the server, e.g. --server-arg=--max-delay=0.002 (repeatable)")
+    p.add_argument("--port", type=int, default=0,
+                   help="drive a server already running on 127.0.0.1:PORT (with --model, the model it serves, and "
+                        "--modes naming its mode) instead of starting one")
     p.add_argument("--json", help="also write every row to this JSON file")
     args = p.parse_args(argv)
     if not 0 < args.seconds <= 60:
         p.error("--seconds must be in (0, 60]")
     if not 0 < args.streams <= 5000:
         p.error("--streams must be in 1..5000")
+    if args.port and not args.model:
+        p.error("--port needs --model: the model file the server serves (to check its answers)")
     hop = args.hop_ms / 1e3
     bank = frame_bank(args.input)
     counts = [int(x) for x in args.find_max.split(",")] if args.find_max else [args.streams]
@@ -312,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, model in models:
             for mode in args.modes.split(","):
                 for n in counts:
-                    row = run_one(path, model, mode, n, args.seconds, hop, bank, args.server_arg)
+                    row = run_one(path, model, mode, n, args.seconds, hop, bank, args.server_arg, args.port)
                     rows.append(row)
                     print_row(row, header)
                     header = False
