@@ -46,6 +46,7 @@ from lstm_embed._lstm import Model, Stream
 from lstm_embed.errors import (
     DTypeError,
     InputRangeError,
+    InvalidArgumentError,
     LstmError,
     NonFiniteInputError,
     QueueFullError,
@@ -155,12 +156,12 @@ class BatchedStream:
 
     def send(self, frame: Any, tag: Any = None) -> None:
         """Queue one frame without waiting and without a future: its output is delivered by calling the
-        ``on_output(tag, row, error)`` given to ``StreamBatcher.open()``, from the batcher's task, in
+        ``on_output(tag, row, error)`` given to ``StreamBatcher.open()``, from the batcher's tick, in
         frame order (``error`` is None, or the LstmError of that frame with ``row`` None). The cheapest
         way in: a server passes the frame's sequence number as ``tag`` and writes the answer in the
         callback. Raises as ``submit()`` does; the callback must not raise."""
         if self._on_output is None:
-            raise StreamClosedError("send() delivers outputs to on_output: open the stream with "
+            raise InvalidArgumentError("send() delivers outputs to on_output: open the stream with "
                                     "StreamBatcher.open(on_output=...), or use submit()/step()")
         self._take(frame, None, tag)
 
@@ -180,7 +181,7 @@ class BatchedStream:
         if not self._scheduled:
             self._scheduled = True
             batcher._ready.append(self)
-            if not batcher._wake_set:
+            if not (batcher._scheduled or batcher._busy):
                 batcher._kick()
 
     async def put(self, frame: Any) -> asyncio.Future:
@@ -282,25 +283,24 @@ class StreamBatcher:
         self.stats = BatcherStats()
         self._input_size = model.input_size
         self._shape = (model.input_size,)
-        self._wake_set = False
+        self._scheduled = False   # a tick is scheduled on the loop
+        self._busy = False        # a tick is running (its step_many maybe in the worker thread)
+        self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
         self._streams: set[BatchedStream] = set()
         self._ready: collections.deque[BatchedStream] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
 
     # ---- life cycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bind to the running event loop and start the tick task (``open()`` does this if needed)."""
+        """Bind to the running event loop (``open()`` does this if needed); ticks run as callbacks of
+        that loop, scheduled whenever a frame waits and no tick is due."""
         if self._closed:
             raise StreamClosedError("this StreamBatcher was closed; make a new one")
-        if self._task is None:
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._wake = asyncio.Event()
-            self._task = self._loop.create_task(self._run(), name="lstm_embed.StreamBatcher")
 
     async def __aenter__(self) -> StreamBatcher:
         self.start()
@@ -323,20 +323,16 @@ class StreamBatcher:
         return live
 
     async def close(self) -> None:
-        """Close every live stream (pending frames are answered first), stop the tick task and the
+        """Close every live stream (pending frames are answered first), cancel a scheduled tick and stop the
         worker thread. Idempotent."""
         if self._closed:
             return
         if self._streams:
             await asyncio.gather(*(s.close() for s in list(self._streams)))
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -378,24 +374,27 @@ class StreamBatcher:
     # ---- ticks -------------------------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        if self._wake is not None:
-            self._wake_set = True
-            self._wake.set()
+        """Schedule a tick: on the next loop iteration, after the I/O callbacks already due (so frames
+        read in this iteration join it), or after ``max_delay``."""
+        self._scheduled = True
+        if self.max_delay:
+            self._handle = self._loop.call_later(self.max_delay, self._tick)
+        else:
+            self._handle = self._loop.call_soon(self._tick)
 
-    async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
-            await self._wake.wait()
-            # let frames already read in this loop iteration join the tick (or wait max_delay for more)
-            await asyncio.sleep(self.max_delay)
-            self._wake.clear()
-            self._wake_set = False
-            while self._ready:
-                await self._tick()
-                # let the answers go out and newly read frames join before the next tick
-                await asyncio.sleep(0)
+    def _tick(self) -> None:
+        self._scheduled = False
+        self._handle = None
+        if self._busy or self._closed:
+            return
+        self._busy = True
+        try:
+            self._start_tick()
+        except BaseException:
+            self._busy = False
+            raise
 
-    async def _tick(self) -> None:
+    def _start_tick(self) -> None:
         ready = self._ready
         n = len(ready) if self.max_batch is None else min(len(ready), self.max_batch)
         lives = []
@@ -412,21 +411,39 @@ class StreamBatcher:
             items.append((fut, tag))
         k = len(lives)
         if k == 0:
+            self._end_tick()
             return
         xs = np.stack(frames)
         streams = [live._stream for live in lives]
+        start = self._loop.time()
+        if self.offload_min is not None and k >= self.offload_min:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lstm_embed-batcher")
+            fut = self._loop.run_in_executor(self._executor, self.model.step_many, streams, xs)
+            fut.add_done_callback(lambda f: self._finish_tick(lives, items, streams, xs, start, f))
+        else:
+            self._finish_tick(lives, items, streams, xs, start, None)
+
+    def _finish_tick(self, lives: list[BatchedStream], items: list[tuple[asyncio.Future | None, Any]],
+                     streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None) -> None:
+        try:
+            self._deliver(lives, items, streams, xs, start, done)
+        finally:
+            self._end_tick()
+
+    def _end_tick(self) -> None:
+        self._busy = False
+        if self._ready and not self._scheduled and not self._closed:
+            self._scheduled = True
+            self._handle = self._loop.call_soon(self._tick)   # a backlog: at once, after the pending I/O
+
+    def _deliver(self, lives: list[BatchedStream], items: list[tuple[asyncio.Future | None, Any]],
+                 streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None) -> None:
         loop = self._loop
-        assert loop is not None
-        start = loop.time()
+        k = len(lives)
         errors: list[BaseException | None] | None = None
         try:
-            if self.offload_min is not None and k >= self.offload_min:
-                if self._executor is None:
-                    self._executor = concurrent.futures.ThreadPoolExecutor(
-                        1, thread_name_prefix="lstm_embed-batcher")
-                ys = await loop.run_in_executor(self._executor, self.model.step_many, streams, xs)
-            else:
-                ys = self.model.step_many(streams, xs)
+            ys = self.model.step_many(streams, xs) if done is None else done.result()
         except LstmError:
             # step_many changed no stream: step them one by one, so only the stream at fault fails
             self.stats.fallbacks += 1
@@ -462,6 +479,6 @@ class StreamBatcher:
                 else:
                     fut.set_result(ys[i])
             if live._queue and not live._closed:
-                ready.append(live)       # its next frame goes in the next tick
+                self._ready.append(live)   # its next frame goes in the next tick
             else:
                 live._scheduled = False

@@ -196,6 +196,42 @@ def test_bad_frame_refused_for_its_stream_only(fp32_model, bad, error):
     assert stats.refused == 1 and stats.fallbacks == 0
 
 
+def test_large_but_valid_frame_is_taken(fp32_model):
+    """Values up to 2^64 are valid input (only beyond is refused): the quick check must not refuse them."""
+    x = np.full(6, 2.0 ** 63, np.float32)
+
+    async def main():
+        async with StreamBatcher(fp32_model) as b:
+            return await b.open().step(x)
+    assert np.array_equal(run(main()), alone(fp32_model, x[None])[0])
+
+
+def test_send_delivers_outputs_to_on_output_in_order(fp32_model):
+    """send(frame, tag): no future; on_output(tag, row, error) is called in frame order, errors included."""
+    rng = np.random.default_rng(16)
+    xs = frames_for(rng, fp32_model, 2, 12)
+
+    async def main():
+        got = {0: [], 1: []}
+        async with StreamBatcher(fp32_model, max_pending=12) as b:
+            b._check_frame = lambda frame: np.asarray(frame, np.float32)   # let NaN through to the C core
+            lives = [b.open(on_output=lambda tag, row, err, i=i: got[i].append((tag, row, err))) for i in range(2)]
+            for t in range(12):
+                lives[0].send(xs[0, t], t)
+                lives[1].send(xs[1, t] if t != 5 else np.full(6, np.nan, np.float32), t)
+            await lives[0].close()
+            await lives[1].close()
+            with pytest.raises(lstm_embed.InvalidArgumentError, match="on_output"):
+                b.open().send(xs[0, 0])
+        return got
+    got = run(main())
+    assert [g[0] for g in got[0]] == list(range(12)) == [g[0] for g in got[1]]
+    assert np.array_equal(np.stack([g[1] for g in got[0]]), alone(fp32_model, xs[0]))
+    assert isinstance(got[1][5][2], NonFiniteInputError) and got[1][5][1] is None
+    ok = [g[1] for g in got[1] if g[2] is None]
+    assert np.array_equal(np.stack(ok), alone(fp32_model, np.delete(xs[1], 5, axis=0)))
+
+
 def test_step_many_failure_falls_back_to_the_stream_at_fault(fp32_model):
     """Should a frame pass the front-end check and still fail in C, only its stream gets the error:
     the tick is re-run stream by stream (step_many changed nothing)."""
@@ -469,6 +505,24 @@ def test_server_flood_refuse_closes_the_flooder_only(fp32_model):
     assert msgs[0][0] == "X" and msgs[0][2] is True and msgs[0][3].startswith("QueueFullError")
     assert eof == (None, b"")
     assert np.array_equal(np.stack([g[2] for g in polite_out]), alone(fp32_model, xs[1, :10]))
+
+
+def test_server_half_close_answers_every_frame_then_ends(fp32_model):
+    """A client that sends its frames and half-closes (EOF) gets every answer, then END and the close,
+    also when the frames wait behind back-pressure."""
+    rng = np.random.default_rng(17)
+    xs = frames_for(rng, fp32_model, 1, 60)[0]
+
+    async def body(server, port):
+        c = await Client.connect(port)
+        for t in range(60):
+            c.send_frame(t, xs[t])
+        c.w.write_eof()
+        got = await c.answers(61)
+        return got, await c.recv()
+    got, eof = run(with_server(fp32_model, body, max_pending=2))
+    assert [g[0] for g in got] == ["O"] * 60 + ["E"] and eof == (None, b"")
+    assert np.array_equal(np.stack([g[2] for g in got[:60]]), alone(fp32_model, xs))
 
 
 def test_server_malformed_message_is_fatal_for_that_connection(fp32_model):

@@ -9,7 +9,8 @@ a frame waiting are stepped together in one ``model.step_many`` per tick. ``--mo
 ``Stream.step`` once per frame as it arrives, for comparison.
 
 Back-pressure (``--flood``): a connection may have ``--max-pending`` frames unanswered. With ``wait``
-(default) the server stops reading that socket until an answer frees room, so TCP slows the client down;
+(default) further frames stay unparsed in a buffer of at most 64 KiB (READ_BUDGET), beyond which the
+server stops reading that socket until answers free room, so TCP slows the client down;
 with ``refuse`` a frame beyond the limit gets a fatal ``QueueFullError`` and the connection is closed.
 A frame of the wrong size or with NaN/inf gets a non-fatal error for that frame; a malformed message a
 fatal one. Nothing a client does stalls or changes another connection's stream.
@@ -34,6 +35,7 @@ import lstm_embed
 from lstm_embed import wire
 
 _SEQ = struct.Struct("<I")
+READ_BUDGET = 1 << 16  # bytes of unprocessed frames a blocked connection may hold before its socket is paused
 
 
 class LiveServer:
@@ -111,9 +113,11 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.live: lstm_embed.BatchedStream | None = None
         self.stream: lstm_embed.Stream | None = None
-        self.blocked = False        # reading paused: max_pending frames unanswered
-        self.write_paused = False   # reading paused: the client does not read its answers
-        self.ending = False
+        self.blocked = False        # max_pending frames unanswered: received frames wait in the buffer
+        self.read_paused = False    # the socket is not read (buffer over READ_BUDGET, or writes paused)
+        self.write_paused = False   # the client does not read its answers
+        self.ending = False         # END received (or EOF with every received frame taken)
+        self.eof = False
         self.done = False
 
     # ---- connection events ---------------------------------------------------------------------------
@@ -141,22 +145,36 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        self.transport.pause_reading()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if not self.blocked and not self.done:
-            self.transport.resume_reading()
+        if not self.done:
+            self._resume_reading()
             self.process()
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.read_paused and not self.write_paused and self.reader.buffered <= READ_BUDGET:
+            self.read_paused = False
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
+        if self.blocked:   # frames wait for room; stop reading the socket only past the byte budget
+            if self.reader.buffered > READ_BUDGET:
+                self._pause_reading()
+            return
         self.process()
 
     def eof_received(self) -> bool:
-        """The client half-closed: treat it like END (answer what is pending, then close)."""
-        self.ending = True
-        self.maybe_end()
+        """The client half-closed: like END after the frames already received (answer them, then close)."""
+        self.eof = True
+        self.process()
         return True
 
     # ---- messages ------------------------------------------------------------------------------------
@@ -167,9 +185,9 @@ class _Connection(asyncio.Protocol):
         while not (self.done or self.ending or self.write_paused):
             if (self.live is not None and srv.flood == "wait"
                     and self.live.pending >= srv.max_pending):
-                if not self.blocked:
-                    self.blocked = True
-                    self.transport.pause_reading()
+                self.blocked = True
+                if self.reader.buffered > READ_BUDGET:
+                    self._pause_reading()
                 return
             try:
                 msg = self.reader.next()
@@ -177,6 +195,9 @@ class _Connection(asyncio.Protocol):
                 self.fatal(wire.NO_SEQ, f"ProtocolError: {e}")
                 return
             if msg is None:
+                if self.eof:
+                    self.ending = True
+                    self.maybe_end()
                 return
             kind, body = msg
             if kind == wire.FRAME:
@@ -237,12 +258,10 @@ class _Connection(asyncio.Protocol):
         else:
             srv.counts["frame_errors"] += 1
             self.transport.write(wire.pack_error(seq, False, f"{type(error).__name__}: {error}"))
-        # resume reading at half the limit, not at every answer (fewer pause/resume system calls)
-        if self.blocked and self.live.pending <= srv.max_pending // 2:
+        if self.blocked and self.live.pending < srv.max_pending:
             self.blocked = False
-            if not self.write_paused:
-                self.transport.resume_reading()
             self.process()
+            self._resume_reading()
         if self.ending:
             self.maybe_end()
 
