@@ -18,9 +18,11 @@ Back-pressure: a stream holds at most ``max_pending`` frames that were submitted
 ``submit()`` never waits and raises ``QueueFullError`` when the stream is at that limit; ``put()`` and
 ``step()`` wait for room instead. Either way memory per stream is bounded.
 
-Bad input is refused for its stream only, when it is submitted: a wrong length raises ``ShapeError``,
-NaN or infinity ``NonFiniteInputError``, a magnitude beyond 2^64 ``InputRangeError``, non-numbers
-``DTypeError``; the stream's state is unchanged and it stays usable. Should ``step_many`` still fail
+Bad input is refused for its stream only and the stream stays usable with its state unchanged: a wrong
+length raises ``ShapeError`` and non-numbers ``DTypeError`` at submit; NaN or infinity
+(``NonFiniteInputError``) and magnitudes beyond 2^64 (``InputRangeError``) are found for the whole tick
+in one vectorised pass and raised by that frame's future (or passed to ``on_output``), while the
+other frames of the tick step as usual. Should ``step_many`` still fail
 for a batch, the batcher steps that batch's streams one by one, so only the stream at fault gets the
 error. A stream whose client vanished is ``abort()``-ed: its waiting frames are dropped and the others
 never notice.
@@ -57,7 +59,6 @@ from lstm_embed.errors import (
 __all__ = ["BatchedStream", "BatcherStats", "StreamBatcher"]
 
 _MAX_ABS_INPUT = 2.0 ** 64  # LSTM_MAX_ABS_INPUT of the C library
-_MAX_SQUARE = _MAX_ABS_INPUT * _MAX_ABS_INPUT
 
 OutputCallback = Callable[[Any, 'np.ndarray | None', 'LstmError | None'], None]
 """``on_output(tag, row, error)``: the output row of the frame sent with ``tag``, or its error."""
@@ -103,7 +104,7 @@ class BatchedStream:
         self._batcher = batcher
         self._stream = stream
         # (frame, future or None, tag): a future for submit/put/step, None for send (tag goes to on_output)
-        self._queue: collections.deque[tuple[np.ndarray, asyncio.Future | None, Any]] = collections.deque()
+        self._queue: collections.deque[tuple[bytes, asyncio.Future | None, Any]] = collections.deque()
         self._on_output = on_output
         self._pending = 0          # submitted and not yet answered (queued + in the running tick)
         self._room: asyncio.Event | None = None   # made on first wait
@@ -144,9 +145,11 @@ class BatchedStream:
         """Queue one frame without waiting; returns a future of its output row ((output_size,) float32).
 
         Raises at once, taking nothing: ``QueueFullError`` when ``max_pending`` frames are already
-        waiting for their outputs, ``StreamClosedError`` after ``close()`` / ``abort()``, and
-        ``ShapeError`` / ``DTypeError`` / ``NonFiniteInputError`` / ``InputRangeError`` for a bad frame.
-        The frame is copied, so the caller may reuse its buffer. The future's result is a row of an
+        waiting for their outputs, ``StreamClosedError`` after ``close()`` / ``abort()``, ``ShapeError``
+        for a frame that is not input_size values, ``DTypeError`` for non-numbers, ``InputRangeError`` for
+        float64 values beyond float32's range. NaN, infinity and |x| > 2^64 are found for the whole tick
+        in one pass: the future then raises ``NonFiniteInputError`` / ``InputRangeError`` and the stream's
+        state is unchanged. The frame is copied, so the caller may reuse its buffer. The future's result is a row of an
         array of this tick; if the caller cancels the future the frame is still stepped (the state
         advances) and its output dropped.
         """
@@ -339,37 +342,53 @@ class StreamBatcher:
 
     # ---- frames ----------------------------------------------------------------------------------------
 
-    def _check_frame(self, frame: Any) -> np.ndarray:
-        """A float32 copy of a valid frame, or the error the C library would give (so one bad frame
-        never fails the whole step_many of its tick)."""
+    def _check_frame(self, frame: Any) -> bytes:
+        """The frame as float32 bytes (a copy), or ShapeError / DTypeError / InputRangeError when it is not
+        input_size real numbers that float32 can hold. NaN, infinity and magnitudes beyond 2^64 are
+        found by ``_bad_rows`` for the whole tick at once."""
         if type(frame) is np.ndarray and frame.dtype == np.float32 and frame.shape == self._shape:
-            x = frame.copy()
-        else:
-            try:
-                x = np.array(frame, dtype=np.float32, copy=True)
-            except (TypeError, ValueError) as e:
+            return frame.tobytes()
+        try:
+            a = np.asarray(frame)
+            if a.dtype.kind not in "fiu":
+                raise TypeError(f"dtype {a.dtype} is not real numbers")
+            with np.errstate(over="ignore", invalid="ignore"):
+                x = a.astype(np.float32)
+        except (TypeError, ValueError) as e:
+            self.stats.refused += 1
+            raise DTypeError(f"a frame must be {self._input_size} real numbers (a float32 array), could "
+                             f"not read {type(frame).__name__}: {e}") from e
+        if x.shape != self._shape:
+            self.stats.refused += 1
+            raise ShapeError(f"a frame must have shape ({self._input_size},) for this model, got "
+                             f"{x.shape}; send exactly input_size={self._input_size} float32 values per frame")
+        if a.dtype.kind == "f" and a.dtype.itemsize > 4:
+            lost = np.isinf(x) & np.isfinite(a)
+            if lost.any():
+                i = int(np.argmax(lost))
                 self.stats.refused += 1
-                raise DTypeError(f"a frame must be {self._input_size} real numbers (a float32 array), could "
-                                 f"not read {type(frame).__name__}: {e}") from e
-            if x.shape != self._shape:
-                self.stats.refused += 1
-                raise ShapeError(f"a frame must have shape ({self._input_size},) for this model, got "
-                                 f"{x.shape}; send exactly input_size={self._input_size} float32 values per frame")
-        # in float64 (no overflow from float32 squares) x . x <= 2^128 holds when every |x_i| <= 2^64 and
-        # none is NaN/inf, and fails otherwise: one cheap test for the common case, the diagnosis for the rest
-        w = x.astype(np.float64)
-        if not float(w.dot(w)) <= _MAX_SQUARE:
-            peak = float(np.abs(x).max()) if x.size else 0.0
-            if not peak <= _MAX_ABS_INPUT:  # NaN and infinity fail this comparison too
-                self.stats.refused += 1
-                bad = np.flatnonzero(~np.isfinite(x))
-                if bad.size:
-                    raise NonFiniteInputError(f"frame[{bad[0]}] is {x[bad[0]]}: NaN or infinity is refused; "
-                                              f"the stream's state is unchanged and it takes the next frame")
-                big = int(np.argmax(np.abs(x)))
-                raise InputRangeError(f"frame[{big}] = {x[big]:.4g} exceeds +-2^64; scale the features as in "
-                                      f"training. The stream's state is unchanged")
-        return x
+                raise InputRangeError(f"frame[{i}] = {a[i]:.4g} is beyond float32's range (and inputs beyond "
+                                      f"+-2^64 are refused): scale the features as in training")
+        return x.tobytes()
+
+    @staticmethod
+    def _bad_rows(xs: np.ndarray) -> np.ndarray:
+        """Indices of the rows of a tick's (k, input_size) frames the C step would refuse (NaN,
+        infinity, |x| > 2^64): one vectorised pass instead of a check per frame."""
+        with np.errstate(invalid="ignore"):
+            peak = np.abs(xs).max(axis=1)
+        return np.flatnonzero(~(peak <= _MAX_ABS_INPUT))   # NaN compares false
+
+    @staticmethod
+    def _row_error(x: np.ndarray) -> LstmError:
+        """The error for a frame ``_bad_rows`` refused."""
+        bad = np.flatnonzero(~np.isfinite(x))
+        if bad.size:
+            return NonFiniteInputError(f"frame[{bad[0]}] is {x[bad[0]]}: NaN or infinity is refused; the "
+                                       f"stream's state is unchanged and it takes the next frame")
+        big = int(np.argmax(np.abs(x)))
+        return InputRangeError(f"frame[{big}] = {x[big]:.4g} exceeds +-2^64; scale the features as in "
+                               f"training. The stream's state is unchanged")
 
     # ---- ticks -------------------------------------------------------------------------------------------
 
@@ -413,21 +432,35 @@ class StreamBatcher:
         if k == 0:
             self._end_tick()
             return
-        xs = np.stack(frames)
+        xs = np.frombuffer(b"".join(frames), np.float32).reshape(k, self._input_size)
         streams = [live._stream for live in lives]
+        bad = self._bad_rows(xs)
+        refused: dict[int, LstmError] = {}
+        if bad.size:
+            # those frames are refused for their streams (state unchanged); the rest step as usual
+            refused = {int(i): self._row_error(xs[i]) for i in bad}
+            self.stats.refused += len(refused)
+            keep = [i for i in range(k) if i not in refused]
+            order = keep + sorted(refused)
+            lives = [lives[i] for i in order]
+            items = [items[i] for i in order]
+            streams = [lives[i]._stream for i in range(len(keep))]
+            xs = xs[keep]
+            refused = {len(keep) + j: refused[i] for j, i in enumerate(sorted(refused))}
         start = self._loop.time()
         if self.offload_min is not None and k >= self.offload_min:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lstm_embed-batcher")
             fut = self._loop.run_in_executor(self._executor, self.model.step_many, streams, xs)
-            fut.add_done_callback(lambda f: self._finish_tick(lives, items, streams, xs, start, f))
+            fut.add_done_callback(lambda f: self._finish_tick(lives, items, streams, xs, start, f, refused))
         else:
-            self._finish_tick(lives, items, streams, xs, start, None)
+            self._finish_tick(lives, items, streams, xs, start, None, refused)
 
     def _finish_tick(self, lives: list[BatchedStream], items: list[tuple[asyncio.Future | None, Any]],
-                     streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None) -> None:
+                     streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None,
+                     refused: dict[int, LstmError]) -> None:
         try:
-            self._deliver(lives, items, streams, xs, start, done)
+            self._deliver(lives, items, streams, xs, start, done, refused)
         finally:
             self._end_tick()
 
@@ -438,9 +471,12 @@ class StreamBatcher:
             self._handle = self._loop.call_soon(self._tick)   # a backlog: at once, after the pending I/O
 
     def _deliver(self, lives: list[BatchedStream], items: list[tuple[asyncio.Future | None, Any]],
-                 streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None) -> None:
+                 streams: list[Stream], xs: np.ndarray, start: float, done: asyncio.Future | None,
+                 refused: dict[int, LstmError]) -> None:
+        """Step (unless done in the worker thread) and hand every frame of the tick its output or error.
+        ``lives[:len(streams)]`` were stepped; the rest hold the frames ``refused`` (index -> error)."""
         loop = self._loop
-        k = len(lives)
+        k = len(streams)
         errors: list[BaseException | None] | None = None
         try:
             ys = self.model.step_many(streams, xs) if done is None else done.result()
@@ -457,6 +493,8 @@ class StreamBatcher:
         except Exception as e:  # noqa: BLE001 - out of memory, a closed model...: every frame of the tick fails
             ys = None
             errors = [e] * k
+        if refused:
+            errors = (errors or [None] * k) + [refused[i] for i in range(k, len(lives))]
         stats = self.stats
         stats.step_seconds += loop.time() - start
         stats.ticks += 1

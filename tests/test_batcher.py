@@ -170,10 +170,12 @@ def test_flooding_stream_gets_one_row_per_tick(fp32_model):
     (np.zeros((2, 6), np.float32), ShapeError),
     (np.array([0, 0, 0, 0, 0, 1e30], np.float32), InputRangeError),
     (["a"] * 6, DTypeError),
+    (np.array([0, 0, 0, 0, 0, 1e39]), InputRangeError),
 ])
 def test_bad_frame_refused_for_its_stream_only(fp32_model, bad, error):
-    """A bad frame raises at submit, leaves its stream's state unchanged (it goes on as if the frame was
-    never sent) and is invisible to the other streams."""
+    """A bad frame raises (shape and type at submit, values from its future), leaves its stream's state
+    unchanged (it goes on as if the frame was never sent) and is invisible to the other streams, whose
+    frames share its tick."""
     rng = np.random.default_rng(7)
     xs = frames_for(rng, fp32_model, 3, 10)
 
@@ -183,9 +185,15 @@ def test_bad_frame_refused_for_its_stream_only(fp32_model, bad, error):
             outs = [[], [], []]
             for t in range(10):
                 if t == 4:
+                    first = lives[0].submit(xs[0, t])
                     with pytest.raises(error) as info:
-                        lives[1].submit(bad)
+                        await lives[1].submit(bad)          # in the same tick as stream 0's frame
                     assert "frame" in str(info.value) and lives[1].pending == 0
+                    outs[0].append(await first)
+                    futs = [None] + [lives[i].submit(xs[i, t]) for i in (1, 2)]
+                    for i in (1, 2):
+                        outs[i].append(await futs[i])
+                    continue
                 futs = [lives[i].submit(xs[i, t]) for i in range(3)]
                 for i in range(3):
                     outs[i].append(await futs[i])
@@ -214,7 +222,7 @@ def test_send_delivers_outputs_to_on_output_in_order(fp32_model):
     async def main():
         got = {0: [], 1: []}
         async with StreamBatcher(fp32_model, max_pending=12) as b:
-            b._check_frame = lambda frame: np.asarray(frame, np.float32)   # let NaN through to the C core
+            b._bad_rows = lambda xs: np.zeros(0, np.intp)   # let NaN through to the C core
             lives = [b.open(on_output=lambda tag, row, err, i=i: got[i].append((tag, row, err))) for i in range(2)]
             for t in range(12):
                 lives[0].send(xs[0, t], t)
@@ -240,7 +248,7 @@ def test_step_many_failure_falls_back_to_the_stream_at_fault(fp32_model):
 
     async def main():
         async with StreamBatcher(fp32_model) as b:
-            b._check_frame = lambda frame: np.asarray(frame, np.float32)   # let NaN through to the C core
+            b._bad_rows = lambda xs: np.zeros(0, np.intp)   # let NaN through to the C core
             lives = [b.open() for _ in range(3)]
             outs = [[], [], []]
             for t in range(5):
