@@ -22,9 +22,8 @@ Bad input is refused for its stream only and the stream stays usable with its st
 length raises ``ShapeError`` and non-numbers ``DTypeError`` at submit; NaN or infinity
 (``NonFiniteInputError``) and magnitudes beyond 2^64 (``InputRangeError``) are found for the whole tick
 in one vectorised pass and raised by that frame's future (or passed to ``on_output``), while the
-other frames of the tick step as usual. Should ``step_many`` still fail
-for a batch, the batcher steps that batch's streams one by one, so only the stream at fault gets the
-error. A stream whose client vanished is ``abort()``-ed: its waiting frames are dropped and the others
+other frames of the tick step as usual. Should ``step_many`` still fail for a tick, the batcher steps
+that tick's streams one by one, so only the stream at fault gets the error. A stream whose client vanished is ``abort()``-ed: its waiting frames are dropped and the others
 never notice.
 
 ``step_many`` runs inline in the event loop by default: at small model sizes one call for hundreds of
@@ -67,8 +66,8 @@ OutputCallback = Callable[[Any, 'np.ndarray | None', 'LstmError | None'], None]
 class BatcherStats:
     """Counters of a ``StreamBatcher`` (read them at any time; they only grow).
 
-    ``ticks``: step_many calls; ``frames``: frames stepped; ``refused``: frames refused at submit (bad
-    input or full queue); ``fallbacks``: batches re-run stream by stream after step_many raised;
+    ``ticks``: step_many calls; ``frames``: frames stepped; ``refused``: frames refused (bad input, a
+    full queue, a closed stream); ``fallbacks``: batches re-run stream by stream after step_many raised;
     ``max_batch_seen``: the largest batch; ``step_seconds``: time inside step_many (wall clock).
     """
 
@@ -146,7 +145,9 @@ class BatchedStream:
 
         Raises at once, taking nothing: ``QueueFullError`` when ``max_pending`` frames are already
         waiting for their outputs, ``StreamClosedError`` after ``close()`` / ``abort()``, ``ShapeError``
-        for a frame that is not input_size values, ``DTypeError`` for non-numbers, ``InputRangeError`` for
+        for a frame that is not input_size values (``frame`` may be anything numpy reads as numbers, or
+        ``bytes`` of input_size float32 in native byte order, as read from a socket: taken without
+        conversion), ``DTypeError`` for non-numbers, ``InputRangeError`` for
         float64 values beyond float32's range. NaN, infinity and |x| > 2^64 are found for the whole tick
         in one pass: the future then raises ``NonFiniteInputError`` / ``InputRangeError`` and the stream's
         state is unchanged. The frame is copied, so the caller may reuse its buffer. The future's result is a row of an
@@ -286,6 +287,7 @@ class StreamBatcher:
         self.stats = BatcherStats()
         self._input_size = model.input_size
         self._shape = (model.input_size,)
+        self._frame_bytes = 4 * model.input_size
         self._scheduled = False   # a tick is scheduled on the loop
         self._busy = False        # a tick is running (its step_many maybe in the worker thread)
         self._handle: asyncio.Handle | asyncio.TimerHandle | None = None
@@ -348,6 +350,12 @@ class StreamBatcher:
         found by ``_bad_rows`` for the whole tick at once."""
         if type(frame) is np.ndarray and frame.dtype == np.float32 and frame.shape == self._shape:
             return frame.tobytes()
+        if type(frame) is bytes:
+            if len(frame) != self._frame_bytes:
+                self.stats.refused += 1
+                raise ShapeError(f"a frame given as bytes must hold input_size={self._input_size} float32 values "
+                                 f"({self._frame_bytes} bytes), got {len(frame)} bytes")
+            return frame
         try:
             a = np.asarray(frame)
             if a.dtype.kind not in "fiu":

@@ -170,6 +170,7 @@ def test_flooding_stream_gets_one_row_per_tick(fp32_model):
     (np.zeros((2, 6), np.float32), ShapeError),
     (np.array([0, 0, 0, 0, 0, 1e30], np.float32), InputRangeError),
     (["a"] * 6, DTypeError),
+    (b"\0" * 20, ShapeError),
     (np.array([0, 0, 0, 0, 0, 1e39]), InputRangeError),
 ])
 def test_bad_frame_refused_for_its_stream_only(fp32_model, bad, error):

@@ -35,6 +35,7 @@ import lstm_embed
 from lstm_embed import wire
 
 _SEQ = struct.Struct("<I")
+_LITTLE_ENDIAN = sys.byteorder == "little"
 READ_BUDGET = 1 << 16  # bytes of unprocessed frames a blocked connection may hold before its socket is paused
 
 
@@ -223,8 +224,9 @@ class _Connection(asyncio.Protocol):
                 seq, False, f"ShapeError: frame {seq} has {len(body) - 4} bytes, this model takes "
                             f"{srv._frame_bytes} (input_size={srv.model.input_size} float32); it was refused"))
             return
-        x = np.frombuffer(body, "<f4", offset=4)
         if self.live is not None:
+            # the batcher takes native float32 bytes as they are (the wire is little-endian)
+            x = body[4:] if _LITTLE_ENDIAN else np.frombuffer(body, "<f4", offset=4).astype(np.float32)
             try:
                 self.live.send(x, seq)   # the answer comes to self.output(seq, row, error)
             except lstm_embed.QueueFullError as e:
@@ -235,6 +237,7 @@ class _Connection(asyncio.Protocol):
                 self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
                 return
         else:
+            x = np.frombuffer(body, "<f4", offset=4)
             t = time.perf_counter()
             try:
                 y = self.stream.step(x)
@@ -245,7 +248,7 @@ class _Connection(asyncio.Protocol):
             finally:
                 srv.naive_step_seconds += time.perf_counter() - t
             srv.counts["outputs"] += 1
-            self.transport.write(wire.pack_output(seq, y.tobytes()))
+            self.transport.write(wire.pack_output(seq, y.tobytes() if _LITTLE_ENDIAN else y.astype("<f4").tobytes()))
 
     def output(self, seq: int, row: np.ndarray | None, error: Exception | None) -> None:
         """The batcher's answer to frame ``seq`` (called from its tick, in frame order)."""
@@ -254,7 +257,7 @@ class _Connection(asyncio.Protocol):
         srv = self.server
         if error is None:
             srv.counts["outputs"] += 1
-            self.transport.write(wire.pack_output(seq, row.tobytes()))
+            self.transport.write(wire.pack_output(seq, row.tobytes() if _LITTLE_ENDIAN else row.astype("<f4").tobytes()))
         else:
             srv.counts["frame_errors"] += 1
             self.transport.write(wire.pack_error(seq, False, f"{type(error).__name__}: {error}"))
