@@ -246,7 +246,7 @@ class _NullTransport(asyncio.Transport):
 def breakdown(model: lstm_embed.Model, mode: str, streams: int, hops: int, bank: np.ndarray) -> dict[str, float]:
     """CPU per frame of the server's own code without sockets: the server's connection objects fed
     messages directly (parse, check, step, encode the answer), transports that drop the bytes. Returns
-    microseconds per frame: total, of which the LSTM call."""
+    microseconds per frame: total, and the LSTM call alone (``lstm_cpu_us`` at the mean batch seen)."""
     sys.path.insert(0, str(SERVER.parent))
     import server as server_module
 
@@ -267,11 +267,29 @@ def breakdown(model: lstm_embed.Model, mode: str, streams: int, hops: int, bank:
             while srv.counts["outputs"] < (t + 1) * streams:
                 await asyncio.sleep(0)
         cpu = time.process_time() - cpu0
-        lstm = srv.stats()["lstm_s"]
+        st = srv.stats()
         await srv.close()
-        n = hops * streams
-        return {"python_and_lstm_us": cpu / n * 1e6, "lstm_us": lstm / n * 1e6}
+        batch = round(st["batcher"]["frames"] / st["batcher"]["ticks"]) if "batcher" in st else 1
+        return {"python_and_lstm_us": cpu / (hops * streams) * 1e6, "lstm_us": lstm_cpu_us(model, batch, bank)}
     return asyncio.run(main())
+
+
+def lstm_cpu_us(model: lstm_embed.Model, batch: int, bank: np.ndarray, frames: int = 20000) -> float:
+    """CPU microseconds per frame of the LSTM call alone: ``step_many`` over ``batch`` streams, or
+    ``Stream.step`` when batch is 1 (CPU time, so other processes on the machine do not inflate it)."""
+    streams = [model.stream() for _ in range(batch)]
+    xs = np.ascontiguousarray(bank[np.arange(batch) % BANK])
+    out = np.empty((batch, model.output_size), np.float32)
+    rounds = max(1, frames // batch)
+    cpu0 = time.process_time()
+    if batch == 1:
+        s, x, o = streams[0], xs[0], out[0]
+        for r in range(rounds):
+            s.step(x, out=o)
+    else:
+        for r in range(rounds):
+            model.step_many(streams, xs, out=out)
+    return (time.process_time() - cpu0) / (rounds * batch) * 1e6
 
 
 def run_one(model_path: pathlib.Path, model: lstm_embed.Model, mode: str, streams: int, seconds: float,
