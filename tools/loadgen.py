@@ -242,6 +242,9 @@ class _NullTransport(asyncio.Transport):
     def abort(self) -> None:
         pass
 
+    def is_closing(self) -> bool:
+        return False
+
 
 def breakdown(model: lstm_embed.Model, mode: str, streams: int, hops: int, bank: np.ndarray) -> dict[str, float]:
     """CPU per frame of the server's own code without sockets: the server's connection objects fed

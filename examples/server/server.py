@@ -120,6 +120,7 @@ class _Connection(asyncio.Protocol):
         self.ending = False         # END received (or EOF with every received frame taken)
         self.eof = False
         self.done = False
+        self.out: list[bytes] = []  # messages to send at the end of this loop iteration
 
     # ---- connection events ---------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class _Connection(asyncio.Protocol):
             self.live = srv.batcher.open(name=f"{peer[0]}:{peer[1]}" if peer else None, on_output=self.output)
         else:
             self.stream = srv.model.stream()
-        transport.write(srv._hello)
+        self.emit(srv._hello)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.done = True
@@ -207,7 +208,7 @@ class _Connection(asyncio.Protocol):
                 self.ending = True
                 self.maybe_end()
             elif kind == wire.STATS:
-                self.transport.write(wire.pack(wire.STATS, json.dumps(srv.stats()).encode()))
+                self.emit(wire.pack(wire.STATS, json.dumps(srv.stats()).encode()))
             else:
                 self.fatal(wire.NO_SEQ, f"ProtocolError: unknown message kind {kind!r} (frames are 'F')")
 
@@ -220,7 +221,7 @@ class _Connection(asyncio.Protocol):
         srv.counts["frames"] += 1
         if len(body) - 4 != srv._frame_bytes:
             srv.counts["frame_errors"] += 1
-            self.transport.write(wire.pack_error(
+            self.emit(wire.pack_error(
                 seq, False, f"ShapeError: frame {seq} has {len(body) - 4} bytes, this model takes "
                             f"{srv._frame_bytes} (input_size={srv.model.input_size} float32); it was refused"))
             return
@@ -234,7 +235,7 @@ class _Connection(asyncio.Protocol):
                 return
             except lstm_embed.LstmError as e:
                 srv.counts["frame_errors"] += 1
-                self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
+                self.emit(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
                 return
         else:
             x = np.frombuffer(body, "<f4", offset=4)
@@ -243,12 +244,12 @@ class _Connection(asyncio.Protocol):
                 y = self.stream.step(x)
             except lstm_embed.LstmError as e:
                 srv.counts["frame_errors"] += 1
-                self.transport.write(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
+                self.emit(wire.pack_error(seq, False, f"{type(e).__name__}: {e}"))
                 return
             finally:
                 srv.naive_step_seconds += time.perf_counter() - t
             srv.counts["outputs"] += 1
-            self.transport.write(wire.pack_output(seq, y.tobytes() if _LITTLE_ENDIAN else y.astype("<f4").tobytes()))
+            self.emit(wire.pack_output(seq, y.tobytes() if _LITTLE_ENDIAN else y.astype("<f4").tobytes()))
 
     def output(self, seq: int, row: np.ndarray | None, error: Exception | None) -> None:
         """The batcher's answer to frame ``seq`` (called from its tick, in frame order)."""
@@ -257,10 +258,10 @@ class _Connection(asyncio.Protocol):
         srv = self.server
         if error is None:
             srv.counts["outputs"] += 1
-            self.transport.write(wire.pack_output(seq, row.tobytes() if _LITTLE_ENDIAN else row.astype("<f4").tobytes()))
+            self.emit(wire.pack_output(seq, row.tobytes() if _LITTLE_ENDIAN else row.astype("<f4").tobytes()))
         else:
             srv.counts["frame_errors"] += 1
-            self.transport.write(wire.pack_error(seq, False, f"{type(error).__name__}: {error}"))
+            self.emit(wire.pack_error(seq, False, f"{type(error).__name__}: {error}"))
         if self.blocked and self.live.pending < srv.max_pending:
             self.blocked = False
             self.process()
@@ -270,8 +271,22 @@ class _Connection(asyncio.Protocol):
 
     def maybe_end(self) -> None:
         if self.ending and not self.done and (self.live is None or self.live.pending == 0):
-            self.transport.write(wire.pack(wire.END))
+            self.emit(wire.pack(wire.END))
             self.close()
+
+    def emit(self, message: bytes) -> None:
+        """Queue a message; the queue is written in one call at the end of the loop iteration, so the
+        answers of a burst of ticks leave in one system call."""
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(message)
+
+    def flush(self) -> None:
+        if self.out:
+            data = b"".join(self.out)
+            self.out.clear()
+            if not self.transport.is_closing():
+                self.transport.write(data)
 
     # ---- ending ----------------------------------------------------------------------------------------
 
@@ -279,7 +294,7 @@ class _Connection(asyncio.Protocol):
         """Tell the client why, then close this connection only."""
         self.server.counts["fatal_errors"] += 1
         if not self.done:
-            self.transport.write(wire.pack_error(seq, True, message))
+            self.emit(wire.pack_error(seq, True, message))
             self.close()
 
     def close(self) -> None:
@@ -287,6 +302,7 @@ class _Connection(asyncio.Protocol):
         self.server.connections.discard(self)
         if self.live is not None:
             self.live.abort()
+        self.flush()
         self.transport.close()   # sends what is buffered first
 
     def abort(self) -> None:
