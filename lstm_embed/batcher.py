@@ -143,16 +143,17 @@ class BatchedStream:
     def submit(self, frame: Any) -> asyncio.Future:
         """Queue one frame without waiting; returns a future of its output row ((output_size,) float32).
 
+        ``frame``: input_size real numbers (anything numpy reads), or ``bytes`` of input_size float32 in
+        native byte order (as read from a socket: taken without conversion). It is copied, so the caller
+        may reuse its buffer.
+
         Raises at once, taking nothing: ``QueueFullError`` when ``max_pending`` frames are already
         waiting for their outputs, ``StreamClosedError`` after ``close()`` / ``abort()``, ``ShapeError``
-        for a frame that is not input_size values (``frame`` may be anything numpy reads as numbers, or
-        ``bytes`` of input_size float32 in native byte order, as read from a socket: taken without
-        conversion), ``DTypeError`` for non-numbers, ``InputRangeError`` for
-        float64 values beyond float32's range. NaN, infinity and |x| > 2^64 are found for the whole tick
-        in one pass: the future then raises ``NonFiniteInputError`` / ``InputRangeError`` and the stream's
-        state is unchanged. The frame is copied, so the caller may reuse its buffer. The future's result is a row of an
-        array of this tick; if the caller cancels the future the frame is still stepped (the state
-        advances) and its output dropped.
+        for a frame that is not input_size values, ``DTypeError`` for non-numbers, ``InputRangeError``
+        for float64 values beyond float32's range. NaN, infinity and |x| > 2^64 are found for the whole
+        tick in one pass: the future then raises ``NonFiniteInputError`` / ``InputRangeError`` and the
+        stream's state is unchanged. The future's result is a row of an array of its tick; if the caller
+        cancels the future the frame is still stepped (the state advances) and its output dropped.
         """
         fut = self._batcher._loop.create_future()
         self._take(frame, fut, None)
@@ -166,7 +167,7 @@ class BatchedStream:
         callback. Raises as ``submit()`` does; the callback must not raise."""
         if self._on_output is None:
             raise InvalidArgumentError("send() delivers outputs to on_output: open the stream with "
-                                    "StreamBatcher.open(on_output=...), or use submit()/step()")
+                                       "StreamBatcher.open(on_output=...), or use submit()/step()")
         self._take(frame, None, tag)
 
     def _take(self, frame: Any, fut: asyncio.Future | None, tag: Any) -> None:
