@@ -267,7 +267,7 @@ class StreamBatcher:
     - ``offload_min``: batches of at least this many streams run ``step_many`` in the batcher's worker
       thread (the C step releases the GIL), so the loop keeps reading sockets meanwhile; smaller ones
       run inline. Default ``None``: always inline. Measured with 500 streams at H = 64 (int8-dynamic):
-      a step_many of 500 takes ~0.5 ms inline, while the thread hop made it ~4x longer in wall time,
+      a step_many of 500 takes ~0.5 ms inline, while the thread hop made it 2-4x longer in wall time,
       because the worker waits for the GIL behind the busy event loop (up to the 5 ms switch interval).
       Worth trying for large models, where one step_many takes many milliseconds.
     """
