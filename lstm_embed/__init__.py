@@ -28,13 +28,16 @@ from lstm_embed.errors import (  # noqa: E402
     ModelFilePermissionError,
     ModelFormatError,
     NonFiniteInputError,
+    QueueFullError,
     ShapeError,
     StateError,
     StreamBusyError,
+    StreamClosedError,
     UnsupportedError,
 )
 
 from lstm_embed.convert import Conversion, ConversionWarning  # noqa: E402
+from lstm_embed.batcher import BatchedStream, BatcherStats, StreamBatcher  # noqa: E402
 
 __version__ = "0.3.0"
 
@@ -72,6 +75,8 @@ def c_version() -> str:
 
 __all__ = [
     "ArgumentTypeError",
+    "BatchedStream",
+    "BatcherStats",
     "ClosedModelError",
     "Conversion",
     "ConversionError",
@@ -89,10 +94,13 @@ __all__ = [
     "ModelFilePermissionError",
     "ModelFormatError",
     "NonFiniteInputError",
+    "QueueFullError",
     "ShapeError",
     "StateError",
     "Stream",
+    "StreamBatcher",
     "StreamBusyError",
+    "StreamClosedError",
     "UnsupportedError",
     "best_isa",
     "c_version",

@@ -17,6 +17,8 @@ so ``except ValueError`` keeps working for callers that do not know this library
     +-- ConversionError(ValueError)       a PyTorch model or checkpoint cannot be converted
     +-- ScoreError(RuntimeError)          a scoring run cannot start or finish (lstm_embed.score)
     +-- MissingDependencyError(ImportError)  an optional extra (e.g. lstm-embed[dask]) is not installed
+    +-- QueueFullError(RuntimeError)      a live stream has max_pending frames waiting (StreamBatcher)
+    +-- StreamClosedError(ValueError)     a frame for a closed or aborted live stream (StreamBatcher)
     +-- ModelFileError(OSError)           ``Model.load`` / ``Model.save`` cannot read or write the file
         +-- ModelFileNotFoundError(FileNotFoundError)
         +-- ModelFilePermissionError(PermissionError)
@@ -142,3 +144,15 @@ def model_file_error(e: OSError) -> ModelFileError:
     if e.errno is None:
         return cls(str(e))
     return cls(e.errno, e.strerror, e.filename) if e.filename is not None else cls(e.errno, e.strerror)
+
+
+class QueueFullError(LstmError, RuntimeError):
+    """A live stream of a ``StreamBatcher`` already has its maximum of frames waiting for their outputs
+    (``max_pending``): the client sends faster than the batcher steps. The frame was not taken and the
+    stream's state is unchanged. Await ``BatchedStream.step()`` / ``put()`` instead of ``submit()`` to
+    wait for room, or send no more than one frame ahead of the outputs you have read."""
+
+
+class StreamClosedError(LstmError, ValueError):
+    """A frame was submitted to a ``BatchedStream`` that was closed or aborted, or to a stream of a
+    ``StreamBatcher`` that was closed (like I/O on a closed file, a ValueError). Open a new stream."""
