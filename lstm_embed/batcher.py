@@ -329,10 +329,11 @@ class StreamBatcher:
         return len(self._streams)
 
     def open(self, name: str | None = None, *, on_output: OutputCallback | None = None) -> BatchedStream:
-        """A new live stream (its own state, all zero). ``name`` appears in its error messages;
-        ``on_output(tag, row, error)`` receives the outputs of frames queued with ``send()``."""
+        """A new live stream (its own state, all zero: a compact stream, h and c only, since the batcher
+        steps it with step_many). ``name`` appears in its error messages; ``on_output(tag, row, error)``
+        receives the outputs of frames queued with ``send()``."""
         self.start()
-        live = BatchedStream(self, self.model.stream(), name, on_output)
+        live = BatchedStream(self, self.model.stream(compact=True), name, on_output)
         self._streams.add(live)
         return live
 
