@@ -125,8 +125,8 @@ def test_closed_model_does_not_pickle(model):
 def test_a_forged_stream_pickle_is_refused(model, twin_model):
     """Unpickling restores the snapshot through the validating restore(): a snapshot of other weights
     or damaged bytes raise StateError."""
-    rebuild, (owner, blob) = warmed(model).__reduce__()
-    assert owner is model
+    rebuild, (owner, blob, compact) = warmed(model).__reduce__()
+    assert owner is model and compact is False
     with pytest.raises(StateError):
         rebuild(twin_model, blob)
     with pytest.raises(StateError):
