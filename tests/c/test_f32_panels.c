@@ -70,7 +70,7 @@ static float chain(enum family f, float acc, const float *row, size_t k0, size_t
 }
 
 static void test_kernels(void) {
-    static const size_t shapes[][2] = {{16, 1}, {4, 9}, {52, 7}, {64, 16}, {33, 5}, {200, 70}, {100, 3}, {300, 21}};
+    static const size_t shapes[][2] = {{16, 1}, {4, 9}, {52, 7}, {64, 16}, {33, 5}, {200, 70}, {100, 3}, {300, 21}, {64, 600}, {33, 300}};
     rng r = {777};
     for (size_t i = 0; i < N_ISAS; i++) {
         lstm_isa isa = all_isas[i];
