@@ -123,6 +123,11 @@ def versions_section() -> list:
 
     rows = []
     for name in PACKAGES:
+        if name == "lstm-embed":  # the imported package itself: a stale *.egg-info of a source tree can lie
+            import lstm_embed
+
+            rows.append([name, f"{lstm_embed.__version__} (C library {lstm_embed.c_version()})"])
+            continue
         try:
             rows.append([name, importlib.metadata.version(name)])
         except importlib.metadata.PackageNotFoundError:
