@@ -32,7 +32,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if any(f.startswith("_lstm.") and not f.endswith((".pyx", ".pxd", ".pyi", ".c"))
+       for f in os.listdir(os.path.join(_ROOT, "lstm_embed"))):  # built in place; else the installed package
+    sys.path.insert(0, _ROOT)
 
 import lstm_embed  # noqa: E402
 from lstm_embed.score import LOOPBACK_HTTP, score, score_files  # noqa: E402

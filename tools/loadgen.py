@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if any((ROOT / "lstm_embed").glob("_lstm.*.so")) or any((ROOT / "lstm_embed").glob("_lstm.*.pyd")):
+    # a source tree built in place (python setup.py build_ext --inplace); else the installed package
+    sys.path.insert(0, str(ROOT))
 
 import lstm_embed  # noqa: E402
 from lstm_embed import wire  # noqa: E402
@@ -75,7 +77,8 @@ class ServerProcess:
     def __init__(self, model_path: pathlib.Path, mode: str, extra: list[str], timeout: float = 30.0) -> None:
         cmd = [sys.executable, str(SERVER), "--model", str(model_path), "--mode", mode, "--host", HOST,
                "--port", "0", *extra]
-        env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        home = os.path.dirname(os.path.dirname(os.path.abspath(lstm_embed.__file__)))  # the lstm_embed we run
+        env = dict(os.environ, PYTHONPATH=home + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.monotonic() + timeout
         line = ""
