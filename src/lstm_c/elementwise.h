@@ -57,13 +57,16 @@ LSTM_INLINE float lstm_exp_clamped(float x) {
     x = x < 88.0f ? x : 88.0f;
     float n = LSTM_R(LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC) - LSTM_ROUND_MAGIC);
     float r = LSTM_R(LSTM_R(x - LSTM_R(n * ln2_hi)) - LSTM_R(n * ln2_lo));
+    /* the coefficients as float objects: a literal in an expression keeps long double precision where
+     * FLT_EVAL_METHOD is 2 (x87), an object holds the float value on every target */
+    const float c5 = 0.0083741555f, c4 = 0.041668002f, c3 = 0.16666432f, c2 = 0.49999994f, one = 1.0f;
     float p = 0.0013843654f;
-    p = LSTM_R(LSTM_R(p * r) + 0.0083741555f);
-    p = LSTM_R(LSTM_R(p * r) + 0.041668002f);
-    p = LSTM_R(LSTM_R(p * r) + 0.16666432f);
-    p = LSTM_R(LSTM_R(p * r) + 0.49999994f);
-    p = LSTM_R(LSTM_R(p * r) + 1.0f);
-    p = LSTM_R(LSTM_R(p * r) + 1.0f);
+    p = LSTM_R(LSTM_R(p * r) + c5);
+    p = LSTM_R(LSTM_R(p * r) + c4);
+    p = LSTM_R(LSTM_R(p * r) + c3);
+    p = LSTM_R(LSTM_R(p * r) + c2);
+    p = LSTM_R(LSTM_R(p * r) + one);
+    p = LSTM_R(LSTM_R(p * r) + one);
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, 4);
@@ -80,11 +83,12 @@ LSTM_INLINE float lstm_sigmoid1(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + ls
 LSTM_INLINE float lstm_tanh1(float x) {
     float a = x < 0.0f ? -x : x;
     float z = LSTM_R(x * x);
-    float p = -5.70498872745e-3f;
-    p = LSTM_R(LSTM_R(p * z) + 2.06390887954e-2f);
-    p = LSTM_R(LSTM_R(p * z) - 5.37397155531e-2f);
-    p = LSTM_R(LSTM_R(p * z) + 1.33314422036e-1f);
-    p = LSTM_R(LSTM_R(p * z) - 3.33332819422e-1f);
+    const float t4 = 2.06390887954e-2f, t3 = -5.37397155531e-2f, t2 = 1.33314422036e-1f, t1 = -3.33332819422e-1f;
+    float p = -5.70498872745e-3f; /* float objects, not literals, in the arithmetic (see lstm_exp_clamped) */
+    p = LSTM_R(LSTM_R(p * z) + t4);
+    p = LSTM_R(LSTM_R(p * z) + t3);
+    p = LSTM_R(LSTM_R(p * z) + t2);
+    p = LSTM_R(LSTM_R(p * z) + t1);
     float small = LSTM_R(LSTM_R(LSTM_R(p * z) * x) + x);
     float big = LSTM_R(1.0f - LSTM_R(2.0f / LSTM_R(lstm_exp_clamped(LSTM_R(2.0f * a)) + 1.0f)));
     big = x < 0.0f ? -big : big;
