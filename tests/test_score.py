@@ -114,16 +114,11 @@ def model_bytes() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def local_client():
-    """A LocalCluster of 2 worker processes (1 thread each) on 127.0.0.1, closed after the module."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40, scheduler_kwargs=LOOPBACK_HTTP)
-    client = distributed.Client(cluster, timeout=START_TIMEOUT)
-    try:
-        yield client
-    finally:
-        client.close()
-        cluster.close(timeout=30)
+def local_client(dask_cluster):
+    """A client of 2 worker processes (1 thread each) on 127.0.0.1: the module's `dask scheduler` and
+    `dask worker` subprocesses. (A distributed.LocalCluster spawned from inside the long pytest process lost
+    its workers after some earlier test modules had run; the CLI test keeps the LocalCluster path covered.)"""
+    return dask_cluster[1]
 
 
 @pytest.fixture(scope="module")
