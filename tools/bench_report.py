@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from bench_engines import ENGINES, ours_label
+from machine_info import cpuinfo
 
 OURS_FP32, OURS_INT8, OURS_DYN = "ours fp32", "ours int8", "ours int8-dynamic"
 FLOOR_GOAL = 1.3  # issue 11: every fp32 C step within 1.3x of the read-bandwidth floor
@@ -27,18 +28,6 @@ ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM
 
 
 # ---- machine, versions, threads -----------------------------------------------------------------------
-
-def _cpuinfo() -> dict:
-    info = {}
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return info
-
 
 def _caches() -> str:
     parts = []
@@ -98,7 +87,7 @@ def _best_isa() -> str:
 
 
 def machine_section() -> list:
-    cpu = _cpuinfo()
+    cpu = cpuinfo()
     flags = set(cpu.get("flags", "").split())
     core, blas_threads = _blas_core_and_threads()
     env = ", ".join(f"{k}={os.environ[k]}" if k in os.environ else f"{k} unset" for k in ENV)

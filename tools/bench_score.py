@@ -38,19 +38,8 @@ if any(f.startswith("_lstm.") and not f.endswith((".pyx", ".pxd", ".pyi", ".c"))
     sys.path.insert(0, _ROOT)
 
 import lstm_embed  # noqa: E402
+from machine_info import cpu_model  # noqa: E402
 from lstm_embed.score import LOOPBACK_HTTP, score, score_files  # noqa: E402
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (or platform.processor())."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def make_model(size: int, dtype: str, seed: int = 0) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -22,19 +21,9 @@ import numpy as np
 import torch
 
 import lstm_embed
+from machine_info import cpu_model  # noqa: E402
 
 DTYPES = ("float32", "int8", "int8-dynamic")
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def median_us(fn, repeat: int, inner: int) -> float:
@@ -63,7 +52,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     cal = rng.standard_normal((2, 50, 64)).astype(np.float32)
     isas = [i for i in lstm_embed.supported_isas() if i not in ("reference", "blas")]
-    print(f"machine: {cpu_name()}, {os.cpu_count()} CPUs; ISAs timed: {', '.join(isas)}; "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} CPUs; ISAs timed: {', '.join(isas)}; "
           f"lstm_embed {lstm_embed.__version__}\n")
 
     print("### N = 64 streams, H = 64: µs per timestep of all 64\n")
