@@ -634,7 +634,7 @@ cdef class Model:
             raise ArgumentTypeError("streams must be a sequence of Streams; for one stream pass [stream]")
         cdef list group
         try:
-            group = list(streams)
+            group = streams if type(streams) is list else list(streams)
         except Exception as e:
             raise ArgumentTypeError(f"streams must be a sequence (e.g. a list) of Stream objects of this model, "
                                     f"got {type(streams).__name__}") from e
@@ -645,7 +645,6 @@ cdef class Model:
                              f"got {np.shape(xs)}")
         cdef cnp.ndarray y = _output(out, 2, n, self._info.output_size, "out")
         x = _unshared(x, out)
-        cdef set seen = set()
         for i in range(n):
             if not isinstance(group[i], Stream):
                 raise ArgumentTypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream; pass "
@@ -653,10 +652,8 @@ cdef class Model:
             if (<Stream>group[i])._model is not self:
                 raise StateError(f"streams[{i}] belongs to another Model; step_many steps streams of one "
                                  f"model together: group the streams by model")
-            if id(group[i]) in seen:
-                raise InvalidArgumentError(f"streams[{i}] appears twice: step_many needs distinct streams "
-                                           f"(step a stream once per timestep)")
-            seen.add(id(group[i]))
+        # distinctness is checked while marking the streams busy below (a stream found busy that is also
+        # earlier in this call appears twice): no set of ids per call, which cost ~0.2 us per stream
         if n == 0:
             return y
         cdef Py_ssize_t groups = min(<Py_ssize_t>threads, n)
@@ -683,6 +680,9 @@ cdef class Model:
             for i in range(n):
                 s = <Stream>group[i]
                 if s._busy:
+                    if any(group[j] is s for j in range(i)):
+                        raise InvalidArgumentError(f"streams[{i}] appears twice: step_many needs distinct "
+                                                   f"streams (step a stream once per timestep)")
                     raise StreamBusyError(f"streams[{i}] is in use by another thread; a stream may be used "
                                           f"by one thread at a time (give each thread its own streams)")
                 s._busy = True
