@@ -79,13 +79,20 @@ def library_sizes(out, src_dir):
 
 # ---- stack -------------------------------------------------------------------------------------------------
 
-def kernel_table_functions(src_dir):
-    """Identifiers in the initialisers of every `const lstm_kernels NAME = {...}` table."""
+def kernel_table_functions(src_dir, level):
+    """Identifiers in the initialisers of every `const lstm_kernels NAME = {...}` table the Cortex-M4 build
+    compiles. The sources are preprocessed with the firmware's flags first: the tables are written with
+    the LSTM_TABLE macro and under #ifdefs, so only the expanded text says which functions they hold."""
     names = set()
-    for path in glob.glob(os.path.join(src_dir, "*.c")):
-        text = open(path, encoding="utf-8").read()
-        for body in re.findall(r"const\s+lstm_kernels\s+\w+\s*=\s*\{(.*?)\};", text, re.S):
+    for path in sorted(glob.glob(os.path.join(src_dir, "*.c"))):
+        p = subprocess.run(["arm-none-eabi-gcc", *M4_FLAGS, level, *REQUIRED, f"-I{src_dir}", "-E", "-P", path],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr)
+        for body in re.findall(r"const\s+lstm_kernels\s+\w+\s*=\s*\{(.*?)\};", p.stdout, re.S):
             names.update(re.findall(r"\b([A-Za-z_]\w*)\b", body))
+    if not names:  # the stack figure would silently leave out every kernel call
+        raise RuntimeError("no lstm_kernels table found in the preprocessed sources: update kernel_table_functions")
     return names
 
 
@@ -106,6 +113,13 @@ def parse_callgraph(ci_files):
     return frames, edges, short
 
 
+# Indirect calls whose targets are known, so the bound does not assume any kernel there:
+# - the by-vectors fallbacks (kernels.h) call the vector kernel of their own table, passed as an argument;
+BY_VECTORS = {"lstm_s8_gemm_by_vectors": r"lstm_s8_gemv_(?!f32)", "lstm_s8_gemm_f32_by_vectors": r"lstm_s8_gemv_f32_"}
+# - the SMLAD kernel calls its panel routine (s8_cortex_m.c, assembly: push {r4-r11, lr} and {r12} = 40 bytes).
+ASM_CALLS = {"lstm_s8_gemv_cortex_m": ("panel (assembly)", 40)}
+
+
 def worst_path(entry, frames, edges, short, indirect):
     externals, memo = set(), {}
 
@@ -123,8 +137,16 @@ def worst_path(entry, frames, edges, short, indirect):
         best, best_path = 0, []
         targets = []
         for t in edges.get(node, []):
-            if t == "__indirect_call":  # any kernel, except one already on the path (no kernel calls itself)
-                targets += [r for r in map(resolve, indirect) if r and r not in stack and r != node]
+            if t == "__indirect_call":
+                name = node.split(":")[-1]
+                if name in ASM_CALLS:  # a kernel's own assembly routine: a leaf with a known frame
+                    best = max(best, ASM_CALLS[name][1])
+                    if best == ASM_CALLS[name][1]:
+                        best_path = [(ASM_CALLS[name][0], ASM_CALLS[name][1], "static")]
+                    continue
+                pattern = BY_VECTORS.get(name, r"")  # a fallback calls its table's vector kernel; else any
+                targets += [r for r in map(resolve, sorted(indirect))
+                            if r and r not in stack and r != node and re.match(pattern, r.split(":")[-1])]
             else:
                 r = resolve(t)
                 if r is None:
@@ -156,7 +178,7 @@ def m4_stack(out, src_dir, level):
         if p.returncode != 0:
             raise RuntimeError(p.stdout)
     frames, edges, short = parse_callgraph(glob.glob(os.path.join(obj, "*.ci")))
-    indirect = kernel_table_functions(src_dir)
+    indirect = kernel_table_functions(src_dir, level)
     result = {}
     for e in ENTRIES:
         result[e] = worst_path(e, frames, edges, short, indirect)
