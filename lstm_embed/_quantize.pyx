@@ -104,6 +104,26 @@ cdef extern from *:
     """
     void qz_rows(const double *w, size_t cols, const double *amax, const double *fractions, size_t n,
                  size_t r0, size_t r1, int8_t *q, float *scale) nogil
+    double qz_row_error(const double *a, size_t n, double s) nogil
+
+
+def row_errors(cnp.ndarray w, cnp.ndarray scale):
+    """sum((w - rint(clip(w / scale, -127, 127)) * scale) ** 2, axis=1) for float64 ``w`` [rows, cols] and
+    ``scale`` [rows], as the search computes it: for tests against numpy's own sum."""
+    if (w.ndim != 2 or w.dtype != np.float64 or not w.flags.c_contiguous or scale.dtype != np.float64
+            or scale.ndim != 1 or not scale.flags.c_contiguous):
+        raise DTypeError("row_errors: contiguous float64 w [rows, cols] and scale [rows] expected")
+    if scale.shape[0] != w.shape[0]:
+        raise ShapeError("row_errors: one scale per row of w expected")
+    cdef Py_ssize_t rows = w.shape[0], cols = w.shape[1], r
+    out = np.empty(rows, dtype=np.float64)
+    cdef double *op = <double *>cnp.PyArray_DATA(out)
+    cdef const double *wp = <const double *>cnp.PyArray_DATA(w)
+    cdef const double *sp = <const double *>cnp.PyArray_DATA(scale)
+    with nogil:
+        for r in range(rows):
+            op[r] = qz_row_error(wp + r * cols, <size_t>cols, sp[r])
+    return out
 
 
 def clip_search(cnp.ndarray w, cnp.ndarray amax, cnp.ndarray fractions, cnp.ndarray q, cnp.ndarray scale,

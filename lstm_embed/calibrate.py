@@ -95,28 +95,56 @@ def _sequences(calibration) -> list[np.ndarray]:
 
 
 class _Runner:
-    """Runs the calibration data through ``spec`` with given layer modes, each combination once. The spec
-    carries its quantised weights, so a trial build only lays out bytes; nothing is quantised here."""
+    """The calibration data run through ``spec`` with given layer modes, layer by layer.
+
+    The engine runs a model one layer at a time over a sequence (each layer's float32 outputs are the next
+    layer's inputs, the head comes after the last layer), so a stack of one-layer models gives the same
+    bits as the whole model. Here each (layer, mode) is written and loaded once as a one-layer model, and
+    the outputs of layers 0..k in given modes are computed once and shared by every combination that
+    starts with those modes: the float32 reference and the one-layer trials share their float32 layers.
+    Every layer output is a valid engine input: |h| <= 1, or with a projection <= LSTM_MAX_DIM *
+    LSTM_MAX_ABS_WEIGHT = 2^36, far below LSTM_MAX_ABS_INPUT (2^64). Nothing is quantised here."""
 
     def __init__(self, spec: ModelSpec, seqs: list[np.ndarray]):
-        self.spec, self.seqs, self.cache = spec, seqs, {}
+        self.spec, self.seqs = spec, seqs
+        self.models: dict[tuple[int, str], Model] = {}  # (layer, mode) -> one-layer model
+        self.outputs: dict[tuple, list[np.ndarray]] = {(): seqs}  # modes of layers 0..k -> outputs
 
-    def _run(self, modes: tuple) -> np.ndarray:
-        model = Model.from_bytes(write_model(replace(self.spec, layer_dtypes=list(modes))))
-        return np.concatenate([model.stream().run(s) for s in self.seqs])
+    def _layer_spec(self, k: int, mode: str) -> ModelSpec:
+        """Layer ``k`` of ``spec`` as a model of its own (the head only on the last layer)."""
+        spec, last = self.spec, k == len(self.spec.layers) - 1
+        width = (spec.proj_size or spec.hidden_size) * spec.num_directions
+        return replace(spec, input_size=spec.input_size if k == 0 else width, layers=[spec.layers[k]],
+                       head_w=spec.head_w if last else None, head_b=spec.head_b if last else None,
+                       head_activation=spec.head_activation if last else "none", layer_dtypes=[mode],
+                       int8=None if spec.int8 is None else [spec.int8[k]])
+
+    def _load(self, key: tuple[int, str]) -> Model:
+        return Model.from_bytes(write_model(self._layer_spec(*key)))
 
     def prefetch(self, combinations: list[list[str]]) -> None:
-        """Run several mode combinations at once, in threads (the engine releases the GIL; each result is
-        the same whichever thread computes it)."""
-        keys = list(dict.fromkeys(tuple(m) for m in combinations if tuple(m) not in self.cache))
-        for key, out in zip(keys, parallel_map(self._run, keys)):
-            self.cache[key] = out
+        """Compute several mode combinations: the one-layer models they need are built in threads, then
+        layer by layer every new prefix of modes runs on each sequence in threads (the engine releases the
+        GIL; each result is the same whichever thread computes it)."""
+        keys = list(dict.fromkeys(tuple(m) for m in combinations))
+        needed = list(dict.fromkeys((k, mode) for key in keys for k, mode in enumerate(key)
+                                    if (k, mode) not in self.models))
+        for key, model in zip(needed, parallel_map(self._load, needed)):
+            self.models[key] = model
+        for k in range(len(self.spec.layers)):
+            prefixes = list(dict.fromkeys(key[:k + 1] for key in keys if key[:k + 1] not in self.outputs))
+            jobs = [(prefix, i) for prefix in prefixes for i in range(len(self.seqs))]
+            runs = parallel_map(
+                lambda job: self.models[k, job[0][-1]].stream().run(self.outputs[job[0][:-1]][job[1]]), jobs)
+            for prefix in prefixes:
+                self.outputs[prefix] = runs[:len(self.seqs)]
+                runs = runs[len(self.seqs):]
 
     def __call__(self, modes: list[str]) -> np.ndarray:
         key = tuple(modes)
-        if key not in self.cache:
-            self.cache[key] = self._run(key)
-        return self.cache[key]
+        if key not in self.outputs:
+            self.prefetch([modes])
+        return np.concatenate(self.outputs[key])
 
 
 def _error(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
