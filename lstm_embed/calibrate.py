@@ -7,7 +7,6 @@ output error when only that layer is quantised; the total is with every chosen m
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -172,17 +171,15 @@ def _calibrate(spec: ModelSpec, calibration, dtype: str, tolerance: float | None
         raise ConversionError(f"calibration data has {seqs[0].shape[1]} features per step, the model takes "
                               f"{spec.input_size}")
     layers = len(spec.layers)
+    spec = quantize_spec(spec)  # every layer quantised once (in threads), before any trial
     _outputs = _Runner(spec, seqs)
-    # the float32 reference needs no int8 weights: it runs while the layers are quantised
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        reference = pool.submit(_outputs, ["float32"] * layers)
-        spec = _outputs.spec = quantize_spec(spec)  # every layer quantised once, before any int8 trial
-        ref = reference.result().astype(np.float64)
     ladder = (*INT8_MODES, "float32")
     modes = [dtype] * layers if tolerance is None else [ladder[0]] * layers
     one_layer = {mode: [["float32"] * i + [mode] + ["float32"] * (layers - i - 1) for i in range(layers)]
                  for mode in INT8_MODES}
-    _outputs.prefetch([*(m for trials in one_layer.values() for m in trials), modes])
+    reference = ["float32"] * layers
+    _outputs.prefetch([reference, *(m for trials in one_layer.values() for m in trials), modes])
+    ref = _outputs(reference).astype(np.float64)
     alone = {mode: [_error(_outputs(trial), ref) for trial in trials] for mode, trials in one_layer.items()}
     err = _error(_outputs(modes), ref)
     while tolerance is not None and err[0] > tolerance:
