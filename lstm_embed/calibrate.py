@@ -121,10 +121,27 @@ class _Runner:
     def _load(self, key: tuple[int, str]) -> Model:
         return Model.from_bytes(write_model(self._layer_spec(*key)))
 
+    def _run_layer(self, key: tuple[int, str], inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The one-layer model ``key`` over every input sequence, each from a zero state. float32 and int8
+        layers of a unidirectional model step all sequences together (``step_many``: one pass over the
+        weights per step for all of them, the same bits as ``run``); int8-dynamic layers, whose run is
+        cheaper than a batched step, and bidirectional models run sequence by sequence."""
+        model = self.models[key]
+        if key[1] == "int8-dynamic" or self.spec.num_directions != 1 or len(inputs) < 2:
+            return [model.stream().run(x) for x in inputs]
+        streams = [model.stream() for _ in inputs]
+        outs = [np.empty((len(x), model.output_size), dtype=np.float32) for x in inputs]
+        for t in range(max(len(x) for x in inputs)):
+            active = [i for i, x in enumerate(inputs) if t < len(x)]
+            ys = model.step_many([streams[i] for i in active], np.stack([inputs[i][t] for i in active]))
+            for row, i in enumerate(active):
+                outs[i][t] = ys[row]
+        return outs
+
     def prefetch(self, combinations: list[list[str]]) -> None:
         """Compute several mode combinations: the one-layer models they need are built in threads, then
-        layer by layer every new prefix of modes runs on each sequence in threads (the engine releases the
-        GIL; each result is the same whichever thread computes it)."""
+        layer by layer every new prefix of modes runs in threads (the engine releases the GIL; each
+        result is the same whichever thread computes it)."""
         keys = list(dict.fromkeys(tuple(m) for m in combinations))
         needed = list(dict.fromkeys((k, mode) for key in keys for k, mode in enumerate(key)
                                     if (k, mode) not in self.models))
@@ -132,12 +149,9 @@ class _Runner:
             self.models[key] = model
         for k in range(len(self.spec.layers)):
             prefixes = list(dict.fromkeys(key[:k + 1] for key in keys if key[:k + 1] not in self.outputs))
-            jobs = [(prefix, i) for prefix in prefixes for i in range(len(self.seqs))]
-            runs = parallel_map(
-                lambda job: self.models[k, job[0][-1]].stream().run(self.outputs[job[0][:-1]][job[1]]), jobs)
-            for prefix in prefixes:
-                self.outputs[prefix] = runs[:len(self.seqs)]
-                runs = runs[len(self.seqs):]
+            runs = parallel_map(lambda prefix: self._run_layer((k, prefix[-1]), self.outputs[prefix[:-1]]),
+                                prefixes)
+            self.outputs.update(zip(prefixes, runs))
 
     def __call__(self, modes: list[str]) -> np.ndarray:
         key = tuple(modes)
