@@ -1,4 +1,5 @@
-"""Builds the one extension, lstm_embed._lstm: the C core (src/lstm_c) plus the Cython binding.
+"""Builds the extensions: lstm_embed._lstm, the C core (src/lstm_c) plus the Cython binding, and
+lstm_embed._quantize, the converter's clip search (host only, no C core).
 
 The kernels are our own; the OpenBLAS of the scipy-openblas32 wheel (prefixed symbols scipy_*) is linked
 for the optional isa="blas" path only. It is found
@@ -32,4 +33,14 @@ extension = Extension(
     extra_compile_args=["-std=c99", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-Wall"],
 )
 
-setup(ext_modules=cythonize([extension], compiler_directives={"language_level": "3"}))
+# The converter's int8 clip search: the same float64 arithmetic as the numpy reference, so the same flags
+# (no contraction into FMA, no -ffast-math).
+quantize_extension = Extension(
+    "lstm_embed._quantize",
+    sources=["lstm_embed/_quantize.pyx"],
+    include_dirs=[numpy.get_include()],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    extra_compile_args=["-std=c99", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-Wall"],
+)
+
+setup(ext_modules=cythonize([extension, quantize_extension], compiler_directives={"language_level": "3"}))

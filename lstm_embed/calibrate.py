@@ -7,7 +7,6 @@ output error when only that layer is quantised; the total is with every chosen m
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -95,28 +94,70 @@ def _sequences(calibration) -> list[np.ndarray]:
 
 
 class _Runner:
-    """Runs the calibration data through ``spec`` with given layer modes, each combination once. The spec
-    carries its quantised weights, so a trial build only lays out bytes; nothing is quantised here."""
+    """The calibration data run through ``spec`` with given layer modes, layer by layer.
+
+    The engine runs a model one layer at a time over a sequence (each layer's float32 outputs are the next
+    layer's inputs, the head comes after the last layer), so a stack of one-layer models gives the same
+    bits as the whole model. Here each (layer, mode) is written and loaded once as a one-layer model, and
+    the outputs of layers 0..k in given modes are computed once and shared by every combination that
+    starts with those modes: the float32 reference and the one-layer trials share their float32 layers.
+    Every layer output is a valid engine input: |h| <= 1, or with a projection <= LSTM_MAX_DIM *
+    LSTM_MAX_ABS_WEIGHT = 2^36, far below LSTM_MAX_ABS_INPUT (2^64). Nothing is quantised here."""
 
     def __init__(self, spec: ModelSpec, seqs: list[np.ndarray]):
-        self.spec, self.seqs, self.cache = spec, seqs, {}
+        self.spec, self.seqs = spec, seqs
+        self.models: dict[tuple[int, str], Model] = {}  # (layer, mode) -> one-layer model
+        self.outputs: dict[tuple, list[np.ndarray]] = {(): seqs}  # modes of layers 0..k -> outputs
 
-    def _run(self, modes: tuple) -> np.ndarray:
-        model = Model.from_bytes(write_model(replace(self.spec, layer_dtypes=list(modes))))
-        return np.concatenate([model.stream().run(s) for s in self.seqs])
+    def _layer_spec(self, k: int, mode: str) -> ModelSpec:
+        """Layer ``k`` of ``spec`` as a model of its own (the head only on the last layer)."""
+        spec, last = self.spec, k == len(self.spec.layers) - 1
+        width = (spec.proj_size or spec.hidden_size) * spec.num_directions
+        return replace(spec, input_size=spec.input_size if k == 0 else width, layers=[spec.layers[k]],
+                       head_w=spec.head_w if last else None, head_b=spec.head_b if last else None,
+                       head_activation=spec.head_activation if last else "none", layer_dtypes=[mode],
+                       int8=None if spec.int8 is None else [spec.int8[k]])
+
+    def _load(self, key: tuple[int, str]) -> Model:
+        return Model.from_bytes(write_model(self._layer_spec(*key)))
+
+    def _run_layer(self, key: tuple[int, str], inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """The one-layer model ``key`` over every input sequence, each from a zero state. float32 and int8
+        layers of a unidirectional model step all sequences together (``step_many``: one pass over the
+        weights per step for all of them, the same bits as ``run``); int8-dynamic layers, whose run is
+        cheaper than a batched step, and bidirectional models run sequence by sequence."""
+        model = self.models[key]
+        if key[1] == "int8-dynamic" or self.spec.num_directions != 1 or len(inputs) < 2:
+            return [model.stream().run(x) for x in inputs]
+        streams = [model.stream() for _ in inputs]
+        outs = [np.empty((len(x), model.output_size), dtype=np.float32) for x in inputs]
+        for t in range(max(len(x) for x in inputs)):
+            active = [i for i, x in enumerate(inputs) if t < len(x)]
+            ys = model.step_many([streams[i] for i in active], np.stack([inputs[i][t] for i in active]))
+            for row, i in enumerate(active):
+                outs[i][t] = ys[row]
+        return outs
 
     def prefetch(self, combinations: list[list[str]]) -> None:
-        """Run several mode combinations at once, in threads (the engine releases the GIL; each result is
-        the same whichever thread computes it)."""
-        keys = list(dict.fromkeys(tuple(m) for m in combinations if tuple(m) not in self.cache))
-        for key, out in zip(keys, parallel_map(self._run, keys)):
-            self.cache[key] = out
+        """Compute several mode combinations: the one-layer models they need are built in threads, then
+        layer by layer every new prefix of modes runs in threads (the engine releases the GIL; each
+        result is the same whichever thread computes it)."""
+        keys = list(dict.fromkeys(tuple(m) for m in combinations))
+        needed = list(dict.fromkeys((k, mode) for key in keys for k, mode in enumerate(key)
+                                    if (k, mode) not in self.models))
+        for key, model in zip(needed, parallel_map(self._load, needed)):
+            self.models[key] = model
+        for k in range(len(self.spec.layers)):
+            prefixes = list(dict.fromkeys(key[:k + 1] for key in keys if key[:k + 1] not in self.outputs))
+            runs = parallel_map(lambda prefix: self._run_layer((k, prefix[-1]), self.outputs[prefix[:-1]]),
+                                prefixes)
+            self.outputs.update(zip(prefixes, runs))
 
     def __call__(self, modes: list[str]) -> np.ndarray:
         key = tuple(modes)
-        if key not in self.cache:
-            self.cache[key] = self._run(key)
-        return self.cache[key]
+        if key not in self.outputs:
+            self.prefetch([modes])
+        return np.concatenate(self.outputs[key])
 
 
 def _error(out: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
@@ -144,17 +185,15 @@ def _calibrate(spec: ModelSpec, calibration, dtype: str, tolerance: float | None
         raise ConversionError(f"calibration data has {seqs[0].shape[1]} features per step, the model takes "
                               f"{spec.input_size}")
     layers = len(spec.layers)
+    spec = quantize_spec(spec)  # every layer quantised once (in threads), before any trial
     _outputs = _Runner(spec, seqs)
-    # the float32 reference needs no int8 weights: it runs while the layers are quantised
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        reference = pool.submit(_outputs, ["float32"] * layers)
-        spec = _outputs.spec = quantize_spec(spec)  # every layer quantised once, before any int8 trial
-        ref = reference.result().astype(np.float64)
     ladder = (*INT8_MODES, "float32")
     modes = [dtype] * layers if tolerance is None else [ladder[0]] * layers
     one_layer = {mode: [["float32"] * i + [mode] + ["float32"] * (layers - i - 1) for i in range(layers)]
                  for mode in INT8_MODES}
-    _outputs.prefetch([*(m for trials in one_layer.values() for m in trials), modes])
+    reference = ["float32"] * layers
+    _outputs.prefetch([reference, *(m for trials in one_layer.values() for m in trials), modes])
+    ref = _outputs(reference).astype(np.float64)
     alone = {mode: [_error(_outputs(trial), ref) for trial in trials] for mode, trials in one_layer.items()}
     err = _error(_outputs(modes), ref)
     while tolerance is not None and err[0] > tolerance:

@@ -1,6 +1,8 @@
 """int8 weight quantisation: symmetric, one scale per output row, clipping chosen per row for least error.
 
-numpy only. The blocked layout written here is the one src/lstm_c/lstm_format.h describes.
+The clip search runs in C (``lstm_embed._quantize``, threads over row blocks); ``quantize_rows_numpy`` is
+the same computation in numpy, kept as its reference (tests/test_quantize_search.py checks both give the
+same bits). The blocked layout written here is the one src/lstm_c/lstm_format.h describes.
 
 Data flow of a conversion: checkpoint -> ``ModelSpec`` (float weights) -> ``quantize_spec`` (every layer
 quantised once, the result carried by the spec as ``Int8Cell``s) -> calibration chooses layer dtypes on
@@ -16,13 +18,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from lstm_embed import _quantize
+from lstm_embed.errors import ShapeError
+
 # Candidate clipping thresholds, as fractions of each row's largest magnitude. Clipping a few outliers
 # buys finer steps for every other weight; the search keeps whichever gives the least squared error.
 CLIP_FRACTIONS = np.linspace(0.5, 1.0, 51, dtype=np.float64)
 
-# Rows handled together by quantize_rows: the temporaries of a chunk stay in the CPU cache. Each row's
-# result depends on that row alone, so the chunk size changes the speed, never the numbers.
+# Rows handled together by quantize_rows_numpy: the temporaries of a chunk stay in the CPU cache. Each
+# row's result depends on that row alone, so the chunk size changes the speed, never the numbers.
 _CHUNK_ELEMENTS = 1 << 15
+
+# quantize_rows splits a matrix into row blocks of at least this many weights, one per thread.
+_MIN_BLOCK_ELEMENTS = 1 << 14
 
 
 def _quantize_chunk(w: np.ndarray, amax: np.ndarray) -> np.ndarray:
@@ -50,8 +58,26 @@ def quantize_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Quantise a float [rows, cols] matrix to int8 in [-127, 127] with one float32 scale per row.
 
     For each row the scale is clip / 127, with clip searched over CLIP_FRACTIONS of the row's max |w| to
-    minimise sum (w - scale * q)^2. An all-zero row gets scale 0. Returns (q int8, scale float32).
+    minimise sum (w - scale * q)^2 (ties: the smallest clip). An all-zero row gets scale 0. Returns
+    (q int8, scale float32): the bits of ``quantize_rows_numpy``, computed in C over row blocks in threads.
     """
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if w.ndim != 2:
+        raise ShapeError(f"quantize_rows needs a 2-D matrix, got shape {w.shape}")
+    rows, cols = w.shape
+    amax = np.abs(w).max(axis=1) if cols else np.zeros(rows)
+    q = np.empty((rows, cols), dtype=np.int8)
+    scale = np.empty(rows, dtype=np.float32)
+    blocks = max(1, min(workers(), rows * cols // _MIN_BLOCK_ELEMENTS))
+    bounds = [rows * i // blocks for i in range(blocks + 1)]
+    parallel_map(lambda i: _quantize.clip_search(w, amax, CLIP_FRACTIONS, q, scale, bounds[i], bounds[i + 1]),
+                 range(blocks))
+    return q, scale
+
+
+def quantize_rows_numpy(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``quantize_rows`` in numpy: the reference the compiled search is tested against (not used by the
+    converter). Same arguments, same result bits."""
     w = np.ascontiguousarray(w, dtype=np.float64)
     amax = np.abs(w).max(axis=1) if w.shape[1] else np.zeros(w.shape[0])
     best_scale = np.zeros(w.shape[0])
@@ -134,7 +160,7 @@ def _matrices(w_ih, w_hh, w_hr) -> list[np.ndarray]:
 
 def quantize_cell(w_ih: np.ndarray, w_hh: np.ndarray, w_hr: np.ndarray | None = None) -> Int8Cell:
     """Quantise one layer/direction (PyTorch layout, float) into the ``Int8Cell`` the file stores."""
-    q = parallel_map(quantize_rows, _matrices(w_ih, w_hh, w_hr))
+    q = [quantize_rows(m) for m in _matrices(w_ih, w_hh, w_hr)]
     return _cell(q[0], q[1], q[2] if w_hr is not None else None)
 
 
@@ -143,8 +169,8 @@ def quantize_spec(spec: Any, layers=None) -> Any:
 
     Layers already quantised in ``spec.int8`` are kept as they are, so calling this again costs nothing:
     each layer is quantised once per conversion, whichever int8 mode it ends up with (both modes store
-    the same weights). The matrices are quantised in parallel threads; the float weights stay in the
-    spec (float32 layers are written from them).
+    the same weights). Each matrix is quantised by row blocks in parallel threads; the float weights
+    stay in the spec (float32 layers are written from them).
     """
     wanted = range(len(spec.layers)) if layers is None else layers
     int8 = list(spec.int8) if spec.int8 is not None else [None] * len(spec.layers)
@@ -154,7 +180,7 @@ def quantize_spec(spec: Any, layers=None) -> Any:
     cells = [(k, d, cell.w_ih, cell.w_hh, cell.w_hr if spec.proj_size else None)
              for k in missing for d, cell in enumerate(spec.layers[k])]
     jobs = [m for _, _, *ws in cells for m in _matrices(*ws)]
-    results = iter(parallel_map(quantize_rows, jobs))
+    results = iter([quantize_rows(m) for m in jobs])
     for k in missing:
         int8[k] = [None] * len(spec.layers[k])
     for k, d, _, _, w_hr in cells:

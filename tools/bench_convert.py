@@ -1,13 +1,15 @@
 """Time the PyTorch -> model-file converter (issue 13: quantise once, then calibrate, then write).
 
     PYTHONPATH=. python tools/bench_convert.py                 # this tree
-    PYTHONPATH=. python tools/bench_convert.py --base 016d305  # this tree and the converter at a commit
+    PYTHONPATH=. python tools/bench_convert.py --base d7072e5  # this tree and the converter at a commit
 
 Cases, on nn.LSTM(256, 512, num_layers=2) (torch seed 0) and 4 x 100 calibration steps (numpy seed 0):
 ``int8-dynamic + calibration`` (no tolerance), ``int8-dynamic + calibration + tolerance 1e-2`` and
 ``int8`` alone. With ``--base`` the Python files of lstm_embed/ at that commit run in a temporary copy
-of the package (same compiled extension), alternating with this tree, best of ``--repeat`` each; the
-SHA-256 of every file written is printed so the two versions can be checked byte for byte.
+of the package (this tree's compiled extensions), alternating with this tree, best of ``--repeat`` each;
+the SHA-256 of every file written is printed so the two versions can be checked byte for byte. The base
+must write format version 2: the compiled reader refuses older files (016d305, where issue 13 was filed,
+cannot run). Results and history: docs/benchmarks.md, "Conversion speed".
 """
 from __future__ import annotations
 
