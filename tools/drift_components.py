@@ -1,20 +1,22 @@
 """Where does the fp32 engine's distance to float64 come from? A float64 NumPy emulation of the engine's
 fp32 arithmetic, one component at a time swapped for exact float64 (issue 14).
 
-The emulation follows src/lstm_c bit for bit where it can:
-  products   gates = bias (b_ih + b_hh rounded to float) then the x terms then the h terms, each term
-             one fused multiply-add ("fma" family) or a rounded multiply then a rounded add ("muladd"),
-             in `chains` interleaved accumulators per part (1 = one chain in k order, the engine before
-             issue 14); the accumulators of a part are combined as kernels.h describes;
+The emulation follows src/lstm_c bit for bit (checked: the same bits as the avx512_vnni / avx2 tables for
+family "fma" and the reference table for "muladd", one chain before issue 14, block=16 after):
+  products   gates = bias (b_ih + b_hh rounded to float), then the x terms, then the h terms, each term
+             one fused multiply-add ("fma") or a rounded multiply then a rounded add ("muladd"); `chains`
+             interleaved accumulators (term k into k mod chains, pairwise at the end) or, with `block`,
+             blocks of that many terms each summed from 0 and then added to the gate (kernels.h now);
   activations  exp / sigmoid / tanh of src/lstm_c/elementwise.h, in float32 operations;
   cell       c = f * c + i * g and h = o * tanh(c), each operation rounded to float.
-Swaps ("exact" = computed in float64, rounded to float32 once at the end of the component):
-  --products exact      each gate's whole sum (bias included) in float64, rounded once
-  --products torch      round(W_ih x) + b_ih, round(W_hh h) + b_hh, then their sum (PyTorch's split; the
-                        two products each rounded once, i.e. a better-than-MKL blocked sum)
-  --bias exact          b_ih + b_hh not pre-rounded (added in float64 to the first term)
-  --act exact           sigmoid / tanh correctly rounded float32 (float64 then rounded)
-  --cell exact          c and h updates in float64, rounded once
+Swaps (Emulated keywords; "exact" = computed in float64, rounded to float32 once):
+  products="exact"   each gate's whole sum (bias included) in float64, rounded once
+  products="torch"   round(W_ih x) + b_ih, round(W_hh h) + b_hh, then their sum (PyTorch's split, each
+                     product exactly rounded: better than PyTorch's own sums)
+  bias="exact"       b_ih + b_hh not pre-rounded (added in float64 to the first term)
+  act="exact"        sigmoid / tanh correctly rounded float32
+  cell="exact"       the c and h updates in float64, rounded once
+local_errors() / torch_local_errors(): the teacher-forced one-step errors (docs/accuracy.md's table).
 
 Usage: python tools/drift_components.py STATE_DICT.pt [--steps 1000] [--seeds 6]
 prints a table: per configuration the mean over seeds of the max abs error and of the mean abs error of the
