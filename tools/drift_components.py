@@ -167,6 +167,8 @@ class Emulated:
 CONFIGS = {
     "ours fma, 1 chain (before)": dict(family="fma", chains=1),
     "ours mul+add, 1 chain (before)": dict(family="muladd", chains=1),
+    "ours fma, blocks of 16 (after)": dict(family="fma", block=16),
+    "ours mul+add, blocks of 16 (after)": dict(family="muladd", block=16),
     "(a) products exact": dict(products="exact"),
     "(a) products as torch (2 parts)": dict(products="torch"),
     "(a) fma, 2 chains": dict(family="fma", chains=2),
