@@ -10,6 +10,13 @@ import torch
 from reference import ReferenceLSTM
 
 TOL = 1e-5
+# Our mean abs error vs float64 over PyTorch fp32's, at most (issue 14). With one chain per output over all
+# I + H columns it was up to 3.37 (H = 512), 2.19 (H = 256), 1.99 (I40-H128-P32) on these cases; with the
+# blocked sums of kernels.h 0.86-1.21 (above 1.0: bidirectional 2 layers with projection 1.21, H = 512
+# 1.13, I40-H128-P32 1.06, four more within 1.03). On these small random models the rest is the order of
+# the elementwise arithmetic, within a few percent of PyTorch's; docs/accuracy.md. tests/test_drift.py
+# holds ours <= PyTorch's (ratio 1.0) on a long run of a trained model.
+ERROR_RATIO = 1.25
 
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 
@@ -41,13 +48,20 @@ def reference(lstm, head=None, activation=None):
     return ReferenceLSTM(lstm.state_dict(), None if head is None else head.state_dict(), activation or "none")
 
 
+def mean_err(got, want):
+    return float(np.mean(np.abs(np.asarray(got, np.float64) - np.asarray(want, np.float64))))
+
+
 def assert_parity(got, lstm, xs, head=None, activation=None):
-    """got == torch and got == float64 reference, each within TOL."""
+    """got == torch and got == float64 reference, each within TOL; and got's mean abs error vs the float64
+    reference at most ERROR_RATIO times PyTorch fp32's (issue 14)."""
     want_torch = torch_outputs(lstm, xs, head, activation)
     want_ref = reference(lstm, head, activation)(xs)
     assert got.shape == want_torch.shape
     assert max_err(got, want_torch) <= TOL, f"vs torch: {max_err(got, want_torch):.3g}"
     assert max_err(got, want_ref) <= TOL, f"vs float64 reference: {max_err(got, want_ref):.3g}"
+    ours, theirs = mean_err(got, want_ref), mean_err(want_torch, want_ref)
+    assert ours <= ERROR_RATIO * theirs, f"mean abs error vs float64: ours {ours:.3g}, PyTorch fp32's {theirs:.3g}"
 
 
 # (input, hidden, layers, proj, bias, steps)

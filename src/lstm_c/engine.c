@@ -130,7 +130,7 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
             q8_dynamic_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
             q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &bh);
             q8_dynamic_gates(m, cell, gates, &bx, 0, &bh, 0);
-        } else if (cell->dtype == LSTM_LAYER_FP32) { /* each gate one chain: bias, the x terms, the h terms */
+        } else if (cell->dtype == LSTM_LAYER_FP32) { /* each gate: bias, the x terms, the h terms (kernels.h) */
             memcpy(gates, cell->b, H4 * sizeof(float));
             m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, in, gates);
             m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
@@ -390,8 +390,9 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             q8_dynamic_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh);
             for (size_t i = 0; i < n; i++) q8_dynamic_gates(m, cell, g + i * H4, &qx, i, &qh, i);
         } else if (cell->dtype == LSTM_LAYER_FP32) {
-            broadcast_rows(g, n, H4, cell->b, H4);
-            m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->ld, n, xh, ld, g, H4);
+            broadcast_rows(g, n, H4, cell->b, H4); /* the column split of lstm_step: [0, in), then the rest */
+            m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->in, n, xh, ld, g, H4);
+            m->kern->f32_gemm(cell->w, H4, cell->ld, cell->in, cell->ld, n, xh + cell->in, ld, g, H4);
         } else {
             /* float activations: both parts for all streams, each in one pass over its columns (gemm_f32:
              * the bits of add_input_part then add_hidden_part in lstm_step) */

@@ -1,7 +1,7 @@
 /* f32_avx2.c - fp32 products of our own for x86-64 with AVX2 and FMA, over packed weight panels
- * (lstm_format.h): a 16-row panel is two registers; every output is one chain of fused multiply-adds in k
- * order (the "fma" family of kernels.h: the same bits as the AVX-512, aarch64 NEON and Cortex-M kernels).
- * Accumulators start at y, so there is no horizontal reduction. */
+ * (lstm_format.h): a 16-row panel is two registers; every output is summed in blocks of LSTM_F32_BLOCK
+ * columns, each a chain of fused multiply-adds in k order from 0 then added to y (the "fma" family of
+ * kernels.h: the same bits as the AVX-512, aarch64 NEON and Cortex-M kernels). No horizontal reduction. */
 #include "kernels.h"
 
 #ifdef LSTM_HAVE_X86_KERNELS
@@ -31,25 +31,36 @@ AVX2 ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_
         mask[h] = rows_mask(r, rows);
         half[h] = w + (r / 16) * cols * 16 + r % 16;
     }
+    const int full = r0 + 8 * (size_t)NH <= rows; /* every row of the tile exists: plain loads and stores */
+    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
+        size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
 #pragma GCC unroll 6
-    for (int v = 0; v < NV; v++)
+        for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
-        for (int h = 0; h < NH; h++) acc[v][h] = _mm256_maskload_ps(y + v * ldy + r0 + 8 * (size_t)h, mask[h]);
-    for (size_t k = k0; k < k1; k++) {
-        __m256 wv[8];
+            for (int h = 0; h < NH; h++) acc[v][h] = _mm256_setzero_ps();
+        for (size_t k = kb; k < ke; k++) {
+            __m256 wv[8];
 #pragma GCC unroll 8
-        for (int h = 0; h < NH; h++) wv[h] = _mm256_loadu_ps(half[h] + k * 16);
+            for (int h = 0; h < NH; h++) wv[h] = _mm256_loadu_ps(half[h] + k * 16);
 #pragma GCC unroll 6
-        for (int v = 0; v < NV; v++) {
-            __m256 xb = _mm256_broadcast_ss(x + v * ldx + k - k0);
+            for (int v = 0; v < NV; v++) {
+                __m256 xb = _mm256_broadcast_ss(x + v * ldx + k - k0);
 #pragma GCC unroll 8
-            for (int h = 0; h < NH; h++) acc[v][h] = _mm256_fmadd_ps(wv[h], xb, acc[v][h]);
+                for (int h = 0; h < NH; h++) acc[v][h] = _mm256_fmadd_ps(wv[h], xb, acc[v][h]);
+            }
         }
-    }
+        /* y = y + the block's sums */
 #pragma GCC unroll 6
-    for (int v = 0; v < NV; v++)
+        for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
-        for (int h = 0; h < NH; h++) _mm256_maskstore_ps(y + v * ldy + r0 + 8 * (size_t)h, mask[h], acc[v][h]);
+            for (int h = 0; h < NH; h++) {
+                float *yh = y + v * ldy + r0 + 8 * (size_t)h;
+                if (full)
+                    _mm256_storeu_ps(yh, _mm256_add_ps(_mm256_loadu_ps(yh), acc[v][h]));
+                else
+                    _mm256_maskstore_ps(yh, mask[h], _mm256_add_ps(_mm256_maskload_ps(yh, mask[h]), acc[v][h]));
+            }
+    }
 }
 
 /* 4 panels (8 accumulators) at a time, then the rest. */

@@ -1,7 +1,8 @@
 /* f32_cortex_m.c - fp32 products and the int8-weight x float-activation product for Cortex-M cores with
  * the DSP extension and a single-precision FPU (M4F, M7, M33): scalar code shaped for 16 FPU registers.
- *  - f32 gemv / gemm over packed panels: each output a chain of fused multiply-adds in k order (fmaf:
- *    VFMA.F32), the "fma" family of kernels.h: the bits of the x86 and aarch64 kernels.
+ *  - f32 gemv / gemm over packed panels: each output in blocks of LSTM_F32_BLOCK columns, each a chain of
+ *    fused multiply-adds in k order from 0 (fmaf: VFMA.F32) then added to y: the "fma" family of
+ *    kernels.h, the bits of the x86 and aarch64 kernels.
  *  - gemv_f32: the canonical order of kernels.h row by row (the 4 partial sums of a row in registers,
  *    groups in order, a rounded multiply then a rounded add, (s0 + s1) + (s2 + s3), y += scale * sum): the
  *    reference's bits. */
@@ -11,21 +12,23 @@
 #include <math.h>
 
 /* One panel: its 16 rows as 16 chains of VFMA.F32 in k order (the "fma" family of kernels.h), held in
- * FPU registers across k. */
+ * FPU registers across a block of k, then added to y. */
 void lstm_f32_gemv_cortex_m(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x,
                             float *y) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const float *p = w + r0 * cols;
         size_t valid = rows - r0 < 16 ? rows - r0 : 16;
-        float acc[16] = {0};
-        for (size_t j = 0; j < valid; j++) acc[j] = y[r0 + j];
-        for (size_t k = k0; k < k1; k++) {
-            const float *wk = p + k * 16;
-            float xk = x[k - k0];
+        for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
+            size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
+            float acc[16] = {0};
+            for (size_t k = kb; k < ke; k++) {
+                const float *wk = p + k * 16;
+                float xk = x[k - k0];
 #pragma GCC unroll 16
-            for (int j = 0; j < 16; j++) acc[j] = fmaf(wk[j], xk, acc[j]);
+                for (int j = 0; j < 16; j++) acc[j] = fmaf(wk[j], xk, acc[j]);
+            }
+            for (size_t j = 0; j < valid; j++) y[r0 + j] = y[r0 + j] + acc[j];
         }
-        for (size_t j = 0; j < valid; j++) y[r0 + j] = acc[j];
     }
 }
 

@@ -9,11 +9,15 @@
  *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations; gemm_f32
  *    computes them for each of its vectors, so its every output equals gemv_f32's on that vector.
  *  - quantize, q8_gates, cell_update and activate run the code of elementwise.h, compiled per ISA.
- *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) take every output as ONE
- *    chain: acc = y[r], then for k = k0, k0 + 1, ..., k1 - 1 in turn acc = acc + w[r][k] * x[k - k0], stored
- *    back to y[r] as a float. The matrix-vector and the matrix-matrix kernel of a table compute exactly the
- *    same operations for each output, so a step, a whole sequence (input part for all steps first, then the
- *    hidden part step by step) and many streams give the same bits. Two families:
+ *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in blocks
+ *    of LSTM_F32_BLOCK (16) columns from k0 (the last block may be shorter): each block is one chain
+ *    from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn, then y[r] = y[r] + acc (a rounded add), block
+ *    after block. (Issue 14: one chain over all K = I + H columns carried a rounding error that grows like
+ *    K, 3x that of these blocks on a trained 3 x LSTM(40, 256); docs/accuracy.md.) The matrix-vector and the
+ *    matrix-matrix kernel of a table compute exactly the same operations for each output, and the engine
+ *    splits the columns the same way everywhere (W_ih x over [0, I), then W_hh h over [I, I + H)), so a
+ *    step, a whole sequence (input part for all steps first, then the hidden part step by step) and many
+ *    streams give the same bits. Two families:
  *      "fma": each term one fused multiply-add (avx2, avx512, neon on aarch64, cortex_m with an FPU):
  *             these tables give the same bits as each other;
  *      "mul+add": a rounded multiply then a rounded add (reference; 32-bit NEON with VMLA, whose
@@ -40,9 +44,12 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
+/* The block length of the fp32 panel products' sums (above). */
+#define LSTM_F32_BLOCK 16
+
 typedef struct lstm_kernels {
     /* fp32, w a packed [rows, cols] matrix (F32_PANELS): y[r] += sum over k in [k0, k1) of w[r][k] x[k - k0]
-     * for r < rows, as the one chain per output described above. */
+     * for r < rows, in the blocks described above. */
     void (*f32_gemv)(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, const float *x, float *y);
     /* f32_gemv for n vectors in one pass over the weights: vector i at x + i * ldx, its outputs at
      * y + i * ldy; the same bits as n f32_gemv calls. */

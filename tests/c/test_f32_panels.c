@@ -1,7 +1,8 @@
 /* test_f32_panels.c - the fp32 products over packed weight panels (issue 11), on every table this build
  * and CPU support:
- *  - f32_gemv equals, bit for bit, one chain per output in k order computed here in plain C: a rounded
- *    multiply then a rounded add for the "mul+add" tables, fmaf for the "fma" tables (kernels.h);
+ *  - f32_gemv equals, bit for bit, the blocked sum of kernels.h computed here in plain C (blocks of
+ *    LSTM_F32_BLOCK columns, each one chain in k order from 0, added to y): a rounded multiply then a
+ *    rounded add for the "mul+add" tables, fmaf for the "fma" tables;
  *  - f32_gemm equals n f32_gemv calls bit for bit, for partial panels, column ranges [k0, k1) and any n,
  *    and never writes past `rows`;
  *  - fp32 models: lstm_run equals T lstm_step calls and lstm_step_many equals each stream stepped alone,
@@ -54,19 +55,24 @@ static float *pack(const float *a, size_t rows, size_t cols) {
     return p;
 }
 
-/* The chain of kernels.h for one output, written out. volatile keeps the compiler from fusing (the build
- * passes -ffp-contract=off too) and rounds each step to float on x87. */
-static float chain(enum family f, float acc, const float *row, size_t k0, size_t k1, const float *x) {
-    for (size_t k = k0; k < k1; k++) {
-        if (f == FMA) {
-            acc = fmaf(row[k], x[k - k0], acc);
-        } else {
-            volatile float p = row[k] * x[k - k0];
-            volatile float s = acc + p;
-            acc = s;
+/* The order of kernels.h for one output, written out: blocks of LSTM_F32_BLOCK columns from k0, each one
+ * chain from 0, then y = y + the block's sum. volatile keeps the compiler from fusing (the build passes
+ * -ffp-contract=off too) and rounds each step to float on x87. */
+static float chain(enum family f, float y, const float *row, size_t k0, size_t k1, const float *x) {
+    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
+        volatile float acc = 0.0f;
+        for (size_t k = kb; k < k1 && k < kb + LSTM_F32_BLOCK; k++) {
+            if (f == FMA) {
+                acc = fmaf(row[k], x[k - k0], acc);
+            } else {
+                volatile float p = row[k] * x[k - k0];
+                acc = acc + p;
+            }
         }
+        volatile float s = y + acc;
+        y = s;
     }
-    return acc;
+    return y;
 }
 
 static void test_kernels(void) {
