@@ -43,6 +43,9 @@ void lstm_q8_gates_neon(float *y, const float *bias, const int32_t *acc_x, float
                         const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 void lstm_cell_update_neon(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_neon(unsigned activation, float *v, size_t n);
+float lstm_quantize16_neon(const float *v, size_t n, int16_t *q, size_t padded);
+void lstm_q16_gates_neon(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
+                         const int64_t *acc_h, float sh, const float *scale_h, size_t n);
 #endif
 
 #ifdef LSTM_HAVE_NEON_DOT_KERNELS
