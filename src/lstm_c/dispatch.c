@@ -32,13 +32,11 @@
 
 /* int8-a16 entries: the int8 x int16 products named after the table's int8 x int8 suffix (lstm_s16_gemv_<s8>),
  * the int16 quantisation and epilogue after its elementwise one. NEON_DOT shares NEON's (SDOT is int8
- * only); the Cortex-M DSP table takes the portable ones for now (aliases below). */
+ * only: alias below). */
 #define LSTM_S16_ENTRIES(s8, ew)                                                                            \
     lstm_s16_gemv_##s8, lstm_s16_gemm_##s8, lstm_quantize16_##ew, lstm_q16_gates_##ew
 #define lstm_s16_gemv_neon_dot lstm_s16_gemv_neon
 #define lstm_s16_gemm_neon_dot lstm_s16_gemm_neon
-#define lstm_s16_gemv_cortex_m lstm_s16_gemv_ref
-#define lstm_s16_gemm_cortex_m lstm_s16_gemm_ref
 
 /* Portable C: the twin of every SIMD table (fp32 in the "mul+add" order of kernels.h). */
 static const lstm_kernels reference_kernels = LSTM_TABLE(ref, ref, ref, ref);

@@ -73,6 +73,10 @@ void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
                            const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+void lstm_s16_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
+                            int64_t *acc);
+void lstm_s16_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                            const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 #endif
 
 #endif /* LSTM_KERNELS_ARM_H */
