@@ -203,3 +203,18 @@ def test_names_everywhere():
     lstm = torch.nn.LSTM(4, 8)
     a, b = (np.frombuffer(lstm_embed.convert_torch(lstm, dtype=d), np.uint8) for d in ("int8-dynamic", "int8-a16"))
     assert len(a) == len(b) and np.count_nonzero(a != b) <= 1 + 8 + 4
+
+
+def test_bidirectional_with_projection_runs_like_int8():
+    """A bidirectional layer's input (2 x Hr, padded) and the projection's float activations: every ISA
+    the same bits, and within a hair of int8 (float activations) against PyTorch."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(10, 24, 2, bidirectional=True, proj_size=7)
+    xs = np.random.default_rng(0).standard_normal((33, 10)).astype(np.float32)
+    with torch.no_grad():
+        ref = lstm(torch.from_numpy(xs))[0].numpy()
+    int8 = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(lstm, dtype="int8")).stream().run(xs)
+    outs = {isa: m.stream().run(xs) for isa, m in all_isas(lstm_embed.convert_torch(lstm, dtype="int8-a16")).items()}
+    for isa, out in outs.items():
+        assert np.array_equal(out, outs["reference"]), isa
+    assert np.abs(outs["reference"] - ref).max() <= np.abs(int8 - ref).max() * 1.05 + 1e-6
