@@ -5,7 +5,7 @@
 - One arithmetic everywhere: every ISA this CPU runs gives the reference's bits; step, run and step_many
   give the same bits.
 - No overflow at the largest input width a model may have (65536 columns, every weight and activation
-  at full scale: the sums pass 2^47).
+  at full scale: the sums pass 2^38).
 - Accuracy between int8-dynamic and int8; calibration with a tolerance picks it between them; verify's
   budget and the CLI's dtype list know it.
 """

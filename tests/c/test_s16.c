@@ -5,7 +5,7 @@
  *    gemm_s16 writes only rows < rows (sentinels past them stay);
  *  - the overflow bound: max-magnitude weights (+-127) and activations (+-32767) at the largest column count
  *    a valid model can have (a bidirectional layer's input 2 * 65535 -> 131072 columns) give the exact
- *    sum (about 5.5e14: far past int32) on every ISA;
+ *    sum (about 5.5e11, 2^39: far past int32) on every ISA;
  *  - quantize16 against an independent float computation (scale, round half to even, range, padding,
  *    zero and tiny vectors), bit for bit on every ISA;
  *  - q16_gates: the same bits on every ISA as the formula written out here. */
