@@ -46,7 +46,7 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", cal
                   tolerance=None, report=False):
     """Convert a PyTorch ``nn.LSTM`` or ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
-    ``dtype``: "float32", "int8" or "int8-dynamic"; see ``lstm_embed.convert.convert_torch`` for
+    ``dtype``: "float32", "int8", "int8-dynamic" or "int8-a16"; see ``lstm_embed.convert.convert_torch`` for
     ``calibration`` and ``tolerance``; ``report=True`` returns a ``Conversion`` instead of the bytes.
     torch is imported only when this is called.
     """

@@ -92,7 +92,7 @@ _STATUS_HINTS = {
 
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu", "softmax")
 # Names of lstm_layer_dtype values, in code order.
-LAYER_DTYPES = ("float32", "int8", "int8-dynamic")
+LAYER_DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16")
 # Names of lstm_isa values, in code order, as the C library spells them ("auto" picks the best this CPU
 # has): ("auto", "reference", "avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp", "blas").
 ISAS = tuple(lstm_isa_name(<lstm_isa>i).decode() for i in range(LSTM_ISA_COUNT))

@@ -18,8 +18,8 @@ from lstm_embed.quantize import parallel_map, quantize_spec
 
 log = logging.getLogger("lstm_embed")
 
-# int8 modes, fastest first; float32 is the fallback when neither stays within a tolerance.
-INT8_MODES = ("int8-dynamic", "int8")
+# int8 modes, fastest first; float32 is the fallback when none stays within a tolerance.
+INT8_MODES = ("int8-dynamic", "int8-a16", "int8")
 
 
 @dataclass
@@ -170,7 +170,7 @@ def calibrate(spec: ModelSpec, calibration, dtype: str = "int8", tolerance: floa
     """Measure int8 modes on calibration data and choose one per layer.
 
     Without ``tolerance`` every layer gets ``dtype``. With it, every layer starts at the fastest mode and
-    the layer that hurts most is moved to the next more accurate mode (int8-dynamic, int8, float32) until
+    the layer that hurts most is moved to the next more accurate mode (int8-dynamic, int8-a16, int8, float32) until
     the output error is within the tolerance. ``spec`` may already carry its quantised weights
     (``quantize.quantize_spec``); layers that do not are quantised once here.
     """

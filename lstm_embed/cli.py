@@ -391,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="model file to write")
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="weight format: float32 (default), int8 (int8 weights, float activations) or "
-                   "int8-dynamic (activations quantized per step too; fastest)")
+                   "int8-dynamic (activations quantized per step too; fastest) or int8-a16 (activations quantized per step "
+                   "to int16: near int8's accuracy, near int8-dynamic's speed)")
     p.add_argument("--head-activation", choices=ACTIVATIONS, default="none",
                    help="activation after the head (default none)")
     p.add_argument("--calibration", metavar="X.npy", help="real inputs, (T, input_size) or (N, T, input_size): "

@@ -26,7 +26,7 @@ from lstm_embed.calibrate import CalibrationReport
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import CellWeights, ModelSpec, write_model
 
-DTYPES = ("float32", "int8", "int8-dynamic")
+DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16")
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 _CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -42,7 +42,7 @@ class Conversion:
     ``Checkpoint.convert``).
 
     - ``data``: the model-file bytes (what ``report=False`` returns).
-    - ``dtypes``: the dtype each layer got ("float32", "int8" or "int8-dynamic").
+    - ``dtypes``: the dtype each layer got ("float32", "int8", "int8-dynamic" or "int8-a16").
     - ``report``: the calibration measurements (``CalibrationReport``: error per layer and mode, the
       chosen modes, the total error), or None when no calibration data was given.
     - ``warnings``: human-readable problems, e.g. a requested int8 dtype that fell back to float32 (each
@@ -275,10 +275,12 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float3
     inference no-op.
 
     ``dtype``: "float32"; "int8" (int8 weights, one scale per row, float activations: the accurate
-    int8 mode); or "int8-dynamic" (activations quantized per step too: the fastest). ``calibration``:
+    int8 mode); "int8-dynamic" (activations quantized per step too: the fastest); or "int8-a16"
+    (the same int8 weights times activations quantized per step to int16: near int8's accuracy at close
+    to int8-dynamic's speed). ``calibration``:
     real inputs, (T, input_size) or (N, T, input_size), on which the quantization error is measured and
     logged to the "lstm_embed" logger; with ``tolerance`` (max abs output error) each layer gets the
-    fastest mode that keeps the output within it (int8-dynamic, then int8, then float32); layers left
+    fastest mode that keeps the output within it (int8-dynamic, int8-a16, int8, then float32); layers left
     float32 that way raise a ``ConversionWarning``.
 
     ``report=True`` returns a ``Conversion`` (``.data`` bytes, ``.dtypes`` per layer, ``.report`` the

@@ -117,7 +117,7 @@ def inspect_file(path: str | os.PathLike) -> dict:
 # Error budgets of the quantized formats, as a fraction of the largest |output| of the float64 reference
 # (see docs/cli.md, "verify"). A float32 layer adds nothing beyond float32 rounding; a mixed file gets the
 # budget of its loosest layer.
-QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-dynamic": 1e-1}
+QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-a16": 5e-2, "int8-dynamic": 1e-1}
 FP32_FACTOR = 4.0  # a float32 file may be this many times further from float64 than PyTorch's float32 is
 FP32_FLOOR = 1e-6  # ... plus this fraction of the largest |output| (rounding noise of tiny errors)
 

@@ -72,12 +72,12 @@ GOLDEN = {
                    "74a26c5f9be1bade400f34f2f4f68e62a0feb122a5294cd569a2a98ff9622e78"),
     "calib-tol-loose": (deep, dict(dtype="int8-dynamic", calibration=CALIB, tolerance=1.0),
                         "64f404c55458bf1b37fbe1b3dc2a193484cdfe4056c80e51570b4c055292bcd4"),
-    # chosen: int8, int8, int8-dynamic (the same for any tolerance in 6e-3..8e-3)
+    # chosen: int8-a16 x 3 (int8, int8, int8-dynamic before the int8-a16 rung of the ladder, issue 14)
     "calib-tol-mixed": (deep, dict(dtype="int8-dynamic", calibration=CALIB, tolerance=7e-3),
-                        "9c4c1b07be11fc9d5babae71d4f117fa503a93ed2040e249161c3c5e0a5f9ddc"),
-    # chosen: float32, int8, float32 (any tolerance in 4.5e-3..5e-3): a partial fallback
+                        "20662b5af16bbaaa865e69ba42ae1ff676e305f7f638bea7408de20893445f1e"),
+    # chosen: float32, int8-a16, float32 (float32, int8, float32 before int8-a16): a partial fallback
     "calib-tol-partial": (deep, dict(dtype="int8-dynamic", calibration=CALIB, tolerance=4.7e-3),
-                          "eb9592a3dd0d050be8fdda657f0765eb642e6b5e0509149a9a77bc5cca1e2911"),
+                          "56bc9a547805b7f662c137e063c35e39d21556a733d44c1f3a06454f9f9db071"),
 }
 
 
@@ -93,9 +93,10 @@ def test_files_are_byte_identical_to_the_old_writer(name):
         assert model.layer_dtypes == LAYER_DTYPES[name]
 
 
-# The per-layer dtypes calibration chose, unchanged since 016d305.
-LAYER_DTYPES = {"calib-tol-loose": ("int8-dynamic",) * 3, "calib-tol-mixed": ("int8", "int8", "int8-dynamic"),
-                "calib-tol-partial": ("float32", "int8", "float32"), "calib-int8": ("int8",) * 3}
+# The per-layer dtypes calibration chose: unchanged since 016d305 until the ladder gained int8-a16 between
+# int8-dynamic and int8 (issue 14), which the two tolerance cases that left int8-dynamic now take.
+LAYER_DTYPES = {"calib-tol-loose": ("int8-dynamic",) * 3, "calib-tol-mixed": ("int8-a16",) * 3,
+                "calib-tol-partial": ("float32", "int8-a16", "float32"), "calib-int8": ("int8",) * 3}
 
 
 def _old_quantize_rows(w):
@@ -203,19 +204,19 @@ def test_report_contents_per_layer_and_mode():
         conv = spec_to_bytes(deep(), "int8-dynamic", CALIB, 7e-3, report=True)
     report = conv.report
     assert isinstance(report, CalibrationReport)
-    assert conv.dtypes == report.modes == ["int8", "int8", "int8-dynamic"]
+    assert conv.dtypes == report.modes == ["int8-a16"] * 3
     assert list(lstm_embed.Model.from_bytes(conv.data).layer_dtypes) == conv.dtypes
-    assert set(report.layer_errors) == {"int8-dynamic", "int8"}
+    assert set(report.layer_errors) == {"int8-dynamic", "int8-a16", "int8"}
     for mode, errors in report.layer_errors.items():
         assert len(errors) == 3 and all(0 < mean <= mx for mx, mean in errors), mode
     assert report.steps == 120 and report.tolerance == 7e-3 and report.dtype == "int8-dynamic"
     assert 0 < report.mean_error <= report.max_error <= 7e-3 and report.within_tolerance
     assert report.float_layers == [] and conv.warnings == []
     text = str(report)
-    assert "calibration on 120 steps" in text and "layer 2: int8-dynamic" in text and "tolerance 7.00e-03" in text
+    assert "calibration on 120 steps" in text and "layer 2: int8-a16" in text and "tolerance 7.00e-03" in text
     d = report.as_dict()
     assert d["modes"] == conv.dtypes and len(d["layer_errors"]["int8"]) == 3 and d["max_error"] == report.max_error
-    assert "int8-dynamic" in report.layer_summary(0) and "layer dtypes: int8, int8, int8-dynamic" in str(conv)
+    assert "int8-dynamic" in report.layer_summary(0) and "layer dtypes: int8-a16, int8-a16, int8-a16" in str(conv)
 
 
 def test_report_without_tolerance_measures_every_mode():
@@ -240,7 +241,7 @@ def test_impossible_tolerance_warns_and_says_what_to_do():
 def test_partial_fallback_names_the_layers():
     with pytest.warns(ConversionWarning, match=r"layers 0, 2 of 3 stayed float32"):
         conv = spec_to_bytes(deep(), "int8-dynamic", CALIB, 4.7e-3, report=True)
-    assert conv.dtypes == ["float32", "int8", "float32"] and len(conv.warnings) == 1
+    assert conv.dtypes == ["float32", "int8-a16", "float32"] and len(conv.warnings) == 1
 
 
 def test_fallback_warns_without_report_too():

@@ -38,7 +38,7 @@ def lstm_and_head():
     return lstm, build_head(24, 5, seed=7)
 
 
-@pytest.mark.parametrize("dtype", ["int8", "int8-dynamic"])
+@pytest.mark.parametrize("dtype", ["int8", "int8-dynamic", "int8-a16"])
 def test_int8_paths_are_bit_identical(lstm_and_head, dtype):
     lstm, head = lstm_and_head
     rng = np.random.default_rng(3)

@@ -319,7 +319,8 @@ MUTATIONS = {
     "head_size 0 with activation": (set_header("HDR_HEAD_SIZE", "<I", 0), BAD_HEADER),
     "head_size 3": (set_header("HDR_HEAD_SIZE", "<I", 3), BAD_TENSOR),
     "head_activation 5": (set_header("HDR_HEAD_ACTIVATION", "<I", 5), BAD_HEADER),
-    "layer 0 dtype 3": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"], "<B", 3), BAD_HEADER),
+    "layer 0 dtype 4": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"], "<B", 4), BAD_HEADER),  # past int8-a16
+    "layer 0 int8-a16 but float tensors": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"], "<B", 3), BAD_TENSOR),
     "layer 0 dtype 255": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"], "<B", 255), BAD_HEADER),
     "layer 1 int8 but float tensors": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"] + 1, "<B", 1), BAD_TENSOR),
     "unused layer dtype 1": (lambda d: put(d, FORMAT["HDR_LAYER_DTYPES"] + 9, "<B", 1), BAD_HEADER),

@@ -74,6 +74,9 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n
     }
 }
 
+/* int8-a16 layers: in their own file */
+#include "elementwise_q16_impl.h"
+
 #undef LSTM_EW
 #undef LSTM_EW_PASTE
 #undef LSTM_EW_PASTE2

@@ -1,4 +1,4 @@
-/* engine.c - the forward pass of fp32, int8 and int8-dynamic layers: one step, a whole sequence, and many
+/* engine.c - the forward pass of fp32, int8, int8-dynamic and int8-a16 layers: one step, a whole sequence, and many
  * streams at once. Every kernel comes from the model's table (kernels.h), chosen when it was opened; the
  * dense head always uses the canonical fp32 product, so it gives the same bits on every ISA. */
 #include <string.h>
@@ -65,11 +65,57 @@ static void q8_dynamic_gates(const lstm_model *m, const lstm_cell *c, float *gat
                   c->wscale + rows, rows);
 }
 
-/* The state's scratch for one vector of the int8-dynamic path; `slot` 0 or 1 picks one of two. */
+/* int8-a16 layers: q8_dynamic_sums with int16 activations (b->q holds int16_t [n][r4(width)]) and exact
+ * int64 sums (b->acc holds int64_t [n][4H]). */
+static void q16_sums(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t ldv,
+                     size_t width, size_t n, const q8_batch *b) {
+    size_t rows = 4 * (size_t)m->info.hidden_size, groups = c->gx + c->gh, padded = lstm_r4(width);
+    size_t g0 = part ? c->gx : 0, g1 = g0 + padded / 4;
+    int16_t *q = (int16_t *)(void *)b->q;
+    int64_t *acc = (int64_t *)(void *)b->acc;
+    for (size_t i = 0; i < n; i++) b->scale[i] = m->kern->quantize16(v + i * ldv, width, q + i * padded, padded);
+    if (n == 1)
+        m->kern->gemv_s16(c->wq, rows, groups, g0, g1, q, acc);
+    else
+        m->kern->gemm_s16(c->wq, rows, groups, g0, g1, n, q, padded, acc, rows);
+}
+
+/* The sums of a layer with quantised activations (int8-dynamic or int8-a16). */
+static void quant_sums(const lstm_model *m, const lstm_cell *c, size_t part, const float *v, size_t ldv,
+                       size_t width, size_t n, const q8_batch *b) {
+    if (c->dtype == LSTM_LAYER_INT8_A16)
+        q16_sums(m, c, part, v, ldv, width, n, b);
+    else
+        q8_dynamic_sums(m, c, part, v, ldv, width, n, b);
+}
+
+/* gates[4H] of a layer with quantised activations: q8_dynamic_gates, or for int8-a16 the same epilogue
+ * from int64 sums (q16_gates). */
+static void quant_gates(const lstm_model *m, const lstm_cell *c, float *gates, const q8_batch *x, size_t i,
+                        const q8_batch *h, size_t j) {
+    if (c->dtype != LSTM_LAYER_INT8_A16) {
+        q8_dynamic_gates(m, c, gates, x, i, h, j);
+        return;
+    }
+    size_t rows = 4 * (size_t)m->info.hidden_size;
+    const int64_t *ax = (const int64_t *)(const void *)x->acc, *ah = (const int64_t *)(const void *)h->acc;
+    m->kern->q16_gates(gates, c->b, ax + i * rows, x->scale[i], c->wscale, ah + j * rows, h->scale[j],
+                       c->wscale + rows, rows);
+}
+
+static int quantised(const lstm_cell *c) {
+    return c->dtype == LSTM_LAYER_INT8_DYNAMIC || c->dtype == LSTM_LAYER_INT8_A16;
+}
+/* Bytes per quantised activation and 32-bit words per exact sum of the model's widest quantised layers
+ * (at least 1: the run and step_many workspaces always hold the int8-dynamic areas). */
+static size_t q_bytes(const lstm_model *m) { return m->q_bytes > 1 ? m->q_bytes : 1; }
+static size_t acc_words(const lstm_model *m) { return m->acc_words > 1 ? m->acc_words : 1; }
+
+/* The state's scratch for one vector of the quantised paths; `slot` 0 or 1 picks one of two. */
 static q8_batch state_batch(const lstm_model *m, float *scratch, size_t slot, float *scale) {
     q8_batch b;
-    b.q = (int8_t *)(void *)(scratch + m->off_q) + slot * lstm_r4(m->q_width);
-    b.acc = (int32_t *)(void *)(scratch + m->off_acc) + slot * lstm_r16(4 * (size_t)m->info.hidden_size);
+    b.q = (int8_t *)(void *)(scratch + m->off_q) + slot * lstm_r4(m->q_width) * m->q_bytes;
+    b.acc = (int32_t *)(void *)(scratch + m->off_acc) + slot * lstm_r16(4 * (size_t)m->info.hidden_size) * m->acc_words;
     b.scale = scale;
     return b;
 }
@@ -124,12 +170,12 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
         float *h = d + lstm_off_h(m, l, 0), *c = d + lstm_off_c(m, l, 0);
-        if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
+        if (quantised(cell)) {
             float sx, sh;
             q8_batch bx = state_batch(m, scratch, 0, &sx), bh = state_batch(m, scratch, 1, &sh);
-            q8_dynamic_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
-            q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &bh);
-            q8_dynamic_gates(m, cell, gates, &bx, 0, &bh, 0);
+            quant_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
+            quant_sums(m, cell, 1, h, 0, hr, 1, &bh);
+            quant_gates(m, cell, gates, &bx, 0, &bh, 0);
         } else if (cell->dtype == LSTM_LAYER_FP32) { /* each gate: bias, the x terms, the h terms (kernels.h) */
             memcpy(gates, cell->b, H4 * sizeof(float));
             m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, in, gates);
@@ -191,10 +237,10 @@ static size_t widest_input(const lstm_model *m) {
     return m->info.input_size > m->layer_out ? m->info.input_size : m->layer_out;
 }
 /* Floats per step of the area that holds the inputs of a layer's input projection in another form: for
- * int8-dynamic layers their int8 copies [r4(widest input)] bytes; for int8 (float activations) layers whose
- * input width is not a multiple of 4, a copy zero-padded to r4(in) columns (the blocked W_ih's). */
+ * int8-dynamic (int8-a16) layers their int8 (int16) copies [r4(widest input)]; for int8 (float activations)
+ * layers whose input width is not a multiple of 4, a copy zero-padded to r4(in) columns (the blocked W_ih's). */
 static size_t run_q_floats(const lstm_model *m) {
-    size_t f = lstm_r4(widest_input(m)) / 4;
+    size_t f = lstm_r4(widest_input(m)) * q_bytes(m) / 4;
     for (uint32_t l = 0; l < m->info.num_layers; l++)
         for (uint32_t d = 0; d < m->info.num_directions; d++) {
             const lstm_cell *c = &m->cells[l][d];
@@ -202,10 +248,10 @@ static size_t run_q_floats(const lstm_model *m) {
         }
     return f;
 }
-/* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic layers the int32 sums [4H],
- * the int8 inputs or int8 layers' padded inputs (run_q_floats) and a scale. */
+/* Per step: gates [4H], two layer outputs [layer_out], and for int8-dynamic (int8-a16) layers the int32
+ * (int64) sums [4H], the quantised inputs or int8 layers' padded inputs (run_q_floats) and a scale. */
 static size_t run_floats_per_step(const lstm_model *m) {
-    return 8 * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + run_q_floats(m) + 1;
+    return (4 + 4 * acc_words(m)) * (size_t)m->info.hidden_size + 2 * (size_t)m->layer_out + run_q_floats(m) + 1;
 }
 
 /* Floats of a run workspace besides the per-step part: one step's scratch, a bidirectional run's own h
@@ -230,10 +276,10 @@ static size_t run_chunk(const lstm_model *m, size_t len) {
 static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, const float *x, size_t ldx,
                      size_t k, float *g, float *y, float *h, float *c, float *scratch, const q8_batch *qx) {
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
-    int dynamic = cell->dtype == LSTM_LAYER_INT8_DYNAMIC;
+    int dynamic = quantised(cell);
     /* the input projection of all steps in one pass over W_ih */
     if (dynamic) {
-        q8_dynamic_sums(m, cell, 0, x, ldx, cell->in, k, qx);
+        quant_sums(m, cell, 0, x, ldx, cell->in, k, qx);
     } else {
         broadcast_rows(g, k, H4, cell->b, H4);
         if (cell->dtype == LSTM_LAYER_FP32) {
@@ -261,8 +307,8 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
         size_t t = d ? k - 1 - s : s;
         float *gates = g + t * H4;
         if (dynamic) {
-            q8_dynamic_sums(m, cell, 1, h, 0, hr, 1, &qh);
-            q8_dynamic_gates(m, cell, gates, qx, t, &qh, 0);
+            quant_sums(m, cell, 1, h, 0, hr, 1, &qh);
+            quant_gates(m, cell, gates, qx, t, &qh, 0);
         } else {
             add_hidden_part(m, cell, h, gates, scratch);
         }
@@ -281,7 +327,7 @@ static void run_chunk_layers(lstm_state *state, const float *xs, size_t k, float
     buf[1] = buf[0] + lstm_r16(k * lo);
     q8_batch qx;
     qx.acc = (int32_t *)(void *)(buf[1] + lstm_r16(k * lo));
-    qx.scale = (float *)(void *)(qx.acc + lstm_r16(k * 4 * H));
+    qx.scale = (float *)(void *)(qx.acc + lstm_r16(k * 4 * H) * acc_words(m));
     qx.q = (int8_t *)(void *)(qx.scale + lstm_r16(k));
     float *own_h = (float *)(void *)qx.q + lstm_r16(k * run_q_floats(m));
     float *own_c = own_h + lstm_r16(m->hr);
@@ -337,15 +383,19 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
 /* ---- many streams ----------------------------------------------------------------------------------- */
 
 /* Per stream: [x; h] [r4(widest input) + r4(Hr)] (int8 layers pad both parts to multiples of 4), gates
- * [4H], the two parts' int32 sums [2][4H], an int8 copy, two scales. */
+ * [4H], the two parts' int32 (int8-a16: int64) sums [2][4H], an int8 (int16) copy, two scales. */
 static size_t many_floats_per_stream(const lstm_model *m) {
-    return lstm_r4(widest_input(m)) + lstm_r4(m->hr) + 12 * (size_t)m->info.hidden_size + lstm_r4(m->q_width) / 4 + 2;
+    return lstm_r4(widest_input(m)) + lstm_r4(m->hr) + (4 + 8 * acc_words(m)) * (size_t)m->info.hidden_size +
+           lstm_r4(m->q_width) * q_bytes(m) / 4 + 2;
 }
+/* Room for the 16-float rounding of the step_many workspace's parts (two more for int64 sums). */
+static size_t many_fixed_floats(const lstm_model *m) { return 112 + (acc_words(m) > 1 ? 32 : 0); }
 
 size_t lstm_step_many_workspace_size(const lstm_model *m, size_t n) {
     if (!m || m->magic != LSTM_MODEL_MAGIC || n == 0) return 0;
     if (n > (SIZE_MAX / 8 - 4096) / many_floats_per_stream(m)) return SIZE_MAX;
-    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + 112 + lstm_r16(m->scratch_floats)) * sizeof(float);
+    return (LSTM_ALIGN - 1) + (n * many_floats_per_stream(m) + many_fixed_floats(m) + lstm_r16(m->scratch_floats)) *
+                                  sizeof(float);
 }
 
 lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_t n, const float *xs, float *ys,
@@ -367,8 +417,8 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     float *xh = scratch + lstm_r16(m->scratch_floats), *g = xh + lstm_r16(n * ld);
     q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */
     qx.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));
-    qh.acc = qx.acc + lstm_r16(n * H4);
-    qx.scale = (float *)(void *)(qh.acc + lstm_r16(n * H4));
+    qh.acc = qx.acc + lstm_r16(n * H4) * acc_words(m);
+    qx.scale = (float *)(void *)(qh.acc + lstm_r16(n * H4) * acc_words(m));
     qh.scale = qx.scale + lstm_r16(n);
     qx.q = qh.q = (int8_t *)(void *)(qh.scale + lstm_r16(n));
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
@@ -385,10 +435,10 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
                 memset(row + hoff + hr, 0, (lstm_r4(hr) - hr) * sizeof(float));
             }
         }
-        if (cell->dtype == LSTM_LAYER_INT8_DYNAMIC) {
-            q8_dynamic_sums(m, cell, 0, xh, ld, cell->in, n, &qx);
-            q8_dynamic_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh);
-            for (size_t i = 0; i < n; i++) q8_dynamic_gates(m, cell, g + i * H4, &qx, i, &qh, i);
+        if (quantised(cell)) {
+            quant_sums(m, cell, 0, xh, ld, cell->in, n, &qx);
+            quant_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh);
+            for (size_t i = 0; i < n; i++) quant_gates(m, cell, g + i * H4, &qx, i, &qh, i);
         } else if (cell->dtype == LSTM_LAYER_FP32) {
             broadcast_rows(g, n, H4, cell->b, H4); /* the column split of lstm_step: [0, in), then the rest */
             m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->in, n, xh, ld, g, H4);

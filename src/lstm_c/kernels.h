@@ -8,7 +8,9 @@
  *    4-column group, added group after group with a rounded multiply then a rounded add, and finishes with
  *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations; gemm_f32
  *    computes them for each of its vectors, so its every output equals gemv_f32's on that vector.
- *  - quantize, q8_gates, cell_update and activate run the code of elementwise.h, compiled per ISA.
+ *  - int8 x int16 products (gemv_s16, gemm_s16; int8-a16 layers) are exact integer sums (int64).
+ *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
+ *    compiled per ISA.
  *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in blocks
  *    of LSTM_F32_BLOCK (16) columns from k0 (the last block may be shorter): each block is one chain
  *    from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn, then y[r] = y[r] + acc (a rounded add), block
@@ -83,7 +85,29 @@ typedef struct lstm_kernels {
     void (*cell_update)(size_t hidden, float *gates, float *c, float *hfull);
     /* an lstm_activation over v[n], in place */
     void (*activate)(unsigned activation, float *v, size_t n);
+    /* ---- int8-a16 layers (int8 weights x int16 activations) ---- */
+    /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
+     * unspecified), q int16 in [-32767, 32767]: int32 partial sums over blocks of at most
+     * LSTM_S16_BLOCK_GROUPS column groups, added into int64 (any order: integer sums are exact). */
+    void (*gemv_s16)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
+                     int64_t *acc);
+    /* gemv_s16 for n vectors: vector i at q + i * ldq, its sums at acc + i * ldacc; only rows < rows written. */
+    void (*gemm_s16)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                     const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+    /* Symmetric quantisation of v[n] to q[n] in [-32767, 32767] (round half to even), zero-padded to
+     * `padded`; returns the scale max|v| / 32767 (0, and all-zero q, below LSTM_Q8_MIN_AMAX). */
+    float (*quantize16)(const float *v, size_t n, int16_t *q, size_t padded);
+    /* y[i] = (bias[i] + (float)acc_x[i] * (sx * scale_x[i])) + (float)acc_h[i] * (sh * scale_h[i]); every
+     * operation rounded to float; the int64 -> float conversion is exact-then-rounded-once on every target
+     * (|acc| < 2^53, so even a conversion through double rounds once). */
+    void (*q16_gates)(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
+                      const int64_t *acc_h, float sh, const float *scale_h, size_t n);
 } lstm_kernels;
+
+/* int8-a16 sums: column groups per int32 block. 127 * 32767 * 4 * 128 = 2130641408 < 2^31 - 1, so a block's
+ * int32 sum cannot overflow whatever the weights and activations (checked by tests/c/test_s16.c). */
+#define LSTM_S16_BLOCK_GROUPS 128
+#define LSTM_Q16_MAX 32767
 
 /* Below this max |v| a vector quantises to zero (keeps 127 / max |v| finite). */
 #define LSTM_Q8_MIN_AMAX 7.8886091e-31f /* 2^-100 */
@@ -129,6 +153,18 @@ void lstm_q8_gates_ref(float *y, const float *bias, const int32_t *acc_x, float 
                        const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_ref(unsigned activation, float *v, size_t n);
+void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
+                       int64_t *acc);
+void lstm_s16_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                       const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+/* gemm_s16 built from a gemv_s16, vector by vector. */
+void lstm_s16_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int16_t *,
+                                           int64_t *),
+                              const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                              const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+float lstm_quantize16_ref(const float *v, size_t n, int16_t *q, size_t padded);
+void lstm_q16_gates_ref(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
+                        const int64_t *acc_h, float sh, const float *scale_h, size_t n);
 
 #if defined(LSTM_USE_CBLAS)
 LSTM_DECLARE_F32_KERNELS(cblas)

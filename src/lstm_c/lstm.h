@@ -110,14 +110,21 @@ typedef enum lstm_activation {
 typedef enum lstm_layer_dtype {
     LSTM_LAYER_FP32 = 0,        /* float32 weights through BLAS */
     LSTM_LAYER_INT8 = 1,        /* int8 weights (one scale per row) times float activations */
-    LSTM_LAYER_INT8_DYNAMIC = 2 /* int8 weights times int8 activations quantised at every step (x and h
+    LSTM_LAYER_INT8_DYNAMIC = 2,/* int8 weights times int8 activations quantised at every step (x and h
                                    each with their own scale), int32 accumulation */
+    LSTM_LAYER_INT8_A16 = 3     /* int8 weights (the same stored tensors as int8-dynamic) times int16
+                                   activations quantised at every step: x and h each symmetric per vector,
+                                   q = round-half-even(v * 32767 / max|v|) in [-32767, 32767], scale
+                                   max|v| / 32767; the int8 x int16 products summed exactly (int32 over
+                                   blocks of at most 512 columns, LSTM_S16_BLOCK_GROUPS groups of 4, then
+                                   int64: no model can overflow, |sum| < 127 * 32767 * 131072 < 2^53), then
+                                   one float epilogue, the same on every ISA (kernels.h) */
 } lstm_layer_dtype;
 
 /* Instruction-set paths of the kernels. Every kernel that has ISA variants (fp32 and int8 products,
  * activation quantisation, the gate epilogue, the cell update and activations) comes from one table per
  * ISA, chosen when a model is opened (or by lstm_model_set_isa); nothing else picks code behind it.
- * int8 and int8-dynamic layers and every head give bit-identical results on every ISA and target; fp32
+ * int8, int8-dynamic and int8-a16 layers and every head give bit-identical results on every ISA and target; fp32
  * layers use fused multiply-add where the ISA has it and agree within float rounding (README). */
 typedef enum lstm_isa {
     LSTM_ISA_AUTO = 0,          /* the best this CPU has (chosen when the model is opened) */

@@ -48,8 +48,10 @@ struct lstm_model {
     size_t off_gates;            /* scratch: [4H] */
     size_t off_hfull;            /* scratch: [H] o * tanh(c), before projection */
     size_t q_width;              /* widest vector the int8-dynamic path quantises: max(in, Hr) */
-    size_t off_q;                /* scratch: two int8 vectors of r4(q_width) bytes */
-    size_t off_acc;              /* scratch: two int32 sum vectors of r16(4H) */
+    size_t q_bytes;              /* bytes per quantised value: 1 (int8-dynamic), 2 (int8-a16), 0 (neither) */
+    size_t acc_words;            /* 32-bit words per exact sum: 1 (int32), 2 (int64, int8-a16), 0 */
+    size_t off_q;                /* scratch: two quantised vectors of r4(q_width) values, q_bytes each */
+    size_t off_acc;              /* scratch: two sum vectors of r16(4H) values, acc_words each */
     size_t state_floats;         /* a full state: r16(persist_floats) + scratch_floats */
 };
 

@@ -71,7 +71,7 @@ static lstm_status read_header(const unsigned char *p, lstm_model *m) {
     for (uint32_t l = 0; l < LSTM_MAX_LAYERS; l++) {
         uint32_t dt = p[LSTM_HDR_LAYER_DTYPES + l];
         in->layer_dtype[l] = dt;
-        if (dt > LSTM_LAYER_INT8_DYNAMIC || (l >= in->num_layers && dt != 0)) return LSTM_E_BAD_HEADER;
+        if (dt > LSTM_LAYER_INT8_A16 || (l >= in->num_layers && dt != 0)) return LSTM_E_BAD_HEADER;
     }
     for (uint32_t i = LSTM_HDR_RESERVED; i < LSTM_HDR_SIZE; i++)
         if (p[i] != 0) return LSTM_E_BAD_HEADER;
@@ -340,12 +340,21 @@ static void plan_state(lstm_model *m) {
     m->off_xh = 0;
     m->off_gates = m->off_xh + lstm_r16(lstm_r4(max_in) + lstm_r4(m->hr));
     m->off_hfull = m->off_gates + lstm_r16(4 * H);
-    int dynamic = 0; /* only int8-dynamic layers need the int8 vectors and int32 sums */
-    for (uint32_t l = 0; l < in->num_layers; l++) dynamic |= in->layer_dtype[l] == LSTM_LAYER_INT8_DYNAMIC;
+    /* only int8-dynamic and int8-a16 layers need the quantised vectors and exact sums: int8 and int32 for
+     * int8-dynamic, int16 and int64 for int8-a16 (the wider when a model has both) */
+    size_t q_bytes = 0, acc_words = 0;
+    for (uint32_t l = 0; l < in->num_layers; l++) {
+        uint32_t dt = in->layer_dtype[l];
+        size_t qb = dt == LSTM_LAYER_INT8_A16 ? 2 : dt == LSTM_LAYER_INT8_DYNAMIC ? 1 : 0;
+        q_bytes = qb > q_bytes ? qb : q_bytes;
+        acc_words = qb > acc_words ? qb : acc_words;
+    }
+    m->q_bytes = q_bytes;
+    m->acc_words = acc_words;
     m->q_width = widest;
     m->off_q = m->off_hfull + lstm_r16(H);
-    m->off_acc = m->off_q + (dynamic ? lstm_r16(2 * lstm_r4(widest) / 4) : 0); /* two int8 vectors, in floats */
-    m->scratch_floats = m->off_acc + (dynamic ? 2 * lstm_r16(4 * H) : 0);
+    m->off_acc = m->off_q + lstm_r16(2 * q_bytes * lstm_r4(widest) / 4); /* two quantised vectors, in floats */
+    m->scratch_floats = m->off_acc + 2 * acc_words * lstm_r16(4 * H);
     m->state_floats = lstm_r16(m->persist_floats) + m->scratch_floats;
 }
 

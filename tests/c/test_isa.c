@@ -6,7 +6,7 @@
  *    own), bit for bit, for n = 1, 2, 3, 5, 17, rows that leave partial panels, odd column-group counts,
  *    sub-ranges [g0, g1) inside the matrix, extreme values; activations past each vector's width are NaN
  *    (gemm_f32) and outputs past `rows` sentinels, so a kernel that reads or writes too far shows;
- *  - int8 and int8-dynamic models (written here in the blocked layout, with projection and head, odd sizes
+ *  - int8, int8-dynamic and int8-a16 models (written here in the blocked layout, with projection and head, odd sizes
  *    that leave partial panels) through lstm_step, lstm_run and lstm_step_many: the reference's bits;
  *  - fp32 models: within float rounding (the SIMD tables use fused multiply-add).
  * Runs natively on x86-64 (AVX2, AVX-512) and under qemu on ARM (NEON, NEON_DOT; tools/arm_check.sh). */
@@ -268,7 +268,10 @@ static const model_case cases[] = {
 #define N_CASES (sizeof cases / sizeof cases[0])
 
 /* Per ISA and dtype: 1 identical / within tolerance, 0 not, -1 not run. For the summary table. */
-static int g_result[N_SIMD][3];
+static int g_result[N_SIMD][4];
+static const char *const dtype_names[4] = {"fp32", "int8", "int8-dynamic", "int8-a16"};
+static const lstm_layer_dtype q8_dtypes[4] = {LSTM_LAYER_FP32, LSTM_LAYER_INT8, LSTM_LAYER_INT8_DYNAMIC,
+                                              LSTM_LAYER_INT8_A16};
 
 static void compare_models(int dtype_index) {
     for (size_t c = 0; c < N_CASES; c++) {
@@ -276,7 +279,7 @@ static void compare_models(int dtype_index) {
         net_make(&n, &cases[c].spec);
         size_t len;
         unsigned char *bytes = dtype_index == 0 ? net_write(&n, 0, &len)
-                                                : net_write_q8(&n, dtype_index == 1 ? LSTM_LAYER_INT8 : LSTM_LAYER_INT8_DYNAMIC, &len);
+                                                : net_write_q8(&n, q8_dtypes[dtype_index], &len);
         size_t in = n.spec.input_size, out = n.output_size;
         float *xs = random_inputs(100 + c, T, in, 2.0f);
         lstm_model *ref = NULL;
@@ -288,8 +291,7 @@ static void compare_models(int dtype_index) {
         for (size_t s = 0; s < N_SIMD; s++) {
             lstm_isa isa = simd_isas[s];
             if (!lstm_isa_supported(isa)) continue;
-            test_context("%s, %s, %s", lstm_isa_name(isa), dtype_index == 0 ? "fp32" : dtype_index == 1 ? "int8" : "int8-dynamic",
-                         cases[c].name);
+            test_context("%s, %s, %s", lstm_isa_name(isa), dtype_names[dtype_index], cases[c].name);
             lstm_model *m = NULL;
             CHECK_OK(lstm_model_open(bytes, len, &m));
             CHECK_OK(lstm_model_set_isa(m, isa));
@@ -332,6 +334,7 @@ static void compare_models(int dtype_index) {
 static void test_fp32_models(void) { compare_models(0); }
 static void test_int8_models(void) { compare_models(1); }
 static void test_int8_dynamic_models(void) { compare_models(2); }
+static void test_int8_a16_models(void) { compare_models(3); }
 
 static void test_isa_queries(void) {
     CHECK(lstm_isa_supported(LSTM_ISA_REFERENCE));
@@ -342,7 +345,7 @@ static void test_isa_queries(void) {
 
 int main(void) {
     for (size_t s = 0; s < N_SIMD; s++)
-        for (int d = 0; d < 3; d++) g_result[s][d] = -1;
+        for (int d = 0; d < 4; d++) g_result[s][d] = -1;
     printf("ISAs: best %s; supported:", lstm_isa_name(lstm_isa_best()));
     for (int i = 1; i < LSTM_ISA_COUNT; i++)
         if (lstm_isa_supported((lstm_isa)i)) printf(" %s", lstm_isa_name((lstm_isa)i));
@@ -353,16 +356,17 @@ int main(void) {
     run_test("fp32_models_within_rounding", test_fp32_models);
     run_test("int8_models_bit_identical", test_int8_models);
     run_test("int8_dynamic_models_bit_identical", test_int8_dynamic_models);
-    printf("%-14s %-10s %-14s %-14s\n", "isa", "fp32", "int8", "int8-dynamic");
+    run_test("int8_a16_models_bit_identical", test_int8_a16_models);
+    printf("%-14s %-10s %-14s %-14s %-14s\n", "isa", "fp32", "int8", "int8-dynamic", "int8-a16");
     static const char *word[] = {"-", "DIFFERS", "identical"};
     for (size_t s = 0; s < N_SIMD; s++) {
         if (!lstm_isa_supported(simd_isas[s])) {
             printf("%-14s (not supported here)\n", lstm_isa_name(simd_isas[s]));
             continue;
         }
-        printf("%-14s %-10s %-14s %-14s\n", lstm_isa_name(simd_isas[s]),
+        printf("%-14s %-10s %-14s %-14s %-14s\n", lstm_isa_name(simd_isas[s]),
                g_result[s][0] < 0 ? "-" : g_result[s][0] ? "<=2e-5" : "DIFFERS", word[g_result[s][1] + 1],
-               word[g_result[s][2] + 1]);
+               word[g_result[s][2] + 1], word[g_result[s][3] + 1]);
     }
     return test_summary();
 }

@@ -1,4 +1,4 @@
-/* test_malformed_int8.c - int8 and int8-dynamic model files that a careless or hostile writer could
+/* test_malformed_int8.c - int8, int8-dynamic and int8-a16 model files that a careless or hostile writer could
  * produce (fingerprint and CRC recomputed, so only the value checks stand between them and the kernels):
  * out-of-range int8 values, non-zero padding rows and columns, wrong row sums, bad scales; and a sweep of
  * every bit flip of whole files, each model that opens stepped on every ISA with finite outputs. Run under
@@ -13,7 +13,8 @@
 /* H = 6: 4H = 24 rows, so rows 24..31 of each 16-row panel are padding; input 6 and Hr = 5 leave padding
  * columns in both parts (r4(6) = 8, r4(5) = 8). */
 static const net_spec SPEC = {6, 6, 5, 2, 1, 3, LSTM_ACT_SOFTMAX, 77, 0.6f};
-static const lstm_layer_dtype DTYPES[2] = {LSTM_LAYER_INT8, LSTM_LAYER_INT8_DYNAMIC};
+static const lstm_layer_dtype DTYPES[3] = {LSTM_LAYER_INT8, LSTM_LAYER_INT8_DYNAMIC, LSTM_LAYER_INT8_A16};
+static const char *const DTYPE_NAMES[3] = {"int8", "int8-dynamic", "int8-a16"};
 
 /* Byte offset of the tensor (role, index) in a file, 0 if absent. */
 static size_t tensor_at(const unsigned char *f, uint32_t role, uint32_t index) {
@@ -103,16 +104,16 @@ static void test_value_checks(void) {
         {"negative projection scale", LSTM_ROLE_PROJ_SCALE, 2, 1, 0, 1, -1.0f, 0, LSTM_E_BAD_TENSOR},
         {"largest allowed scale", LSTM_ROLE_W_SCALE, 0, 3, 0, 1, 8256.0f, 0, LSTM_OK},
     };
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 3; d++) {
         net n;
         net_make(&n, &SPEC);
         size_t len;
         unsigned char *f = net_write_q8(&n, DTYPES[d], &len), *g = (unsigned char *)xmalloc(len);
-        test_context("%s: the writer's file", d ? "int8-dynamic" : "int8");
+        test_context("%s: the writer's file", DTYPE_NAMES[d]);
         CHECK_OK(open_and_step(f, len));
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             const damage *k = &cases[c];
-            test_context("%s: %s", d ? "int8-dynamic" : "int8", k->what);
+            test_context("%s: %s", DTYPE_NAMES[d], k->what);
             memcpy(g, f, len);
             size_t off = tensor_at(g, k->role, k->index);
             CHECK(off != 0);
@@ -140,12 +141,12 @@ static void test_value_checks(void) {
 /* Every single bit flip of the whole file, fingerprint and CRC recomputed: never a crash, an overread or
  * undefined behaviour; whatever opens steps with finite outputs on every ISA. */
 static void test_every_bit_flip(void) {
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 3; d++) {
         net n;
         net_make(&n, &SPEC);
         size_t len, opened = 0;
         unsigned char *f = net_write_q8(&n, DTYPES[d], &len), *g = (unsigned char *)xmalloc(len);
-        test_context("%s", d ? "int8-dynamic" : "int8");
+        test_context("%s", DTYPE_NAMES[d]);
         for (size_t bit = 0; bit < 8 * len; bit++) {
             memcpy(g, f, len);
             g[bit / 8] ^= (unsigned char)(1u << (bit % 8));
@@ -160,7 +161,32 @@ static void test_every_bit_flip(void) {
     test_context("");
 }
 
+/* The layer-dtype byte: the three int8 dtypes store the same tensors, so any of them opens any such file
+ * (and steps on every ISA); values past LSTM_LAYER_INT8_A16 are rejected. */
+static void test_layer_dtype_byte(void) {
+    net n;
+    net_make(&n, &SPEC);
+    size_t len;
+    unsigned char *f = net_write_q8(&n, LSTM_LAYER_INT8_A16, &len);
+    for (unsigned v = 0; v < 256; v++) {
+        test_context("layer 1 dtype byte %u", v);
+        unsigned char *g = (unsigned char *)xmalloc(len);
+        memcpy(g, f, len);
+        g[LSTM_HDR_LAYER_DTYPES + 1] = (unsigned char)v;
+        fix_file_crc(g, len);
+        lstm_status want = v >= 1 && v <= LSTM_LAYER_INT8_A16 ? LSTM_OK : v == 0 ? LSTM_E_BAD_TENSOR : LSTM_E_BAD_HEADER;
+        lstm_status got = open_and_step(g, len);
+        if (v == 0) CHECK(got != LSTM_OK); /* fp32 expects other tensors */
+        else CHECK_STATUS(got, want);
+        free(g);
+    }
+    test_context("");
+    free(f);
+    net_free(&n);
+}
+
 int main(void) {
+    run_test("layer_dtype_byte", test_layer_dtype_byte);
     run_test("int8_value_checks", test_value_checks);
     run_test("int8_every_bit_flip", test_every_bit_flip);
     return test_summary();
