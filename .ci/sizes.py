@@ -115,7 +115,8 @@ def parse_callgraph(ci_files):
 
 # Indirect calls whose targets are known, so the bound does not assume any kernel there:
 # - the by-vectors fallbacks (kernels.h) call the vector kernel of their own table, passed as an argument;
-BY_VECTORS = {"lstm_s8_gemm_by_vectors": r"lstm_s8_gemv_(?!f32)", "lstm_s8_gemm_f32_by_vectors": r"lstm_s8_gemv_f32_"}
+BY_VECTORS = {"lstm_s8_gemm_by_vectors": r"lstm_s8_gemv_(?!f32)", "lstm_s8_gemm_f32_by_vectors": r"lstm_s8_gemv_f32_",
+              "lstm_s16_gemm_by_vectors": r"lstm_s16_gemv_"}
 # - the SMLAD kernel calls its panel routine (s8_cortex_m.c, assembly: push {r4-r11, lr} and {r12} = 40 bytes).
 ASM_CALLS = {"lstm_s8_gemv_cortex_m": ("panel (assembly)", 40)}
 
