@@ -12,11 +12,11 @@ import pytest
 
 from lstm_embed._lstm import Model
 import lstm_embed.calibrate as calibrate_module
-from lstm_embed.calibrate import _Runner, calibrate
+from lstm_embed.calibrate import INT8_MODES, _Runner, calibrate
 from lstm_embed.format import CellWeights, ModelSpec, write_model
 from lstm_embed.quantize import quantize_spec
 
-MODES = ("float32", "int8-dynamic", "int8")
+MODES = ("float32",) + INT8_MODES  # every layer dtype calibration can choose
 
 
 def _spec(layers=3, bidi=False, proj=0, head=0, seed=0, inp=6, hidden=12, scale=0.4):
