@@ -52,11 +52,11 @@ static const lstm_kernels neon_dot_kernels = LSTM_TABLE(neon, neon, neon_dot, ne
 #endif
 #ifdef LSTM_HAVE_CORTEX_M_DSP_KERNELS
 /* SXTB16 + SMLAD for the int8 x int8 products; fp32 and int8 x float products for the scalar FPU when
- * there is one with FMA; the elementwise kernels portable C (the FPU is scalar: the same code) */
+ * there is one with FMA; the elementwise kernels in their scalar form (branches, one pass per unit) */
 #ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
-static const lstm_kernels cortex_m_kernels = LSTM_TABLE(cortex_m, cortex_m, cortex_m, ref);
+static const lstm_kernels cortex_m_kernels = LSTM_TABLE(cortex_m, cortex_m, cortex_m, cortex_m);
 #else
-static const lstm_kernels cortex_m_kernels = LSTM_TABLE(ref, ref, cortex_m, ref);
+static const lstm_kernels cortex_m_kernels = LSTM_TABLE(ref, ref, cortex_m, cortex_m);
 #endif
 #endif
 

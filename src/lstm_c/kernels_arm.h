@@ -66,6 +66,12 @@ void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
                            const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+/* the elementwise kernels in their scalar-FPU form (elementwise_cortex_m.c) */
+float lstm_quantize_cortex_m(const float *v, size_t n, int8_t *q, size_t padded);
+void lstm_q8_gates_cortex_m(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                            const int32_t *acc_h, float sh, const float *scale_h, size_t n);
+void lstm_cell_update_cortex_m(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_cortex_m(unsigned activation, float *v, size_t n);
 #endif
 
 #endif /* LSTM_KERNELS_ARM_H */
