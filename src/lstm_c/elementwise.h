@@ -119,12 +119,14 @@ LSTM_INLINE float lstm_tanh1(float x) {
  *  - tanh: only the half that is selected. */
 #if defined(__GNUC__) || defined(__clang__)
 #define LSTM_FABSF(x) __builtin_fabsf(x)
+#define LSTM_LIKELY(c) __builtin_expect(!!(c), 1)
 #else
 #define LSTM_FABSF(x) ((x) < 0.0f ? -(x) : (x)) /* for comparisons only: -0.0 and 0.0 compare equal */
+#define LSTM_LIKELY(c) (c)
 #endif
 
 LSTM_INLINE float lstm_exp_branch(float x) {
-    if (LSTM_FABSF(x) < 87.3f) return lstm_exp_in_range(x);
+    if (LSTM_LIKELY(LSTM_FABSF(x) < 87.3f)) return lstm_exp_in_range(x);
     return lstm_exp_clamped(x);
 }
 
