@@ -16,6 +16,9 @@ void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0
             for (size_t g = g0; g < g1; g++) {
                 const int8_t *b = panel + g * 64 + rc * 4;
                 const float *xg = x + (g - g0) * 4;
+#if defined(__GNUC__) && __GNUC__ >= 8
+#pragma GCC unroll 16 /* whole, so that s[] lives in registers (GCC at -O2 kept it in memory) */
+#endif
                 for (size_t e = 0; e < 16; e++) s[e] = LSTM_R(s[e] + LSTM_R((float)b[e] * xg[e % 4]));
             }
             for (size_t r = 0; r < 4; r++)
