@@ -48,14 +48,14 @@ LSTM_INLINE uint32_t lstm_max_abs_bits_inline(const float *v, size_t n) {
  * to even), with each step rounded to float. */
 #define LSTM_ROUND_MAGIC 12582912.0f
 
-/* exp(x) for x clamped to [-87.3, 88] (NaN, which cannot reach here from finite inputs, clamps to -87.3):
- * x = n ln2 + r with |r| <= ln2/2; exp(r) by a degree-6 polynomial (relative error < 1e-7); 2^n placed
- * straight into the exponent bits. */
-LSTM_INLINE float lstm_exp_clamped(float x) {
+/* exp(x) for x in [-87.3, 88] (the caller clamps): x = n ln2 + r with |r| <= ln2/2; exp(r) by a degree-6
+ * polynomial (relative error < 1e-7); 2^n placed straight into the exponent bits. t = x log2e + 1.5 * 2^23
+ * is the float 1.5 * 2^23 + n exactly (|n| <= 127), so its bits are 0x4b400000 + n and (bits << 23) +
+ * 0x3f800000 = (n + 127) << 23 modulo 2^32: the bits of 2^n with no float-to-int conversion. */
+LSTM_INLINE float lstm_exp_in_range(float x) {
     const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
-    x = x > -87.3f ? x : -87.3f;
-    x = x < 88.0f ? x : 88.0f;
-    float n = LSTM_R(LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC) - LSTM_ROUND_MAGIC);
+    float t = LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC);
+    float n = LSTM_R(t - LSTM_ROUND_MAGIC);
     float r = LSTM_R(LSTM_R(x - LSTM_R(n * ln2_hi)) - LSTM_R(n * ln2_lo));
     /* the coefficients as float objects: a literal in an expression keeps long double precision where
      * FLT_EVAL_METHOD is 2 (x87), an object holds the float value on every target */
@@ -67,32 +67,76 @@ LSTM_INLINE float lstm_exp_clamped(float x) {
     p = LSTM_R(LSTM_R(p * r) + c2);
     p = LSTM_R(LSTM_R(p * r) + one);
     p = LSTM_R(LSTM_R(p * r) + one);
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    uint32_t bits;
+    memcpy(&bits, &t, 4);
+    bits = (bits << 23) + 0x3f800000U;
     float scale;
     memcpy(&scale, &bits, 4);
     return LSTM_R(p * scale);
+}
+
+/* exp(x) for x clamped to [-87.3, 88] (NaN, which cannot reach here from finite inputs, clamps to -87.3) */
+LSTM_INLINE float lstm_exp_clamped(float x) {
+    x = x > -87.3f ? x : -87.3f;
+    x = x < 88.0f ? x : 88.0f;
+    return lstm_exp_in_range(x);
 }
 
 LSTM_INLINE float lstm_sigmoid1(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + lstm_exp_clamped(-x))); }
 
 /* tanh(x): below |x| = 0.625 an odd polynomial, x + x^3 P(x^2) (the minimax coefficients of Cephes'
  * tanhf, relative error ~1.5e-7); above, 1 - 2 / (exp(2|x|) + 1) with the sign of x (no cancellation:
- * tanh is above 0.55 there). Both are computed and one is selected, so compilers vectorise it. The old
- * 2 sigmoid(2x) - 1 lost up to 4096 ulp near 0 (absolute 1.8e-7, mean 3.5e-8 over [-10, 10]; this: 1.3 ulp,
- * 7.9e-8, mean 1.45e-8, against float64). */
-LSTM_INLINE float lstm_tanh1(float x) {
-    float a = x < 0.0f ? -x : x;
+ * tanh is above 0.55 there). The old 2 sigmoid(2x) - 1 lost up to 4096 ulp near 0 (absolute 1.8e-7, mean
+ * 3.5e-8 over [-10, 10]; this: 1.3 ulp, 7.9e-8, mean 1.45e-8, against float64). */
+LSTM_INLINE float lstm_tanh_small(float x) {
     float z = LSTM_R(x * x);
     const float t4 = 2.06390887954e-2f, t3 = -5.37397155531e-2f, t2 = 1.33314422036e-1f, t1 = -3.33332819422e-1f;
-    float p = -5.70498872745e-3f; /* float objects, not literals, in the arithmetic (see lstm_exp_clamped) */
+    float p = -5.70498872745e-3f; /* float objects, not literals, in the arithmetic (see lstm_exp_in_range) */
     p = LSTM_R(LSTM_R(p * z) + t4);
     p = LSTM_R(LSTM_R(p * z) + t3);
     p = LSTM_R(LSTM_R(p * z) + t2);
     p = LSTM_R(LSTM_R(p * z) + t1);
-    float small = LSTM_R(LSTM_R(LSTM_R(p * z) * x) + x);
-    float big = LSTM_R(1.0f - LSTM_R(2.0f / LSTM_R(lstm_exp_clamped(LSTM_R(2.0f * a)) + 1.0f)));
+    return LSTM_R(LSTM_R(LSTM_R(p * z) * x) + x);
+}
+
+/* the other half, for a = |x| >= 0.625, given exp */
+#define LSTM_TANH_BIG(x, a, exp_fn)                                                                          \
+    LSTM_R(1.0f - LSTM_R(2.0f / LSTM_R(exp_fn(LSTM_R(2.0f * (a))) + 1.0f)))
+
+/* Both halves are computed and one is selected, so compilers vectorise it. */
+LSTM_INLINE float lstm_tanh1(float x) {
+    float a = x < 0.0f ? -x : x;
+    float small = lstm_tanh_small(x);
+    float big = LSTM_TANH_BIG(x, a, lstm_exp_clamped);
     big = x < 0.0f ? -big : big;
     return a < 0.625f ? small : big;
+}
+
+/* The same functions for a scalar FPU (Cortex-M), where a branch is cheaper than computing what a vector
+ * unit would select from: the same operations on the same values, so the same bits.
+ *  - exp: for |x| < 87.3 both clamps leave x as it is, so one test replaces two clamps (NaN and values
+ *    outside take the clamped path);
+ *  - tanh: only the half that is selected. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LSTM_FABSF(x) __builtin_fabsf(x)
+#define LSTM_LIKELY(c) __builtin_expect(!!(c), 1)
+#else
+#define LSTM_FABSF(x) ((x) < 0.0f ? -(x) : (x)) /* for comparisons only: -0.0 and 0.0 compare equal */
+#define LSTM_LIKELY(c) (c)
+#endif
+
+LSTM_INLINE float lstm_exp_branch(float x) {
+    if (LSTM_LIKELY(LSTM_FABSF(x) < 87.3f)) return lstm_exp_in_range(x);
+    return lstm_exp_clamped(x);
+}
+
+LSTM_INLINE float lstm_sigmoid1_branch(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + lstm_exp_branch(-x))); }
+
+LSTM_INLINE float lstm_tanh1_branch(float x) {
+    float a = LSTM_FABSF(x); /* lstm_tanh1's a where it is used: |x| >= 0.625 is not -0.0 */
+    if (a < 0.625f) return lstm_tanh_small(x);
+    float big = LSTM_TANH_BIG(x, a, lstm_exp_branch);
+    return x < 0.0f ? -big : big;
 }
 
 #endif /* LSTM_ELEMENTWISE_H */

@@ -5,7 +5,7 @@
  *  - 32-bit ARM: NEON arithmetic flushes denormals to zero, so float code stays on the IEEE scalar VFP
  *    unit (the compiler never vectorises float loops with NEON without -funsafe-math-optimizations); the
  *    attribute only lets it use NEON for integer and data-movement work.
- * The Cortex-M DSP table uses the reference's elementwise kernels (its FPU is scalar). */
+ * The Cortex-M DSP table has its own scalar form (elementwise_cortex_m.c). */
 #include "kernels_arm.h"
 
 #ifdef LSTM_HAVE_NEON_KERNELS

@@ -1,8 +1,20 @@
 /* elementwise_impl.h - the elementwise kernels of the table (quantize, q8_gates, cell_update, activate),
  * instantiated once per ISA: define LSTM_EW_SUFFIX (name suffix) and LSTM_EW_ATTR (a target attribute, or
  * nothing) and include this file; it defines lstm_quantize_<suffix> and the others. The source is the
- * same for every ISA, so every ISA computes the same bits (elementwise.h). */
+ * same for every ISA, so every ISA computes the same bits (elementwise.h). Define LSTM_EW_SCALAR for a
+ * scalar FPU (Cortex-M): the branching forms of exp, sigmoid and tanh (elementwise.h) and one pass over
+ * the gates per hidden unit, the same operations on the same values. */
 #include "elementwise.h"
+
+#ifdef LSTM_EW_SCALAR
+#define LSTM_EW_EXP lstm_exp_branch
+#define LSTM_EW_SIGMOID lstm_sigmoid1_branch
+#define LSTM_EW_TANH lstm_tanh1_branch
+#else
+#define LSTM_EW_EXP lstm_exp_clamped
+#define LSTM_EW_SIGMOID lstm_sigmoid1
+#define LSTM_EW_TANH lstm_tanh1
+#endif
 
 #define LSTM_EW_PASTE2(a, b) a##_##b
 #define LSTM_EW_PASTE(a, b) LSTM_EW_PASTE2(a, b)
@@ -19,11 +31,23 @@ LSTM_EW_ATTR float LSTM_EW(lstm_quantize)(const float *v, size_t n, int8_t *q, s
     }
     const float inv = LSTM_R(127.0f / amax);
     /* |v| <= amax, so |v * inv| stays within 127 plus a rounding error: no clamp needed */
+#ifdef LSTM_EW_SCALAR
+    /* t = v * inv + 1.5 * 2^23 is the float 1.5 * 2^23 + q exactly, whose low byte is q's (two's
+     * complement): no subtraction and no float-to-int conversion */
+    for (size_t i = 0; i < n; i++) {
+        float t = LSTM_R(LSTM_R(v[i] * inv) + LSTM_ROUND_MAGIC);
+        uint32_t bits;
+        memcpy(&bits, &t, 4);
+        q[i] = (int8_t)(uint8_t)bits;
+    }
+#else
     for (size_t i = 0; i < n; i++)
         q[i] = (int8_t)(int32_t)LSTM_R(LSTM_R(LSTM_R(v[i] * inv) + LSTM_ROUND_MAGIC) - LSTM_ROUND_MAGIC);
+#endif
     return LSTM_R(amax / 127.0f);
 }
 
+#ifndef LSTM_EW_OWN_Q8_GATES /* else the including file defines it (elementwise_cortex_m.c) */
 LSTM_EW_ATTR void LSTM_EW(lstm_q8_gates)(float *y, const float *bias, const int32_t *acc_x, float sx,
                                          const float *scale_x, const int32_t *acc_h, float sh,
                                          const float *scale_h, size_t n) {
@@ -33,9 +57,20 @@ LSTM_EW_ATTR void LSTM_EW(lstm_q8_gates)(float *y, const float *bias, const int3
         y[i] = LSTM_R(LSTM_R(bias[i] + px) + ph);
     }
 }
+#endif
 
 LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *gates, float *c, float *hfull) {
     float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
+#ifdef LSTM_EW_SCALAR
+    for (size_t j = 0; j < hidden; j++) { /* one unit at a time: each value loaded and stored once */
+        float i = LSTM_EW_SIGMOID(gi[j]), f = LSTM_EW_SIGMOID(gf[j]), g = LSTM_EW_TANH(gg[j]);
+        float o = LSTM_EW_SIGMOID(go[j]);
+        gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
+        float cj = LSTM_R(LSTM_R(f * c[j]) + LSTM_R(i * g));
+        c[j] = cj;
+        hfull[j] = LSTM_R(o * LSTM_EW_TANH(cj));
+    }
+#else
     /* the gates first, as long simple loops; then the state, with one more tanh per unit */
     for (size_t j = 0; j < 2 * hidden; j++) gi[j] = lstm_sigmoid1(gi[j]);
     for (size_t j = 0; j < hidden; j++) gg[j] = lstm_tanh1(gg[j]);
@@ -45,13 +80,14 @@ LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *gates, float *
         c[j] = cj;
         hfull[j] = LSTM_R(go[j] * lstm_tanh1(cj));
     }
+#endif
 }
 
 LSTM_EW_ATTR static void LSTM_EW(softmax)(float *v, size_t n) {
     if (n == 0) return;
     float mx = v[0];
     for (size_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
-    for (size_t i = 0; i < n; i++) v[i] = lstm_exp_clamped(LSTM_R(v[i] - mx));
+    for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_EXP(LSTM_R(v[i] - mx));
     float sum = 0.0f; /* in index order, on every ISA */
     for (size_t i = 0; i < n; i++) sum = LSTM_R(sum + v[i]);
     float inv = LSTM_R(1.0f / sum);
@@ -61,10 +97,10 @@ LSTM_EW_ATTR static void LSTM_EW(softmax)(float *v, size_t n) {
 LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n) {
     switch (activation) {
     case LSTM_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) v[i] = lstm_sigmoid1(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_SIGMOID(v[i]);
         break;
     case LSTM_ACT_TANH:
-        for (size_t i = 0; i < n; i++) v[i] = lstm_tanh1(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_TANH(v[i]);
         break;
     case LSTM_ACT_RELU:
         for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
@@ -78,5 +114,8 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n
 #include "elementwise_q16_impl.h"
 
 #undef LSTM_EW
+#undef LSTM_EW_EXP
+#undef LSTM_EW_SIGMOID
+#undef LSTM_EW_TANH
 #undef LSTM_EW_PASTE
 #undef LSTM_EW_PASTE2

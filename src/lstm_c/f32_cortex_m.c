@@ -1,11 +1,9 @@
-/* f32_cortex_m.c - fp32 products and the int8-weight x float-activation product for Cortex-M cores with
- * the DSP extension and a single-precision FPU (M4F, M7, M33): scalar code shaped for 16 FPU registers.
- *  - f32 gemv / gemm over packed panels: each output in blocks of LSTM_F32_BLOCK columns, each a chain of
- *    fused multiply-adds in k order from 0 (fmaf: VFMA.F32) then added to y: the "fma" family of
- *    kernels.h, the bits of the x86 and aarch64 kernels.
- *  - gemv_f32: the canonical order of kernels.h row by row (the 4 partial sums of a row in registers,
- *    groups in order, a rounded multiply then a rounded add, (s0 + s1) + (s2 + s3), y += scale * sum): the
- *    reference's bits. */
+/* f32_cortex_m.c - fp32 products for Cortex-M cores with the DSP extension and a single-precision FPU
+ * (M4F, M7, M33): scalar code shaped for 16 FPU registers. gemv / gemm over packed panels: each output in
+ * blocks of LSTM_F32_BLOCK columns, each a chain of fused multiply-adds in k order from 0 (fmaf: VFMA.F32)
+ * then added to y: the "fma" family of kernels.h, the bits of the x86 and aarch64 kernels. (The int8 x
+ * float product of this table is the portable one, s8_ref.c: cheaper on the M4 than the row-at-a-time
+ * FPU kernel that was here, docs/arm.md.) */
 #include "kernels_arm.h"
 
 #ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
@@ -35,23 +33,6 @@ void lstm_f32_gemv_cortex_m(const float *w, size_t rows, size_t cols, size_t k0,
 void lstm_f32_gemm_cortex_m(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n,
                             const float *x, size_t ldx, float *y, size_t ldy) {
     for (size_t i = 0; i < n; i++) lstm_f32_gemv_cortex_m(w, rows, cols, k0, k1, x + i * ldx, y + i * ldy);
-}
-
-void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
-                               const float *scale, float *y) {
-    for (size_t r = 0; r < rows; r++) {
-        const int8_t *b = w + ((r / 16) * groups + g0) * 64 + (r % 16) * 4;
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-        const float *xg = x;
-        for (size_t g = g0; g < g1; g++, b += 64, xg += 4) {
-            s0 = s0 + (float)b[0] * xg[0];
-            s1 = s1 + (float)b[1] * xg[1];
-            s2 = s2 + (float)b[2] * xg[2];
-            s3 = s3 + (float)b[3] * xg[3];
-        }
-        float sum = (s0 + s1) + (s2 + s3);
-        y[r] = y[r] + scale[r] * sum;
-    }
 }
 #else
 typedef int lstm_f32_cortex_m_unused; /* ISO C forbids an empty translation unit */

@@ -64,10 +64,6 @@ void lstm_s8_gemm_neon_dot(const int8_t *w, size_t rows, size_t groups, size_t g
 #if defined(__ARM_FP) && (__ARM_FP & 4) && defined(__ARM_FEATURE_FMA)
 #define LSTM_HAVE_CORTEX_M_FPU_KERNELS 1
 LSTM_DECLARE_F32_KERNELS(cortex_m)
-void lstm_s8_gemv_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
-                               const float *x, const float *scale, float *y);
-void lstm_s8_gemm_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                               const float *x, size_t ldx, const float *scale, float *y, size_t ldy);
 #endif
 void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                            const int32_t *rowsum, int32_t *acc);
@@ -77,6 +73,15 @@ void lstm_s16_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t 
                             int64_t *acc);
 void lstm_s16_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+/* the elementwise kernels in their scalar-FPU form (elementwise_cortex_m.c) */
+float lstm_quantize_cortex_m(const float *v, size_t n, int8_t *q, size_t padded);
+void lstm_q8_gates_cortex_m(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,
+                            const int32_t *acc_h, float sh, const float *scale_h, size_t n);
+void lstm_cell_update_cortex_m(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_cortex_m(unsigned activation, float *v, size_t n);
+float lstm_quantize16_cortex_m(const float *v, size_t n, int16_t *q, size_t padded);
+void lstm_q16_gates_cortex_m(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
+                             const int64_t *acc_h, float sh, const float *scale_h, size_t n);
 #endif
 
 #endif /* LSTM_KERNELS_ARM_H */

@@ -56,20 +56,26 @@ static inline int32_t sxtb16_ror8(uint32_t x) {
 
 /* panel(pw, qx, ng, out): the 16 rows of one panel over ng >= 1 groups: pw is the panel's first block of
  * the range, qx the ng extracted activation pairs, out[16] the row sums (stored, or added to with the
- * _add variant). For 4 rows at a time (r4-r7, so LDM / STM keep row order) the group loop runs two groups
- * per iteration (entered in its middle when ng is odd); then pw and qx rewind to the next 4 rows. Written
- * in assembly so that the instruction count cannot depend on the compiler's scheduling (GCC hoists every
- * load of the loop and spills accumulators). */
+ * _add variant). For 4 rows at a time (r4-r7, so LDM / STM keep row order) the group loop runs eight
+ * groups per iteration, entered through a TBH table so that the first pass does ng mod 8 of them (8 when
+ * ng is a multiple of 8); then pw and qx rewind to the next 4 rows. Written in assembly so that the
+ * instruction count cannot depend on the compiler's scheduling (GCC hoists every load of the loop and
+ * spills accumulators). */
 #define PANEL_ASM(init)                                                                                      \
     "push   {r4-r11, lr}\n\t"                                                                                \
     "add    r12, r3, #64\n\t"                                                                                \
     "push   {r12}\n\t" /* [sp]: end of out */                                                                \
     "lsls   r2, r2, #3\n\t" /* r2: bytes of qx */                                                            \
     "add    lr, r1, r2\n\t" /* lr: end of qx */                                                              \
-    "1:\n\t" init "tst    r2, #8\n\t"                                                                        \
-    "bne    3f\n\t"                                                                                          \
-    "2:\n\t" GROUP_ASM "3:\n\t" GROUP_ASM "cmp    r1, lr\n\t"                                                \
-    "bne    2b\n\t"                                                                                          \
+    "1:\n\t" init "ubfx   r12, r2, #3, #3\n\t" /* ng mod 8 */                                                \
+    "tbh    [pc, r12, lsl #1]\n\t"                                                                           \
+    "9:\n\t"                                                                                                 \
+    ".hword (20f - 9b) / 2, (27f - 9b) / 2, (26f - 9b) / 2, (25f - 9b) / 2\n\t"                              \
+    ".hword (24f - 9b) / 2, (23f - 9b) / 2, (22f - 9b) / 2, (21f - 9b) / 2\n\t"                              \
+    "20:\n\t" GROUP_ASM "21:\n\t" GROUP_ASM "22:\n\t" GROUP_ASM "23:\n\t" GROUP_ASM                          \
+    "24:\n\t" GROUP_ASM "25:\n\t" GROUP_ASM "26:\n\t" GROUP_ASM "27:\n\t" GROUP_ASM                          \
+    "cmp    r1, lr\n\t"                                                                                      \
+    "bne    20b\n\t"                                                                                         \
     "stmia  r3!, {r4-r7}\n\t"                                                                                \
     "sub    r1, r1, r2\n\t"                                                                                  \
     "sub    r0, r0, r2, lsl #3\n\t"                                                                          \
@@ -122,15 +128,6 @@ void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
     lstm_s8_gemm_by_vectors(lstm_s8_gemv_cortex_m, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
 }
-
-#ifdef LSTM_HAVE_CORTEX_M_FPU_KERNELS
-/* The scalar FPU gains nothing from sharing weight loads across vectors (16 registers hold one row's 4
- * partial sums and the operands): the int8 x float product vector by vector, gemv_f32's bits. */
-void lstm_s8_gemm_f32_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                               const float *x, size_t ldx, const float *scale, float *y, size_t ldy) {
-    lstm_s8_gemm_f32_by_vectors(lstm_s8_gemv_f32_cortex_m, w, rows, groups, g0, g1, n, x, ldx, scale, y, ldy);
-}
-#endif
 
 #else
 typedef int lstm_s8_cortex_m_unused; /* ISO C forbids an empty translation unit */

@@ -2,21 +2,30 @@
 #include "elementwise.h"
 
 /* 16 rows of a panel at a time, in storage order: 4 partial sums per row (one per column of a group),
- * then (s0 + s1) + (s2 + s3) (kernels.h). */
+ * then (s0 + s1) + (s2 + s3) (kernels.h). The panel is walked 4 rows at a time over all its groups, so that
+ * those rows' 16 partial sums stay in registers (a 64-float array of sums stayed in memory:
+ * 45 us per int8 step at H = 64 on x86-64, now about 10); each partial sum still adds its products in group
+ * order. */
 void lstm_s8_gemv_f32_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const float *x,
                           const float *scale, float *y) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const int8_t *panel = w + (r0 / 16) * groups * 64;
-        float s[64] = {0}; /* s[4 * r + c] */
-        for (size_t g = g0; g < g1; g++) {
-            const int8_t *b = panel + g * 64;
-            const float *xg = x + (g - g0) * 4;
-            for (size_t e = 0; e < 64; e++) s[e] = LSTM_R(s[e] + LSTM_R((float)b[e] * xg[e % 4]));
+        float sum[16];
+        for (size_t rc = 0; rc < 16; rc += 4) {
+            float s[16] = {0}; /* s[4 * r + c]: row rc + r, column c of each group */
+            for (size_t g = g0; g < g1; g++) {
+                const int8_t *b = panel + g * 64 + rc * 4;
+                const float *xg = x + (g - g0) * 4;
+#if defined(__GNUC__) && __GNUC__ >= 8
+#pragma GCC unroll 16 /* whole, so that s[] lives in registers (GCC at -O2 kept it in memory) */
+#endif
+                for (size_t e = 0; e < 16; e++) s[e] = LSTM_R(s[e] + LSTM_R((float)b[e] * xg[e % 4]));
+            }
+            for (size_t r = 0; r < 4; r++)
+                sum[rc + r] = LSTM_R(LSTM_R(s[4 * r] + s[4 * r + 1]) + LSTM_R(s[4 * r + 2] + s[4 * r + 3]));
         }
-        for (size_t r = 0; r < 16 && r0 + r < rows; r++) {
-            float sum = LSTM_R(LSTM_R(s[4 * r] + s[4 * r + 1]) + LSTM_R(s[4 * r + 2] + s[4 * r + 3]));
-            y[r0 + r] = LSTM_R(y[r0 + r] + LSTM_R(scale[r0 + r] * sum));
-        }
+        for (size_t r = 0; r < 16 && r0 + r < rows; r++)
+            y[r0 + r] = LSTM_R(y[r0 + r] + LSTM_R(scale[r0 + r] * sum[r]));
     }
 }
 

@@ -8,6 +8,7 @@
  *    (gemm_f32) and outputs past `rows` sentinels, so a kernel that reads or writes too far shows;
  *  - int8, int8-dynamic and int8-a16 models (written here in the blocked layout, with projection and head, odd sizes
  *    that leave partial panels) through lstm_step, lstm_run and lstm_step_many: the reference's bits;
+ *  - the elementwise kernels at the edges of their branches and clamps, and q8_gates for odd counts;
  *  - fp32 models: within float rounding (the SIMD tables use fused multiply-add).
  * Runs natively on x86-64 (AVX2, AVX-512) and under qemu on ARM (NEON, NEON_DOT; tools/arm_check.sh). */
 #include <math.h>
@@ -336,6 +337,84 @@ static void test_int8_models(void) { compare_models(1); }
 static void test_int8_dynamic_models(void) { compare_models(2); }
 static void test_int8_a16_models(void) { compare_models(3); }
 
+/* The elementwise kernels at the edges of their branches (the Cortex-M table branches where the others
+ * select): around |x| = 0.625 (tanh's two halves), 43.65 and 87.3 (exp's clamps, 2|x| for tanh), 88,
+ * signed zeros, subnormals, huge values and infinities, as gates, cell states and head inputs; q8_gates
+ * for n = 1 .. 9 (odd counts) with extreme sums. All bit for bit against the reference. */
+static void test_elementwise_edges(void) {
+    static const float base[] = {0.0f,  1e-45f, 1e-38f, 0.5f,   0.625f, 1.0f,  3.0f,   10.0f, 43.65f,
+                                 87.3f, 88.0f,  100.0f, 1e30f,  INFINITY};
+    float vals[6 * sizeof base / sizeof base[0]];
+    size_t nv = 0, nfinite;
+    for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
+        float x = base[i], dn = nextafterf(x, 0.0f), up = nextafterf(x, INFINITY);
+        float three[3] = {x, dn, up};
+        for (int k = 0; k < 3; k++) {
+            if (k > 0 && (isinf(x) || x == 0.0f)) continue;
+            vals[nv++] = three[k];
+            vals[nv++] = -three[k];
+        }
+    }
+    nfinite = 0; /* the finite ones first, for quantize and softmax */
+    for (size_t i = 0; i < nv; i++)
+        if (isfinite(vals[i])) {
+            float t = vals[nfinite];
+            vals[nfinite++] = vals[i];
+            vals[i] = t;
+        }
+    const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
+    rng r = {777};
+    for (size_t s = 0; s < N_SIMD; s++) {
+        lstm_isa isa = simd_isas[s];
+        if (!lstm_isa_supported(isa)) continue;
+        const lstm_kernels *k = lstm_kernels_for(isa);
+        for (size_t rot = 1; rot < 8; rot++) { /* gates, state and head inputs: the values, permuted */
+            test_context("%s rotation %lu", lstm_isa_name(isa), (unsigned long)rot);
+            size_t H = nv;
+            float g1[4 * sizeof vals / sizeof vals[0]], g2[4 * sizeof vals / sizeof vals[0]];
+            float c1[sizeof vals / sizeof vals[0]], c2[sizeof vals / sizeof vals[0]];
+            float h1[sizeof vals / sizeof vals[0]], h2[sizeof vals / sizeof vals[0]];
+            for (size_t j = 0; j < 4 * H; j++) g1[j] = g2[j] = vals[(j * rot + rot) % nv];
+            for (size_t j = 0; j < H; j++) c1[j] = c2[j] = vals[(j * (rot + 2) + 1) % nv];
+            ref->cell_update(H, g1, c1, h1);
+            k->cell_update(H, g2, c2, h2);
+            CHECK(bits_equal(g1, g2, 4 * H * sizeof(float)) && bits_equal(c1, c2, H * sizeof(float)) &&
+                  bits_equal(h1, h2, H * sizeof(float)));
+            for (unsigned act = LSTM_ACT_SIGMOID; act <= LSTM_ACT_SOFTMAX; act++) {
+                size_t n = act == LSTM_ACT_SOFTMAX ? nfinite : nv;
+                for (size_t j = 0; j < n; j++) g1[j] = g2[j] = vals[(j * rot) % n];
+                ref->activate(act, g1, n);
+                k->activate(act, g2, n);
+                CHECK(bits_equal(g1, g2, n * sizeof(float)));
+            }
+            int8_t q1[sizeof vals / sizeof vals[0] + 4], q2[sizeof vals / sizeof vals[0] + 4];
+            for (size_t n = 1; n <= nfinite; n += rot) { /* each prefix's largest value sets the scale */
+                for (size_t j = 0; j < n; j++) g1[j] = vals[(j * rot + n) % nfinite];
+                float s1 = ref->quantize(g1, n, q1, lstm_r4(n)), s2 = k->quantize(g1, n, q2, lstm_r4(n));
+                CHECK(bits_equal(&s1, &s2, sizeof s1) && bits_equal(q1, q2, lstm_r4(n)));
+            }
+        }
+        for (size_t n = 1; n <= 9; n++) {
+            test_context("%s q8_gates n %lu", lstm_isa_name(isa), (unsigned long)n);
+            int32_t ax[9], ah[9];
+            float bias[9], scx[9], sch[9], y1[10], y2[10];
+            for (size_t i = 0; i < n; i++) {
+                uint32_t u = (uint32_t)rng_next(&r);
+                ax[i] = (i % 3 == 0) ? (int32_t)(u | 0x80000000U) : (int32_t)(u >> (i % 8)); /* > 2^24: rounded */
+                ah[i] = i % 2 ? -(int32_t)(u >> 9) - 1 : (int32_t)(u >> 3);
+                bias[i] = vals[(i * 5 + n) % nfinite] * 1e-3f;
+                scx[i] = 1e-3f + (float)(u % 1000) * 1e-6f;
+                sch[i] = 2e-3f - (float)(u % 777) * 1e-6f;
+            }
+            y1[n] = y2[n] = 42.0f; /* past the end: untouched */
+            float sx = 0.0123f * (float)n, sh = 3.7e-5f;
+            ref->q8_gates(y1, bias, ax, sx, scx, ah, sh, sch, n);
+            k->q8_gates(y2, bias, ax, sx, scx, ah, sh, sch, n);
+            CHECK(bits_equal(y1, y2, (n + 1) * sizeof(float)) && y2[n] == 42.0f);
+        }
+    }
+}
+
 static void test_isa_queries(void) {
     CHECK(lstm_isa_supported(LSTM_ISA_REFERENCE));
     CHECK(lstm_isa_supported(lstm_isa_best()));
@@ -353,6 +432,7 @@ int main(void) {
     run_test("isa_queries", test_isa_queries);
     run_test("kernels_match_reference", test_kernels);
     run_test("batched_kernels_match_reference", test_batched_kernels);
+    run_test("elementwise_edges_match_reference", test_elementwise_edges);
     run_test("fp32_models_within_rounding", test_fp32_models);
     run_test("int8_models_bit_identical", test_int8_models);
     run_test("int8_dynamic_models_bit_identical", test_int8_dynamic_models);
