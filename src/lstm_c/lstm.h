@@ -108,7 +108,7 @@ typedef enum lstm_activation {
 
 /* Numeric format of a layer's weights, and how it computes. */
 typedef enum lstm_layer_dtype {
-    LSTM_LAYER_FP32 = 0,        /* float32 weights through BLAS */
+    LSTM_LAYER_FP32 = 0,        /* float32 weights in packed panels (our own kernels; CBLAS only as isa "blas") */
     LSTM_LAYER_INT8 = 1,        /* int8 weights (one scale per row) times float activations */
     LSTM_LAYER_INT8_DYNAMIC = 2,/* int8 weights times int8 activations quantised at every step (x and h
                                    each with their own scale), int32 accumulation */
