@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 import lstm_embed
+from _digits import digits_split, train
 from reference import ReferenceLSTM
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
-model_selection = pytest.importorskip("sklearn.model_selection")
+pytest.importorskip("sklearn")
 
 STEPS = 1200  # 150 images of 8 rows
 STREAMS = 4
@@ -41,20 +41,10 @@ def trained():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        digits = sklearn_datasets.load_digits()
-        images = (digits.images / 16.0).astype(np.float32)
-        x_train, x_test, y_train, y_test = model_selection.train_test_split(
-            images, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+        x_train, x_test, y_train, y_test = digits_split()
         torch.manual_seed(0)
         model = DigitReader()
-        opt = torch.optim.Adam(model.parameters(), lr=0.005)
-        xs, ys = torch.from_numpy(x_train), torch.from_numpy(y_train)
-        for _ in range(8):
-            for batch in torch.randperm(len(xs)).split(64):
-                opt.zero_grad()
-                nn.functional.cross_entropy(model(xs[batch])[:, -1], ys[batch]).backward()
-                opt.step()
-        model.eval()
+        train(model, torch.optim.Adam(model.parameters(), lr=0.005), x_train, y_train, epochs=8)
         with torch.no_grad():
             accuracy = float((model(torch.from_numpy(x_test))[:, -1].argmax(1).numpy() == y_test).mean())
     finally:

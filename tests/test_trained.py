@@ -8,8 +8,9 @@ from torch import nn
 import lstm_embed
 from lstm_embed.checkpoint import load_checkpoint
 
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
-model_selection = pytest.importorskip("sklearn.model_selection")
+from _digits import digits_split, train
+
+pytest.importorskip("sklearn")
 
 torch.set_num_threads(1)
 
@@ -31,23 +32,14 @@ class DigitReader(nn.Module):
 def trained(tmp_path_factory):
     """(checkpoint path, trained model, held-out images, labels, training images), fixed seeds, about 2 s
     of training."""
-    digits = sklearn_datasets.load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    x_train, x_test, y_train, y_test = model_selection.train_test_split(
-        images, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+    x_train, x_test, y_train, y_test = digits_split()
     torch.manual_seed(0)
     model = DigitReader()
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    xs, ys = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for epoch in range(12):
-        order = torch.randperm(len(xs))
-        for batch in order.split(64):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xs[batch])[:, -1], ys[batch]).backward()
-            opt.step()
-    model.eval()
+    epochs = 12
+    train(model, opt, x_train, y_train, epochs)
     path = tmp_path_factory.mktemp("digits") / "digits.ckpt"
-    torch.save({"epoch": epoch, "model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()},
+    torch.save({"epoch": epochs - 1, "model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict()},
                path)
     return path, model, x_test, y_test, x_train
 
