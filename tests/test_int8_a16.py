@@ -19,18 +19,9 @@ from lstm_embed.convert import DTYPES, spec_from_state_dict
 from lstm_embed.quantize import quantize_spec
 from lstm_embed.verify import QUANT_BUDGETS
 
-SIMD_ISAS = ("avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp")
+from _isas import open_all_isas
+
 Q16 = np.float32(32767)
-
-
-def all_isas(data):
-    models = {"reference": lstm_embed.Model.from_bytes(data, isa="reference")}
-    for isa in SIMD_ISAS:
-        try:
-            models[isa] = lstm_embed.Model.from_bytes(data, isa=isa)
-        except (lstm_embed.LstmError, ValueError):
-            continue
-    return models
 
 
 def quantize16(v: np.ndarray) -> tuple[np.ndarray, np.float32]:
@@ -81,7 +72,7 @@ def test_step_matches_numpy_integer_model(two_layers):
     spec = quantize_spec(spec_from_state_dict(lstm.state_dict()))
     data = lstm_embed.convert_torch(lstm, dtype="int8-a16")
     H, widths = 37, (13, 37)
-    for isa, model in all_isas(data).items():
+    for isa, model in open_all_isas(data).items():
         tr = model.stream().trace(xs)
         worst, unquantised = 0.0, 0.0
         for t in range(len(xs)):
@@ -119,7 +110,7 @@ def test_every_isa_and_path_gives_the_same_bits(proj):
     head = torch.nn.Linear(proj or 48, 5)
     data = lstm_embed.convert_torch(lstm, head=head, head_activation="softmax", dtype="int8-a16")
     xs = np.random.default_rng(3).standard_normal((90, 20)).astype(np.float32) * 2
-    models = all_isas(data)
+    models = open_all_isas(data)
     ref = outputs(models["reference"], xs)
     assert np.array_equal(ref[0], ref[1]), "run differs from step"
     assert np.array_equal(ref[0], ref[2][:, 0]), "step_many's first stream differs from step"
@@ -154,7 +145,7 @@ def test_no_overflow_at_the_widest_input():
     for sign in (1.0, -1.0):
         xs = np.full((3, n), sign, np.float32)
         want_z = sign * n * np.float64(np.float32(w))
-        for isa, model in all_isas(data).items():
+        for isa, model in open_all_isas(data).items():
             tr = model.stream().trace(xs)
             z0 = activations(np.full(4, want_z), 1)[:, 0]
             np.testing.assert_allclose(tr.gates[0, 0, :, 0], z0, atol=2e-6, err_msg=f"{isa}, sign {sign}")
@@ -214,7 +205,7 @@ def test_bidirectional_with_projection_runs_like_int8():
     with torch.no_grad():
         ref = lstm(torch.from_numpy(xs))[0].numpy()
     int8 = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(lstm, dtype="int8")).stream().run(xs)
-    outs = {isa: m.stream().run(xs) for isa, m in all_isas(lstm_embed.convert_torch(lstm, dtype="int8-a16")).items()}
+    outs = {isa: m.stream().run(xs) for isa, m in open_all_isas(lstm_embed.convert_torch(lstm, dtype="int8-a16")).items()}
     for isa, out in outs.items():
         assert np.array_equal(out, outs["reference"]), isa
     assert np.abs(outs["reference"] - ref).max() <= np.abs(int8 - ref).max() * 1.05 + 1e-6

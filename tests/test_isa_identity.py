@@ -6,20 +6,8 @@ import numpy as np
 import pytest
 
 import lstm_embed
+from _isas import open_all_isas
 from conftest import build_head, build_lstm
-
-SIMD_ISAS = ("avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp")
-
-
-def open_all_isas(data):
-    """{isa name: Model} for the reference path and every SIMD path this CPU and build support."""
-    models = {"reference": lstm_embed.Model.from_bytes(data, isa="reference")}
-    for isa in SIMD_ISAS:
-        try:
-            models[isa] = lstm_embed.Model.from_bytes(data, isa=isa)
-        except (lstm_embed.LstmError, ValueError):
-            continue  # not this CPU's, or not this build's
-    return models
 
 
 def outputs(model, xs):
