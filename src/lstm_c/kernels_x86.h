@@ -4,6 +4,14 @@
 
 #include "kernels.h"
 
+/* Complete unrolling of the loops over a tile's vectors and accumulators, whatever the optimisation level
+ * (GCC unrolls them by itself only at -O3), so that accumulator arrays live in registers. */
+#if defined(__clang__)
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL _Pragma("GCC unroll 4")
+#endif
+
 #define LSTM_DECLARE_ISA_KERNELS(isa)                                                                        \
     LSTM_DECLARE_F32_KERNELS(isa)                                                                            \
     void lstm_s8_gemv_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,           \

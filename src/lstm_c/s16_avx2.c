@@ -12,11 +12,6 @@
 
 #define AVX2 __attribute__((target("avx2")))
 #define AVX2_INLINE AVX2 static inline __attribute__((always_inline))
-#if defined(__clang__)
-#define UNROLL _Pragma("unroll")
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* q[0..3] (one column group) in every 64-bit lane. */
 AVX2_INLINE __m256i q_lanes16(const int16_t *q) {

@@ -13,11 +13,6 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define AVX512_INLINE AVX512 static inline __attribute__((always_inline))
-#if defined(__clang__)
-#define UNROLL _Pragma("unroll")
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* q[0..3] (one column group) in every 64-bit lane. */
 AVX512_INLINE __m512i q_lanes16(const int16_t *q) {

@@ -69,13 +69,6 @@ AVX2 void lstm_s8_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t 
 /* Forced inlining, so that a tile's vector count is a constant: loops over it unroll and the accumulator
  * arrays live in registers. */
 #define AVX2_INLINE AVX2 static inline __attribute__((always_inline))
-/* Complete unrolling of the loops over a tile's vectors and accumulators, whatever the optimisation level
- * (GCC unrolls them by itself only at -O3). */
-#if defined(__clang__)
-#define UNROLL _Pragma("unroll")
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* Up to 3 vectors: 4 accumulators each (16 rows) plus a widened weight block and the vectors' activations
  * fill the 16 ymm registers (GCC keeps a few accumulators in memory then: measured as fast as 2 vectors;

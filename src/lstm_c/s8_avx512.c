@@ -50,11 +50,6 @@ AVX512 void lstm_s8_gemv_f32_avx512(const int8_t *w, size_t rows, size_t groups,
 /* Forced inlining, so that a tile's vector count is a constant, and complete unrolling of the loops over it
  * whatever the optimisation level: the accumulator arrays then live in registers. */
 #define AVX512_INLINE AVX512 static inline __attribute__((always_inline))
-#if defined(__clang__)
-#define UNROLL _Pragma("unroll")
-#else
-#define UNROLL _Pragma("GCC unroll 4")
-#endif
 
 /* One panel (16 rows) against V <= 4 vectors (x + v * ldx): for each vector exactly the operations of
  * lstm_s8_gemv_f32_avx512, with each 16-byte weight load converted to float once for all V vectors (16
