@@ -646,10 +646,11 @@ cdef class Model:
         cdef cnp.ndarray y = _output(out, 2, n, self._info.output_size, "out")
         x = _unshared(x, out)
         for i in range(n):
-            if not isinstance(group[i], Stream):
-                raise ArgumentTypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream; pass "
-                                        f"streams made by this model's stream()")
-            if (<Stream>group[i])._model is not self:
+            if not isinstance(group[i], Stream) or (<Stream>group[i])._model is not self:
+                _duplicate_before(group, i)  # the first offending index is the one reported
+                if not isinstance(group[i], Stream):
+                    raise ArgumentTypeError(f"streams[{i}] is a {type(group[i]).__name__}, not a Stream; pass "
+                                            f"streams made by this model's stream()")
                 raise StateError(f"streams[{i}] belongs to another Model; step_many steps streams of one "
                                  f"model together: group the streams by model")
         # distinctness is checked while marking the streams busy below (a stream found busy that is also
@@ -680,9 +681,7 @@ cdef class Model:
             for i in range(n):
                 s = <Stream>group[i]
                 if s._busy:
-                    if any(group[j] is s for j in range(i)):
-                        raise InvalidArgumentError(f"streams[{i}] appears twice: step_many needs distinct "
-                                                   f"streams (step a stream once per timestep)")
+                    _duplicate_before(group, i + 1)
                     raise StreamBusyError(f"streams[{i}] is in use by another thread; a stream may be used "
                                           f"by one thread at a time (give each thread its own streams)")
                 s._busy = True
@@ -710,6 +709,17 @@ cdef class Model:
                 self._many_busy = False
         _check(st, "step_many")
         return y
+
+
+def _duplicate_before(list group, Py_ssize_t end):
+    """Raise InvalidArgumentError for the first of group[:end] that repeats an earlier item (error paths
+    only: quadratic)."""
+    cdef Py_ssize_t i, j
+    for i in range(1, end):
+        for j in range(i):
+            if group[j] is group[i]:
+                raise InvalidArgumentError(f"streams[{i}] appears twice: step_many needs distinct streams "
+                                           f"(step a stream once per timestep)")
 
 
 _pool = None

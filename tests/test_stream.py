@@ -408,12 +408,19 @@ def test_step_many_rejects_bad_groups(model, twin_model):
     assert model.step_many([], np.zeros((0, model.input_size))).shape == (0, model.output_size)
 
 
-def test_step_many_duplicate_found_late_releases_every_stream(model, rng):
+def test_step_many_duplicate_found_late_releases_every_stream(model, twin_model, rng):
     """A stream repeated after others is refused and every stream marked before it is released: each one
     steps again at once (the distinctness check rides on the busy flags)."""
     a, b, c = model.stream(), model.stream(), model.stream()
     with pytest.raises(InvalidArgumentError, match=r"streams\[3\] appears twice"):
         model.step_many([a, b, c, b], inputs(rng, 4, model.input_size))
+    # the first offending index decides the error, whichever check finds it
+    with pytest.raises(InvalidArgumentError, match=r"streams\[1\] appears twice"):
+        model.step_many([a, a, twin_model.stream()], inputs(rng, 3, model.input_size))
+    with pytest.raises(StateError):
+        model.step_many([a, twin_model.stream(), a], inputs(rng, 3, model.input_size))
+    with pytest.raises(InvalidArgumentError, match=r"streams\[1\] appears twice"):
+        model.step_many([a, a, "b"], inputs(rng, 3, model.input_size))
     xs = inputs(rng, 3, model.input_size)
     for group in ([a, b, c], (a, b, c), iter([a, b, c])):  # any sequence, a list taken as it is
         assert model.step_many(group, xs).shape == (3, model.output_size)
