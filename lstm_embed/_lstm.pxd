@@ -42,6 +42,8 @@ cdef extern from "lstm.h" nogil:
         LSTM_LAYER_FP32
         LSTM_LAYER_INT8
         LSTM_LAYER_INT8_DYNAMIC
+        LSTM_LAYER_INT8_A16
+        LSTM_LAYER_INT16X8
 
     ctypedef enum lstm_isa:
         LSTM_ISA_AUTO
@@ -149,6 +151,13 @@ cdef extern from "lstm_format.h":
         LSTM_ROLE_W_SCALE
         LSTM_ROLE_W_ROWSUM
         LSTM_ROLE_PROJ_SCALE
+        LSTM_ROLE_QPARAMS
+        LSTM_ROLE_HEAD_QPARAMS
+        LSTM_ROLE_IO_SCALES
+        LSTM_QP_ROWS
+        LSTM_HQP_ROWS
+        LSTM_IO_COLS
+        LSTM_INT_MAX_WIDTH
         LSTM_DTYPE_F32
         LSTM_DTYPE_I8_BLOCKED
         LSTM_DTYPE_F32_PANELS

@@ -92,7 +92,7 @@ _STATUS_HINTS = {
 
 ACTIVATIONS = ("none", "sigmoid", "tanh", "relu", "softmax")
 # Names of lstm_layer_dtype values, in code order.
-LAYER_DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16")
+LAYER_DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16", "int16x8")
 # Names of lstm_isa values, in code order, as the C library spells them ("auto" picks the best this CPU
 # has): ("auto", "reference", "avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp", "blas").
 ISAS = tuple(lstm_isa_name(<lstm_isa>i).decode() for i in range(LSTM_ISA_COUNT))
@@ -141,6 +141,13 @@ FORMAT = {
     "ROLE_W_SCALE": LSTM_ROLE_W_SCALE,
     "ROLE_W_ROWSUM": LSTM_ROLE_W_ROWSUM,
     "ROLE_PROJ_SCALE": LSTM_ROLE_PROJ_SCALE,
+    "ROLE_QPARAMS": LSTM_ROLE_QPARAMS,
+    "ROLE_HEAD_QPARAMS": LSTM_ROLE_HEAD_QPARAMS,
+    "ROLE_IO_SCALES": LSTM_ROLE_IO_SCALES,
+    "QP_ROWS": LSTM_QP_ROWS,
+    "HQP_ROWS": LSTM_HQP_ROWS,
+    "IO_COLS": LSTM_IO_COLS,
+    "INT_MAX_WIDTH": LSTM_INT_MAX_WIDTH,
     "DTYPE_F32": LSTM_DTYPE_F32,
     "DTYPE_I8_BLOCKED": LSTM_DTYPE_I8_BLOCKED,
     "DTYPE_F32_PANELS": LSTM_DTYPE_F32_PANELS,

@@ -112,13 +112,17 @@ typedef enum lstm_layer_dtype {
     LSTM_LAYER_INT8 = 1,        /* int8 weights (one scale per row) times float activations */
     LSTM_LAYER_INT8_DYNAMIC = 2,/* int8 weights times int8 activations quantised at every step (x and h
                                    each with their own scale), int32 accumulation */
-    LSTM_LAYER_INT8_A16 = 3     /* int8 weights (the same stored tensors as int8-dynamic) times int16
+    LSTM_LAYER_INT8_A16 = 3,    /* int8 weights (the same stored tensors as int8-dynamic) times int16
                                    activations quantised at every step: x and h each symmetric per vector,
                                    q = round-half-even(v * 32767 / max|v|) in [-32767, 32767], scale
                                    max|v| / 32767; the int8 x int16 products summed exactly (int32 over
                                    blocks of at most 512 columns, LSTM_S16_BLOCK_GROUPS groups of 4, then
                                    int64: no model can overflow, |sum| < 127 * 32767 * 131072 < 2^53), then
                                    one float epilogue, the same on every ISA (kernels.h) */
+    LSTM_LAYER_INT16X8 = 4      /* integer-only (no float instruction in the step): int8 weights, int16
+                                   activations and h (Q0.15), int32 cell state (Q11.20), table sigmoid and
+                                   tanh, requantisation by integer multiplier and shift (docs/int16x8.md).
+                                   Every layer of such a model is int16x8: step it with lstm_step_int */
 } lstm_layer_dtype;
 
 /* Instruction-set paths of the kernels. Every kernel that has ISA variants (fp32 and int8 products,

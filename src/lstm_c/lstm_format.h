@@ -62,7 +62,12 @@
  *   W_SCALE     F32 [2, 4H]          int8 layers: per row, the scale of the W_ih part, then of the W_hh
  *                                    part (weight = scale * int8 value)
  *   W_ROWSUM    I32 [2, 4H]          int8 layers: per row, sum of the int8 W_ih part, then of the W_hh part
- *   PROJ_SCALE  F32 [P, 1]           int8 layers with a projection */
+ *   PROJ_SCALE  F32 [P, 1]           int8 layers with a projection
+ *   QPARAMS     I32 [5, 4H]          int16x8 layers: per row M_x, S_x, M_h, S_h, B (docs/int16x8.md)
+ *   HEAD_QPARAMS I32 [3, head]       integer-only models with a head: per row M_y, S_y, B_y; their HEAD_W
+ *                                    is I8_BLOCKED [head, r4(H)] (per-row int8, scales folded into M_y)
+ *   IO_SCALES   F32 [1, 4]           integer-only models (index 0): input_scale, inv_input_scale,
+ *                                    output_scale, 0 */
 enum lstm_tensor_role {
     LSTM_ROLE_WEIGHT = 1,
     LSTM_ROLE_BIAS = 2,
@@ -71,9 +76,30 @@ enum lstm_tensor_role {
     LSTM_ROLE_HEAD_B = 5,
     LSTM_ROLE_W_SCALE = 6,
     LSTM_ROLE_W_ROWSUM = 7,
-    LSTM_ROLE_PROJ_SCALE = 8
+    LSTM_ROLE_PROJ_SCALE = 8,
+    LSTM_ROLE_QPARAMS = 9,
+    LSTM_ROLE_HEAD_QPARAMS = 10,
+    LSTM_ROLE_IO_SCALES = 11
 };
-#define LSTM_ROLE_COUNT 8
+#define LSTM_ROLE_COUNT 11
+/* Rows of a QPARAMS tensor and of a HEAD_QPARAMS tensor (docs/int16x8.md). */
+#define LSTM_QP_MX 0
+#define LSTM_QP_SX 1
+#define LSTM_QP_MH 2
+#define LSTM_QP_SH 3
+#define LSTM_QP_B 4
+#define LSTM_QP_ROWS 5
+#define LSTM_HQP_M 0
+#define LSTM_HQP_S 1
+#define LSTM_HQP_B 2
+#define LSTM_HQP_ROWS 3
+/* Columns of IO_SCALES. */
+#define LSTM_IO_INPUT_SCALE 0
+#define LSTM_IO_INV_INPUT_SCALE 1
+#define LSTM_IO_OUTPUT_SCALE 2
+#define LSTM_IO_COLS 4
+/* Integer-only models: widest r4(input_size), hidden_size and head_size (every sum stays in int32). */
+#define LSTM_INT_MAX_WIDTH 512
 
 /* I8_BLOCKED: a [rows, cols] int8 matrix (cols a multiple of 4) stored as blocks of 16 rows x 4 columns,
  * 64 bytes each, block (p, g) at byte (p * cols / 4 + g) * 64, element (r, k) at byte 4 * (r % 16) + k % 4
