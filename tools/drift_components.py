@@ -2,11 +2,13 @@
 fp32 arithmetic, one component at a time swapped for exact float64 (issue 14).
 
 The emulation follows src/lstm_c bit for bit (checked: the same bits as the avx512_vnni / avx2 tables for
-family "fma" and the reference table for "muladd", one chain before issue 14, block=16 after):
+family "fma" and the reference table for "muladd": one chain before issue 14, block=16 then, block=16 with
+sup=16 now):
   products   gates = bias (b_ih + b_hh rounded to float), then the x terms, then the h terms, each term
              one fused multiply-add ("fma") or a rounded multiply then a rounded add ("muladd"); `chains`
              interleaved accumulators (term k into k mod chains, pairwise at the end) or, with `block`,
-             blocks of that many terms each summed from 0 and then added to the gate (kernels.h now);
+             blocks of that many terms each summed from 0, `sup` blocks summed from 0 per superblock, then
+             added to the gate (kernels.h);
   activations  exp / sigmoid / tanh of src/lstm_c/elementwise.h, in float32 operations;
   cell       c = f * c + i * g and h = o * tanh(c), each operation rounded to float.
 Swaps (Emulated keywords; "exact" = computed in float64, rounded to float32 once):
@@ -77,16 +79,20 @@ def tanh_exact(x):
 
 
 # ---- products --------------------------------------------------------------------------------------------
-def chain_part(y, w, x, family, chains, block=0):
+def chain_part(y, w, x, family, chains, block=0, sup=1):
     """y (S, R) float32 += w (R, K) float32 @ x (S, K) float32, the engine's order: `chains` accumulators,
     term k into accumulator k mod chains, accumulator 0 starting at y, the others at 0; combined
     pairwise: chains 2: a0 + a1; chains 4: (a0 + a1) + (a2 + a3)."""
     S, K = x.shape
     R = w.shape[0]
-    if block:  # blocks of `block` terms from k0: each summed from 0 (chains as below), then y = y + block sum
-        y = np.array(y, F32)
-        for b0 in range(0, K, block):
-            y = y + chain_part(np.zeros_like(y), w[:, b0:b0 + block], x[:, b0:b0 + block], family, chains)
+    if block:  # blocks of `block` terms from k0, each summed from 0 (chains as below); `sup` blocks summed
+        y = np.array(y, F32)  # from 0 per superblock, then y = y + superblock sum (sup=1: y + each block)
+        span = block * sup
+        for s0 in range(0, K, span):
+            acc = np.zeros_like(y)
+            for b0 in range(s0, min(K, s0 + span), block):
+                acc = acc + chain_part(np.zeros_like(y), w[:, b0:b0 + block], x[:, b0:b0 + block], family, chains)
+            y = y + acc
         return y
     acc = np.zeros((chains, S, R), F32)
     acc[0] = y
@@ -113,10 +119,11 @@ def chain_part(y, w, x, family, chains, block=0):
 class Emulated:
     """One configuration of the emulated engine."""
 
-    def __init__(self, sd, family="fma", chains=1, products="chain", bias="f32", act="ours", cell="f32", block=0):
+    def __init__(self, sd, family="fma", chains=1, products="chain", bias="f32", act="ours", cell="f32", block=0,
+                 sup=1):
         self.ref = ReferenceLSTM(sd)
         self.family, self.chains, self.products, self.bias, self.act, self.cell = family, chains, products, bias, act, cell
-        self.block = block
+        self.block, self.sup = block, sup
 
     def run(self, xs):
         """xs (S, T, I) float32 -> last layer's h (S, T, H) float32"""
@@ -145,10 +152,10 @@ class Emulated:
                     if self.bias == "exact":  # first x term added to the float64 sum of both biases
                         y0 = (b_ih.astype(np.float64) + b_hh.astype(np.float64)
                               + x[:, :1].astype(np.float64) * w_ih[:, 0].astype(np.float64)).astype(F32)
-                        z = chain_part(y0, w_ih[:, 1:], x[:, 1:], self.family, self.chains, self.block)
+                        z = chain_part(y0, w_ih[:, 1:], x[:, 1:], self.family, self.chains, self.block, self.sup)
                     else:
-                        z = chain_part(np.broadcast_to(b_sum, (S, 4 * H)), w_ih, x, self.family, self.chains, self.block)
-                    z = chain_part(z, w_hh, h, self.family, self.chains, self.block)
+                        z = chain_part(np.broadcast_to(b_sum, (S, 4 * H)), w_ih, x, self.family, self.chains, self.block, self.sup)
+                    z = chain_part(z, w_hh, h, self.family, self.chains, self.block, self.sup)
                 zi, zf, zg, zo = np.split(z, 4, axis=1)
                 i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
                 if self.cell == "exact":
@@ -167,8 +174,10 @@ class Emulated:
 CONFIGS = {
     "ours fma, 1 chain (before)": dict(family="fma", chains=1),
     "ours mul+add, 1 chain (before)": dict(family="muladd", chains=1),
-    "ours fma, blocks of 16 (after)": dict(family="fma", block=16),
-    "ours mul+add, blocks of 16 (after)": dict(family="muladd", block=16),
+    "ours fma, blocks of 16": dict(family="fma", block=16),
+    "ours mul+add, blocks of 16": dict(family="muladd", block=16),
+    "ours fma, blocks of 16 in superblocks of 16 (now)": dict(family="fma", block=16, sup=16),
+    "ours mul+add, blocks of 16 in superblocks of 16 (now)": dict(family="muladd", block=16, sup=16),
     "(a) products exact": dict(products="exact"),
     "(a) products as torch (2 parts)": dict(products="torch"),
     "(a) fma, 2 chains": dict(family="fma", chains=2),
@@ -280,10 +289,10 @@ def local_errors(sd, xs, cfg):
             if emu.bias == "exact":
                 y0 = (b_ih.astype(np.float64) + b_hh.astype(np.float64)
                       + xin[:, :1].astype(np.float64) * w_ih[:, 0].astype(np.float64)).astype(F32)
-                z = chain_part(y0, w_ih[:, 1:], xin[:, 1:], emu.family, emu.chains, emu.block)
+                z = chain_part(y0, w_ih[:, 1:], xin[:, 1:], emu.family, emu.chains, emu.block, emu.sup)
             else:
-                z = chain_part(np.broadcast_to((b_ih + b_hh).astype(F32), (n, 4 * H)), w_ih, xin, emu.family, emu.chains, emu.block)
-            z = chain_part(z, w_hh, h0, emu.family, emu.chains, emu.block)
+                z = chain_part(np.broadcast_to((b_ih + b_hh).astype(F32), (n, 4 * H)), w_ih, xin, emu.family, emu.chains, emu.block, emu.sup)
+            z = chain_part(z, w_hh, h0, emu.family, emu.chains, emu.block, emu.sup)
         zi, zf, zg, zo = np.split(z, 4, axis=1)
         i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
         if emu.cell == "exact":

@@ -1,6 +1,7 @@
 /* f32_avx2.c - fp32 products of our own for x86-64 with AVX2 and FMA, over packed weight panels
  * (lstm_format.h): a 16-row panel is two registers; every output is summed in blocks of LSTM_F32_BLOCK
- * columns, each a chain of fused multiply-adds in k order from 0 then added to y (the "fma" family of
+ * columns, each a chain of fused multiply-adds in k order from 0, the blocks of a superblock summed, then
+ * added to y (the "fma" family of
  * kernels.h: the same bits as the AVX-512, aarch64 NEON and Cortex-M kernels). No horizontal reduction. */
 #include "kernels.h"
 
@@ -22,7 +23,7 @@ AVX2 ALWAYS __m256i rows_mask(size_t r0, size_t rows) {
  * rows r0 + 8h .. r0 + 8h + 7: panel (r0 + 8h) / 16, lanes 8 * (h % 2) ... of each k. */
 AVX2 ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1, const float *x,
                       size_t ldx, float *y, size_t ldy, const int NH, const int NV) {
-    __m256 acc[6][8];
+    __m256 acc[6][8], sup[6][8];
     __m256i mask[8];
     const float *half[8];
 #pragma GCC unroll 8
@@ -32,33 +33,42 @@ AVX2 ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_
         half[h] = w + (r / 16) * cols * 16 + r % 16;
     }
     const int full = r0 + 8 * (size_t)NH <= rows; /* every row of the tile exists: plain loads and stores */
-    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
-        size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
+    for (size_t sb = k0; sb < k1; sb += LSTM_F32_SPAN) {
+        size_t se = k1 - sb > LSTM_F32_SPAN ? sb + LSTM_F32_SPAN : k1;
+        for (int v = 0; v < NV; v++) /* the superblock's sums start from +0 */
+            for (int h = 0; h < NH; h++) sup[v][h] = _mm256_setzero_ps();
+        for (size_t kb = sb; kb < se; kb += LSTM_F32_BLOCK) {
+            size_t ke = se - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : se;
 #pragma GCC unroll 6
-        for (int v = 0; v < NV; v++)
+            for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
-            for (int h = 0; h < NH; h++) acc[v][h] = _mm256_setzero_ps();
-        for (size_t k = kb; k < ke; k++) {
-            __m256 wv[8];
+                for (int h = 0; h < NH; h++) acc[v][h] = _mm256_setzero_ps();
+            for (size_t k = kb; k < ke; k++) {
+                __m256 wv[8];
 #pragma GCC unroll 8
-            for (int h = 0; h < NH; h++) wv[h] = _mm256_loadu_ps(half[h] + k * 16);
+                for (int h = 0; h < NH; h++) wv[h] = _mm256_loadu_ps(half[h] + k * 16);
 #pragma GCC unroll 6
-            for (int v = 0; v < NV; v++) {
-                __m256 xb = _mm256_broadcast_ss(x + v * ldx + k - k0);
+                for (int v = 0; v < NV; v++) {
+                    __m256 xb = _mm256_broadcast_ss(x + v * ldx + k - k0);
 #pragma GCC unroll 8
-                for (int h = 0; h < NH; h++) acc[v][h] = _mm256_fmadd_ps(wv[h], xb, acc[v][h]);
+                    for (int h = 0; h < NH; h++) acc[v][h] = _mm256_fmadd_ps(wv[h], xb, acc[v][h]);
+                }
             }
+#pragma GCC unroll 6
+            for (int v = 0; v < NV; v++) /* sup = sup + acc */
+#pragma GCC unroll 8
+                for (int h = 0; h < NH; h++) sup[v][h] = _mm256_add_ps(sup[v][h], acc[v][h]);
         }
-        /* y = y + the block's sums */
+        /* y = y + the superblock's sums */
 #pragma GCC unroll 6
         for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
             for (int h = 0; h < NH; h++) {
                 float *yh = y + v * ldy + r0 + 8 * (size_t)h;
                 if (full)
-                    _mm256_storeu_ps(yh, _mm256_add_ps(_mm256_loadu_ps(yh), acc[v][h]));
+                    _mm256_storeu_ps(yh, _mm256_add_ps(_mm256_loadu_ps(yh), sup[v][h]));
                 else
-                    _mm256_maskstore_ps(yh, mask[h], _mm256_add_ps(_mm256_maskload_ps(yh, mask[h]), acc[v][h]));
+                    _mm256_maskstore_ps(yh, mask[h], _mm256_add_ps(_mm256_maskload_ps(yh, mask[h]), sup[v][h]));
             }
     }
 }

@@ -1,6 +1,7 @@
 /* f32_avx512.c - fp32 products of our own for x86-64 AVX-512, over packed weight panels (lstm_format.h):
  * one 16-row panel is one register; every output is summed in blocks of LSTM_F32_BLOCK columns, each a chain
- * of fused multiply-adds in k order from 0 then added to y (the "fma" family of kernels.h: the same bits
+ * of fused multiply-adds in k order from 0, the blocks of a superblock summed, then added to y (the "fma"
+ * family of kernels.h: the same bits
  * as the AVX2, aarch64 NEON and Cortex-M kernels). No horizontal reduction. */
 #include "kernels.h"
 
@@ -18,38 +19,47 @@ AVX512 ALWAYS __mmask16 rows_mask(size_t r0, size_t rows) {
 }
 
 /* NP panels from row r0 times NV vectors: NP * NV accumulators in registers, one weight load per panel
- * and k feeding NV fused multiply-adds; after each block of columns the accumulators are added to y (in
- * memory, masked to the rows that exist) and start again from 0. */
+ * and k feeding NV fused multiply-adds; each block's accumulators are added into the superblock sums, which
+ * are added to y (in memory, masked to the rows that exist) at the end of each superblock. */
 AVX512 ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1,
                         const float *x, size_t ldx, float *y, size_t ldy, const int NP, const int NV) {
-    __m512 acc[4][8];
+    __m512 acc[4][8], sup[4][8];
     __mmask16 mask[8];
     const float *p = w + r0 * cols;
 #pragma GCC unroll 8
     for (int i = 0; i < NP; i++) mask[i] = rows_mask(r0 + 16 * (size_t)i, rows);
-    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
-        size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
+    for (size_t sb = k0; sb < k1; sb += LSTM_F32_SPAN) {
+        size_t se = k1 - sb > LSTM_F32_SPAN ? sb + LSTM_F32_SPAN : k1;
+        for (int v = 0; v < NV; v++) /* the superblock's sums start from +0 */
+            for (int i = 0; i < NP; i++) sup[v][i] = _mm512_setzero_ps();
+        for (size_t kb = sb; kb < se; kb += LSTM_F32_BLOCK) {
+            size_t ke = se - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : se;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
+            for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
-            for (int i = 0; i < NP; i++) acc[v][i] = _mm512_setzero_ps();
-        for (size_t k = kb; k < ke; k++) {
-            __m512 wv[8];
+                for (int i = 0; i < NP; i++) acc[v][i] = _mm512_setzero_ps();
+            for (size_t k = kb; k < ke; k++) {
+                __m512 wv[8];
 #pragma GCC unroll 8
-            for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(p + (size_t)i * cols * 16 + k * 16);
+                for (int i = 0; i < NP; i++) wv[i] = _mm512_loadu_ps(p + (size_t)i * cols * 16 + k * 16);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) {
-                __m512 xb = _mm512_set1_ps(x[v * ldx + k - k0]);
+                for (int v = 0; v < NV; v++) {
+                    __m512 xb = _mm512_set1_ps(x[v * ldx + k - k0]);
 #pragma GCC unroll 8
-                for (int i = 0; i < NP; i++) acc[v][i] = _mm512_fmadd_ps(wv[i], xb, acc[v][i]);
+                    for (int i = 0; i < NP; i++) acc[v][i] = _mm512_fmadd_ps(wv[i], xb, acc[v][i]);
+                }
             }
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) /* sup = sup + acc */
+#pragma GCC unroll 8
+                for (int i = 0; i < NP; i++) sup[v][i] = _mm512_add_ps(sup[v][i], acc[v][i]);
         }
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
             for (int i = 0; i < NP; i++) {
                 float *yi = y + v * ldy + r0 + 16 * (size_t)i;
-                _mm512_mask_storeu_ps(yi, mask[i], _mm512_add_ps(_mm512_maskz_loadu_ps(mask[i], yi), acc[v][i]));
+                _mm512_mask_storeu_ps(yi, mask[i], _mm512_add_ps(_mm512_maskz_loadu_ps(mask[i], yi), sup[v][i]));
             }
     }
 }

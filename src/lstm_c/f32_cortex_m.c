@@ -1,7 +1,7 @@
 /* f32_cortex_m.c - fp32 products for Cortex-M cores with the DSP extension and a single-precision FPU
  * (M4F, M7, M33): scalar code shaped for 16 FPU registers. gemv / gemm over packed panels: each output in
- * blocks of LSTM_F32_BLOCK columns, each a chain of fused multiply-adds in k order from 0 (fmaf: VFMA.F32)
- * then added to y: the "fma" family of kernels.h, the bits of the x86 and aarch64 kernels. (The int8 x
+ * blocks of LSTM_F32_BLOCK columns, each a chain of fused multiply-adds in k order from 0 (fmaf: VFMA.F32),
+ * summed per superblock of LSTM_F32_SUPER blocks, then added to y: the "fma" family of kernels.h, the bits of the x86 and aarch64 kernels. (The int8 x
  * float product of this table is the portable one, s8_ref.c: cheaper on the M4 than the row-at-a-time
  * FPU kernel that was here, docs/arm.md.) */
 #include "kernels_arm.h"
@@ -16,16 +16,21 @@ void lstm_f32_gemv_cortex_m(const float *w, size_t rows, size_t cols, size_t k0,
     for (size_t r0 = 0; r0 < rows; r0 += 16) {
         const float *p = w + r0 * cols;
         size_t valid = rows - r0 < 16 ? rows - r0 : 16;
-        for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
-            size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
-            float acc[16] = {0};
-            for (size_t k = kb; k < ke; k++) {
-                const float *wk = p + k * 16;
-                float xk = x[k - k0];
+        for (size_t sb = k0; sb < k1; sb += LSTM_F32_SPAN) {
+            size_t se = k1 - sb > LSTM_F32_SPAN ? sb + LSTM_F32_SPAN : k1;
+            float sup[16] = {0};
+            for (size_t kb = sb; kb < se; kb += LSTM_F32_BLOCK) {
+                size_t ke = se - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : se;
+                float acc[16] = {0};
+                for (size_t k = kb; k < ke; k++) {
+                    const float *wk = p + k * 16;
+                    float xk = x[k - k0];
 #pragma GCC unroll 16
-                for (int j = 0; j < 16; j++) acc[j] = fmaf(wk[j], xk, acc[j]);
+                    for (int j = 0; j < 16; j++) acc[j] = fmaf(wk[j], xk, acc[j]);
+                }
+                for (int j = 0; j < 16; j++) sup[j] = sup[j] + acc[j];
             }
-            for (size_t j = 0; j < valid; j++) y[r0 + j] = y[r0 + j] + acc[j];
+            for (size_t j = 0; j < valid; j++) y[r0 + j] = y[r0 + j] + sup[j];
         }
     }
 }

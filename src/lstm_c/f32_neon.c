@@ -1,6 +1,6 @@
 /* f32_neon.c - fp32 products for ARM Advanced SIMD, and the int8-weight x float-activation product.
  *  - f32 gemv / gemm over packed panels (lstm_format.h), every output in blocks of LSTM_F32_BLOCK columns,
- *    each one chain in k order from 0 then added to y (kernels.h): aarch64 uses
+ *    each one chain in k order from 0, summed per superblock, then added to y (kernels.h): aarch64 uses
  *    fused multiply-add (FMLA: the "fma" family of kernels.h, the bits of the x86 kernels); 32-bit ARMv7
  *    NEON multiply then add (VMLA: it has no vector FMA; the order of the portable kernel, but NEON flushes
  *    subnormals to zero).
@@ -27,41 +27,51 @@
 #define ALWAYS static inline __attribute__((always_inline))
 
 /* NP panels from row r0 times NV vectors: a 16-row panel is 4 registers; NP * NV * 4 accumulators start at
- * 0 for every block of LSTM_F32_BLOCK columns and are then added to y; each weight load feeds NV
+ * 0 for every block of LSTM_F32_BLOCK columns and are then added into the superblock sums, which are added
+ * to y at the end of each superblock; each weight load feeds NV
  * multiply-adds. Rows past `rows` are computed (their weights are zero) but never stored. */
 NEON ALWAYS void tile(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1, const float *x,
                       size_t ldx, float *y, size_t ldy, const int NP, const int NV) {
-    float32x4_t acc[4][8];
+    float32x4_t acc[4][8], sup[4][8];
     const float *p = w + r0 * cols;
     size_t valid = rows - r0; /* rows of the tile that exist, from r0 */
-    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
-        size_t ke = k1 - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : k1;
+    for (size_t sb = k0; sb < k1; sb += LSTM_F32_SPAN) {
+        size_t se = k1 - sb > LSTM_F32_SPAN ? sb + LSTM_F32_SPAN : k1;
+        for (int v = 0; v < NV; v++) /* the superblock's sums start from +0 */
+            for (int q = 0; q < 4 * NP; q++) sup[v][q] = vdupq_n_f32(0.0f);
+        for (size_t kb = sb; kb < se; kb += LSTM_F32_BLOCK) {
+            size_t ke = se - kb > LSTM_F32_BLOCK ? kb + LSTM_F32_BLOCK : se;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
+            for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
-            for (int q = 0; q < 4 * NP; q++) acc[v][q] = vdupq_n_f32(0.0f);
-        for (size_t k = kb; k < ke; k++) {
-            float32x4_t wv[8];
+                for (int q = 0; q < 4 * NP; q++) acc[v][q] = vdupq_n_f32(0.0f);
+            for (size_t k = kb; k < ke; k++) {
+                float32x4_t wv[8];
 #pragma GCC unroll 8
-            for (int q = 0; q < 4 * NP; q++) wv[q] = vld1q_f32(p + (size_t)(q / 4) * cols * 16 + k * 16 + 4 * (q % 4));
+                for (int q = 0; q < 4 * NP; q++) wv[q] = vld1q_f32(p + (size_t)(q / 4) * cols * 16 + k * 16 + 4 * (q % 4));
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) {
-                float32x4_t xb = vdupq_n_f32(x[v * ldx + k - k0]);
+                for (int v = 0; v < NV; v++) {
+                    float32x4_t xb = vdupq_n_f32(x[v * ldx + k - k0]);
 #pragma GCC unroll 8
-                for (int q = 0; q < 4 * NP; q++) acc[v][q] = MLA(acc[v][q], wv[q], xb);
+                    for (int q = 0; q < 4 * NP; q++) acc[v][q] = MLA(acc[v][q], wv[q], xb);
+                }
             }
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) /* sup = sup + acc */
+#pragma GCC unroll 8
+                for (int q = 0; q < 4 * NP; q++) sup[v][q] = vaddq_f32(sup[v][q], acc[v][q]);
         }
-        /* y = y + the block's sums, for the rows that exist */
+        /* y = y + the superblock's sums, for the rows that exist */
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
 #pragma GCC unroll 8
             for (int q = 0; q < 4 * NP; q++) {
                 float *yq = y + v * ldy + r0 + 4 * (size_t)q;
                 if (4 * (size_t)q + 4 <= valid) {
-                    vst1q_f32(yq, vaddq_f32(vld1q_f32(yq), acc[v][q]));
+                    vst1q_f32(yq, vaddq_f32(vld1q_f32(yq), sup[v][q]));
                 } else {
                     float t[4];
-                    vst1q_f32(t, acc[v][q]);
+                    vst1q_f32(t, sup[v][q]);
                     for (size_t j = 0; 4 * (size_t)q + j < valid && j < 4; j++) yq[j] = yq[j] + t[j];
                 }
             }

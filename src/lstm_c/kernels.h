@@ -11,11 +11,14 @@
  *  - int8 x int16 products (gemv_s16, gemm_s16; int8-a16 layers) are exact integer sums (int64).
  *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
  *    compiled per ISA.
- *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in blocks
- *    of LSTM_F32_BLOCK (16) columns from k0 (the last block may be shorter): each block is one chain
- *    from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn, then y[r] = y[r] + acc (a rounded add), block
- *    after block. (Issue 14: one chain over all K = I + H columns carried a rounding error that grows like
- *    K, 3x that of these blocks on a trained 3 x LSTM(40, 256); docs/accuracy.md.) The matrix-vector and the
+ *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in two
+ *    levels. Blocks of LSTM_F32_BLOCK (16) columns from k0 (the last may be shorter): each block is one
+ *    chain from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn. Superblocks of LSTM_F32_SUPER (16)
+ *    blocks (256 columns) from k0: sup = 0, then sup = sup + acc for each of its blocks (rounded adds);
+ *    then y[r] = y[r] + sup, superblock after superblock. Issue 14: one chain over all K = I + H
+ *    columns carried a rounding error that grows like K, 3x that of the blocks on a trained
+ *    3 x LSTM(40, 256); the second level takes the bias out of the first chain and keeps the error of
+ *    wide layers (H = 512) below PyTorch's (docs/accuracy.md). The matrix-vector and the
  *    matrix-matrix kernel of a table compute exactly the same operations for each output, and the engine
  *    splits the columns the same way everywhere (W_ih x over [0, I), then W_hh h over [I, I + H)), so a
  *    step, a whole sequence (input part for all steps first, then the hidden part step by step) and many
@@ -46,8 +49,10 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-/* The block length of the fp32 panel products' sums (above). */
+/* The block length of the fp32 panel products' sums, and blocks per superblock (above). */
 #define LSTM_F32_BLOCK 16
+#define LSTM_F32_SUPER 16
+#define LSTM_F32_SPAN (LSTM_F32_BLOCK * LSTM_F32_SUPER)
 
 typedef struct lstm_kernels {
     /* fp32, w a packed [rows, cols] matrix (F32_PANELS): y[r] += sum over k in [k0, k1) of w[r][k] x[k - k0]

@@ -1,7 +1,8 @@
 /* test_f32_panels.c - the fp32 products over packed weight panels (issue 11), on every table this build
  * and CPU support:
- *  - f32_gemv equals, bit for bit, the blocked sum of kernels.h computed here in plain C (blocks of
- *    LSTM_F32_BLOCK columns, each one chain in k order from 0, added to y): a rounded multiply then a
+ *  - f32_gemv equals, bit for bit, the two-level blocked sum of kernels.h computed here in plain C (blocks
+ *    of LSTM_F32_BLOCK columns, each one chain in k order from 0, summed per superblock of LSTM_F32_SUPER
+ *    blocks, each superblock added to y): a rounded multiply then a
  *    rounded add for the "mul+add" tables, fmaf for the "fma" tables;
  *  - f32_gemm equals n f32_gemv calls bit for bit, for partial panels, column ranges [k0, k1) and any n,
  *    and never writes past `rows`;
@@ -56,20 +57,25 @@ static float *pack(const float *a, size_t rows, size_t cols) {
 }
 
 /* The order of kernels.h for one output, written out: blocks of LSTM_F32_BLOCK columns from k0, each one
- * chain from 0, then y = y + the block's sum. volatile keeps the compiler from fusing (the build passes
+ * chain from 0; the blocks of each superblock (LSTM_F32_SUPER blocks from k0) summed from 0; then
+ * y = y + the superblock's sum. volatile keeps the compiler from fusing (the build passes
  * -ffp-contract=off too) and rounds each step to float on x87. */
 static float chain(enum family f, float y, const float *row, size_t k0, size_t k1, const float *x) {
-    for (size_t kb = k0; kb < k1; kb += LSTM_F32_BLOCK) {
-        volatile float acc = 0.0f;
-        for (size_t k = kb; k < k1 && k < kb + LSTM_F32_BLOCK; k++) {
-            if (f == FMA) {
-                acc = fmaf(row[k], x[k - k0], acc);
-            } else {
-                volatile float p = row[k] * x[k - k0];
-                acc = acc + p;
+    for (size_t sb = k0; sb < k1; sb += LSTM_F32_BLOCK * LSTM_F32_SUPER) {
+        volatile float sup = 0.0f;
+        for (size_t kb = sb; kb < k1 && kb < sb + LSTM_F32_BLOCK * LSTM_F32_SUPER; kb += LSTM_F32_BLOCK) {
+            volatile float acc = 0.0f;
+            for (size_t k = kb; k < k1 && k < kb + LSTM_F32_BLOCK; k++) {
+                if (f == FMA) {
+                    acc = fmaf(row[k], x[k - k0], acc);
+                } else {
+                    volatile float p = row[k] * x[k - k0];
+                    acc = acc + p;
+                }
             }
+            sup = sup + acc;
         }
-        volatile float s = y + acc;
+        volatile float s = y + sup;
         y = s;
     }
     return y;
