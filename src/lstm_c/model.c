@@ -133,7 +133,7 @@ static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_w
         t->cols = in->head_size;
         t->dtype = LSTM_DTYPE_I32;
         return m->is_int && in->head_size > 0;
-    case LSTM_ROLE_IO_SCALES: t->cols = LSTM_IO_COLS; return m->is_int;
+    case LSTM_ROLE_IO_SCALES: t->rows = 1; t->cols = LSTM_IO_COLS; return m->is_int;
     default: return 0;
     }
 }
