@@ -44,7 +44,7 @@ extern "C" {
 #endif
 
 #define LSTM_VERSION_MAJOR 0
-#define LSTM_VERSION_MINOR 4
+#define LSTM_VERSION_MINOR 3
 #define LSTM_VERSION_PATCH 0
 /* The library's ABI version: the SONAME of the shared library (liblstm_embed.so.<ABI>). Bumped whenever a
  * public struct, enum value or signature changes incompatibly. */
