@@ -100,7 +100,7 @@ def _round_bias(b: np.ndarray, scale: float, what: str) -> np.ndarray:
     if (np.abs(q) > MAX_ABS_B).any():
         worst = float(np.abs(np.asarray(b, dtype=np.float64)).max())
         raise ConversionError(f"{what}: a bias of {worst:.6g} is beyond what the integer step holds "
-                              f"({MAX_ABS_B} steps of {scale:.6g}, i.e. {MAX_ABS_B * scale:.6g})")
+                              f"(|bias| <= {MAX_ABS_B * scale:.6g}: 2^29 steps of the pre-activation scale)")
     return q.astype(np.int64)
 
 
