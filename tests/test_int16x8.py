@@ -261,27 +261,38 @@ def test_integer_state_snapshot_and_pickle():
     assert again.to_bytes() == data and again.is_integer
 
 
-def test_trained_digits_model():
-    """The digits reader of test_trained (trained in seconds): the C step equals the reference on the
-    held-out images, and int16x8 accuracy is within 1 point of fp32 (calibrated on the training images)."""
+class DigitReader(torch.nn.Module):
+    """tests/test_trained.py's model: an 8x8 image row by row, classes from the last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 32, batch_first=True)
+        self.fc = torch.nn.Linear(32, 10)
+
+    def forward(self, images):
+        return self.fc(self.lstm(images)[0])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """(trained DigitReader, int16x8 file calibrated on the training images, x_test, y_test): the digits
+    of tests/_digits.py, trained in seconds with test_trained's seeds."""
     from _digits import digits_split, train
-
-    class DigitReader(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = torch.nn.LSTM(8, 32, batch_first=True)
-            self.fc = torch.nn.Linear(32, 10)
-
-        def forward(self, images):
-            return self.fc(self.lstm(images)[0])
 
     x_train, x_test, y_train, y_test = digits_split()
     torch.manual_seed(0)
     net = DigitReader()
     train(net, torch.optim.Adam(net.parameters(), lr=0.01), x_train, y_train, 12)
-    fp32 = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(net.lstm, head=net.fc, head_activation="softmax"))
     data = lstm_embed.convert_torch(net.lstm, head=net.fc, head_activation="softmax", dtype="int16x8",
                                     calibration=x_train)
+    return net, data, x_test, y_test
+
+
+def test_trained_digits_model(digits):
+    """The C step equals the reference on held-out images, and int16x8 accuracy is within 1 point of fp32
+    (calibrated on the training images, measured on the held-out ones)."""
+    net, data, x_test, y_test = digits
+    fp32 = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(net.lstm, head=net.fc, head_activation="softmax"))
     model, ref = lstm_embed.Model.from_bytes(data), IntModel(data)
 
     def last_step(m) -> np.ndarray:
@@ -295,3 +306,21 @@ def test_trained_digits_model():
     acc_int = float((p_int.argmax(1) == y_test).mean())
     print(f"digits: int16x8 {acc_int:.4f}, fp32 {acc_fp32:.4f}")
     assert acc_fp32 > 0.9 and abs(acc_int - acc_fp32) <= 0.01
+
+
+def test_verify_budget(digits):
+    """verify's int16x8 budget: the digits file passes it with room on held-out images (within the
+    calibration range: pixels in [0, 1]); the same file made from swapped gate rows fails it."""
+    from lstm_embed.checkpoint import find_lstm
+    from lstm_embed.verify import verify
+
+    net, data, x_test, _ = digits
+    ckpt = find_lstm(net.state_dict())
+    report = verify(lstm_embed.Model.from_bytes(data), ckpt, x_test[:100])
+    assert report.passed and report.relative < QUANT_BUDGETS["int16x8"] / 2 and "calibration range" in report.rule
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    w = state["lstm.weight_hh_l0"]
+    state["lstm.weight_hh_l0"] = torch.cat([w[32:64], w[:32], w[64:]])
+    bad = find_lstm(state).convert(head_activation="softmax", dtype="int16x8", calibration=x_test[100:])
+    broken = verify(lstm_embed.Model.from_bytes(bad), ckpt, x_test[:100])
+    assert not broken.passed
