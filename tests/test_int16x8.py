@@ -201,8 +201,11 @@ def check_identity(data: bytes, xs_float: np.ndarray, seed: int = 0) -> None:
         got_q = np.stack([s.step_int(x) for x in xq])
         assert got_q.dtype == np.int16
         np.testing.assert_array_equal(got_q, want_q, err_msg=isa)
-        s = model.stream()
+        s, si = model.stream(), model.stream()
         np.testing.assert_array_equal(np.stack([s.step(x) for x in xs_float]), want_f, err_msg=isa)
+        yq = np.stack([si.step_int(ref.stream().quantize_input(x)) for x in xs_float])
+        np.testing.assert_array_equal(yq.astype(np.float32) * np.float32(model.output_scale), want_f)
+        assert s.snapshot() == si.snapshot()  # float step and integer step: the same state bits
         np.testing.assert_array_equal(model.stream().run(xs_float), want_f, err_msg=isa)
         streams = [model.stream() for _ in range(3)]
         many = np.stack([model.step_many(streams, np.stack([x] * 3)) for x in xs_float], axis=1)
@@ -225,7 +228,7 @@ def test_c_step_equals_reference_small_and_large_ranges(scale):
     check_identity(convert(lstm, linear, "none", xs), xs[1])
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2 ** 16), layers=st.integers(1, 3), inputs=st.integers(1, 40),
        hidden=st.integers(1, 40), head=st.sampled_from(HEADS), out=st.integers(1, 12),
        log_scale=st.floats(-6, 6), forget=st.floats(0, 6))
@@ -235,6 +238,42 @@ def test_c_step_equals_reference_hypothesis(seed, layers, inputs, hidden, head, 
     linear = None if head is None else build_head(hidden, out, seed=seed)
     xs = np.random.default_rng(seed).normal(0, 10.0 ** log_scale, (2, 15, inputs)).astype(np.float32)
     check_identity(convert(lstm, linear, head, xs), np.concatenate([xs[1], xs[0] * np.float32(3)]), seed)
+
+
+def test_cell_state_saturates_like_the_reference():
+    """Gates saturated open (biases +-20) drive c past 2048 within ~2100 steps: the Q11.20 cell clamps at
+    +-(2^31 - 1) and the C step still gives the reference's bits (h stays tanh(2048) * o)."""
+    lstm = build_lstm(3, 4, seed=1)
+    with torch.no_grad():
+        lstm.bias_ih_l0[:12] = 20.0
+        lstm.bias_ih_l0[8:10] = -20.0  # two cells count down, two up
+        lstm.bias_ih_l0[12:] = 20.0
+    xs = np.random.default_rng(1).normal(0, 1, (1, 2200, 3)).astype(np.float32)
+    data = convert(lstm, None, None, xs)
+    ref = IntModel(data)
+    rs = ref.stream()
+    want = rs.run(xs[0])
+    assert sorted(np.concatenate(rs.c).tolist()) == [-(2 ** 31 - 1)] * 2 + [2 ** 31 - 1] * 2
+    for isa, model in open_all_isas(data).items():
+        np.testing.assert_array_equal(model.stream().run(xs[0]), want, err_msg=isa)
+
+
+def test_integer_api_on_other_models():
+    """is_integer is False elsewhere; the scales and step_int say why they do not apply; step_int takes
+    int16 only."""
+    lstm, linear, xs = make()
+    for dtype in ("float32", "int8-a16"):
+        model = lstm_embed.Model.from_bytes(lstm_embed.convert_torch(lstm, dtype=dtype))
+        assert not model.is_integer
+        with pytest.raises(lstm_embed.UnsupportedError):
+            model.input_scale
+        with pytest.raises(lstm_embed.UnsupportedError):
+            model.stream().step_int(np.zeros(5, np.int16))
+    model = lstm_embed.Model.from_bytes(convert(lstm, None, None, xs))
+    with pytest.raises(lstm_embed.DTypeError, match="int16"):
+        model.stream().step_int(np.zeros(5, np.int32))
+    with pytest.raises(lstm_embed.ShapeError):
+        model.stream().step_int(np.zeros(4, np.int16))
 
 
 def test_integer_state_snapshot_and_pickle():
