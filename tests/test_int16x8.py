@@ -363,3 +363,26 @@ def test_verify_budget(digits):
     bad = find_lstm(state).convert(head_activation="softmax", dtype="int16x8", calibration=x_test[100:])
     broken = verify(lstm_embed.Model.from_bytes(bad), ckpt, x_test[:100])
     assert not broken.passed
+
+
+def test_command_line(tmp_path, capsys):
+    """convert --dtype int16x8 needs --calibration (and says so), writes the file; info shows the scales;
+    verify passes it with the int16x8 rule."""
+    from lstm_embed.cli import main
+
+    lstm, linear, xs = make(2, head="relu", seed=8)
+    torch.save({"lstm": lstm.state_dict(), "fc": linear.state_dict()}, tmp_path / "m.pt")
+    np.save(tmp_path / "cal.npy", xs)
+    src, out, cal = str(tmp_path / "m.pt"), str(tmp_path / "m.lstm"), str(tmp_path / "cal.npy")
+    assert main(["convert", src, "-o", out, "--dtype", "int16x8", "--head-activation", "relu"]) == 1
+    assert "--calibration X.npy" in capsys.readouterr().err
+    assert main(["convert", src, "-o", out, "--dtype", "int16x8", "--head-activation", "relu",
+                 "--calibration", cal]) == 0
+    said = capsys.readouterr().out
+    model = lstm_embed.Model.load(out)
+    assert model.is_integer and f"input scale {model.input_scale:.6g}" in said
+    assert main(["info", out]) == 0
+    info = capsys.readouterr().out
+    assert "integer-only    yes" in info and f"output scale {model.output_scale:.6g}" in info
+    assert main(["verify", out, "--against", src, "--data", cal]) == 0
+    assert "int16x8: 0.05 x max|output|" in capsys.readouterr().out
