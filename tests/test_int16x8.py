@@ -258,6 +258,21 @@ def test_cell_state_saturates_like_the_reference():
         np.testing.assert_array_equal(model.stream().run(xs[0]), want, err_msg=isa)
 
 
+def test_trace_reports_the_integer_values():
+    """The trace of an integer model: i, f, g, o and h as q / 2^15, c as c / 2^20, y as step's."""
+    lstm, linear, xs = make(2, head="softmax", seed=6)
+    data = convert(lstm, linear, "softmax", xs)
+    rs = IntModel(data).stream()
+    trace = lstm_embed.Model.from_bytes(data).stream().trace(xs[0])
+    q15, q20 = np.float32(2.0 ** -15), np.float32(2.0 ** -20)
+    for t, x in enumerate(xs[0]):
+        np.testing.assert_array_equal(trace.y[t], rs.step(x))
+        for k in range(2):
+            np.testing.assert_array_equal(trace.gates[t, k], rs.gates[k].astype(np.float32) * q15)
+            np.testing.assert_array_equal(trace.h[t, k], rs.h[k].astype(np.float32) * q15)
+            np.testing.assert_array_equal(trace.c[t, k], rs.c[k].astype(np.float32) * q20)
+
+
 def test_integer_api_on_other_models():
     """is_integer is False elsewhere; the scales and step_int say why they do not apply; step_int takes
     int16 only."""
