@@ -207,6 +207,8 @@ def check_identity(data: bytes, xs_float: np.ndarray, seed: int = 0) -> None:
         np.testing.assert_array_equal(yq.astype(np.float32) * np.float32(model.output_scale), want_f)
         assert s.snapshot() == si.snapshot()  # float step and integer step: the same state bits
         np.testing.assert_array_equal(model.stream().run(xs_float), want_f, err_msg=isa)
+        compact = model.stream(compact=True)
+        np.testing.assert_array_equal(np.stack([compact.step(x) for x in xs_float]), want_f, err_msg=isa)
         streams = [model.stream() for _ in range(3)]
         many = np.stack([model.step_many(streams, np.stack([x] * 3)) for x in xs_float], axis=1)
         for row in many:
