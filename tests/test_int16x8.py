@@ -230,7 +230,7 @@ def test_c_step_equals_reference_small_and_large_ranges(scale):
     check_identity(convert(lstm, linear, "none", xs), xs[1])
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2 ** 16), layers=st.integers(1, 3), inputs=st.integers(1, 40),
        hidden=st.integers(1, 40), head=st.sampled_from(HEADS), out=st.integers(1, 12),
        log_scale=st.floats(-6, 6), forget=st.floats(0, 6))
@@ -273,6 +273,28 @@ def test_trace_reports_the_integer_values():
             np.testing.assert_array_equal(trace.gates[t, k], rs.gates[k].astype(np.float32) * q15)
             np.testing.assert_array_equal(trace.h[t, k], rs.h[k].astype(np.float32) * q15)
             np.testing.assert_array_equal(trace.c[t, k], rs.c[k].astype(np.float32) * q20)
+
+
+def test_widest_model_at_full_scale():
+    """r4(input) = hidden = head = 512 with every weight at +-127 and inputs at -32768 / 32767: the largest
+    sums the specification allows (127 * 32768 * 512 < 2^31) on every ISA, the reference's bits."""
+    lstm = torch.nn.LSTM(509, 512)
+    head = torch.nn.Linear(512, 512)
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        for p in (*lstm.parameters(), *head.parameters()):
+            p.copy_(torch.from_numpy(np.where(rng.random(p.shape) < 0.5, -0.01, 0.01).astype(np.float32)))
+        lstm.weight_ih_l0[:, :] = 0.01  # every row of W_ih at +127: one sign, the largest |A_x|
+    xs = np.ones((1, 4, 509), np.float32)
+    data = lstm_embed.convert_torch(lstm, head=head, head_activation="none", dtype="int16x8", calibration=xs)
+    ref = IntModel(data)
+    assert (ref.layers[0][0][:, :509] == 127).all()
+    xq = np.stack([np.full(509, v, np.int16) for v in (-32768, -32768, 32767, -32768, 32767, 0)])
+    rs = ref.stream()
+    want = np.stack([rs.step_int(x) for x in xq])
+    for isa, model in open_all_isas(data).items():
+        s = model.stream()
+        np.testing.assert_array_equal(np.stack([s.step_int(x) for x in xq]), want, err_msg=isa)
 
 
 def test_integer_api_on_other_models():
