@@ -172,6 +172,10 @@ def test_conversion_report_names_the_scales():
     assert report.dtypes == ["int16x8"] and report.int_scales[1] == 2.0 ** -15
     assert report.int_scales[0] == pytest.approx(np.abs(xs).max() / 32767, rel=1e-6)
     assert "integer-only: input scale" in str(report)
+    mx, mean, top = report.int_error
+    assert 0 < mean <= mx < 3e-2 * top and "error against float32 on the calibration data" in str(report)
+    with pytest.raises(ConversionError, match="too small"):
+        convert(lstm, linear, "sigmoid", np.full((1, 3, 5), 1e-36, np.float32))
 
 
 # --- the C step against the reference ---------------------------------------------------------------------
