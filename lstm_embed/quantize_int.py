@@ -45,6 +45,9 @@ MAX_ABS_B = 1 << 29
 # Shifts are 1 .. 62; M is in [2^30, 2^31) except for multipliers too small to reach it with S = 62.
 MAX_SHIFT = 62
 BOUNDED = ("sigmoid", "tanh", "softmax")
+# The reader's bound on every IO scale (LSTM_MAX_ABS_INPUT): yq * output_scale and x * inv_input_scale stay
+# finite in float32.
+MAX_SCALE = 2.0 ** 64
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,11 @@ def integer_params(spec: Any, seqs: list[np.ndarray]) -> IntParams:
         raise ConversionError(f"the calibration data's largest magnitude {max_in:.6g} gives no usable float32 "
                               "input scale (max abs / 32767)")
     inv = 1.0 / np.float64(input_scale)
-    inv_input_scale = np.float32(inv) if inv <= np.finfo(np.float32).max else np.float32(np.inf)
-    if not np.isfinite(inv_input_scale):
-        raise ConversionError(f"the calibration data's largest magnitude {max_in:.6g} is too small for an int16 "
-                              "input scale whose inverse is a float32; scale the inputs up")
+    if not input_scale <= MAX_SCALE or not inv <= MAX_SCALE:
+        raise ConversionError(f"the calibration data's largest magnitude {max_in:.6g} is too "
+                              f"{'small' if inv > MAX_SCALE else 'large'}: the input scale (max abs / 32767) and "
+                              "its inverse must both be at most 2^64; scale the inputs")
+    inv_input_scale = np.float32(inv)
     qparams = []
     for k, cells in enumerate(spec.layers):
         cell, q = cells[0], spec.int8[k][0]
@@ -176,7 +180,7 @@ def integer_params(spec: Any, seqs: list[np.ndarray]) -> IntParams:
         else:
             max_out = float(np.abs(float_head_outputs(spec, seqs).astype(np.float64)).max())
             output_scale = np.float32(max_out / INT16_MAX) if max_out > 0 else np.float32(H_SCALE)
-            if not (np.isfinite(output_scale) and output_scale > 0):
+            if not (np.isfinite(output_scale) and 0 < output_scale <= MAX_SCALE):
                 raise ConversionError(f"the head's largest output {max_out:.6g} on the calibration data gives "
                                       "no usable float32 output scale")
             my, sy = multiplier_shift(s_wy * H_SCALE / np.float64(output_scale), "head")

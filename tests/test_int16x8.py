@@ -175,7 +175,9 @@ def test_conversion_report_names_the_scales():
     mx, mean, top = report.int_error
     assert 0 < mean <= mx < 3e-2 * top and "error against float32 on the calibration data" in str(report)
     with pytest.raises(ConversionError, match="too small"):
-        convert(lstm, linear, "sigmoid", np.full((1, 3, 5), 1e-36, np.float32))
+        convert(lstm, linear, "sigmoid", np.full((1, 3, 5), 1e-16, np.float32))
+    tiny = convert(lstm, linear, "sigmoid", np.full((1, 3, 5), 1e-14, np.float32))  # the smallest range kept
+    assert lstm_embed.Model.from_bytes(tiny).input_scale == pytest.approx(1e-14 / 32767, rel=1e-6)
 
 
 # --- the C step against the reference ---------------------------------------------------------------------
