@@ -68,6 +68,8 @@ def _convert(args: argparse.Namespace) -> int:
          f"{f', proj {model.proj_size}' if model.proj_size else ''}, {model.num_layers} layer(s) x "
          f"{model.num_directions} direction(s){head}; {model.param_count:,} parameters, "
          f"{model.file_size:,} bytes",
+         *([f"integer-only: input scale {model.input_scale:.6g} (feed xq = round(x / scale) as int16), "
+            f"output scale {model.output_scale:.6g} (y = yq * scale)"] if "int16x8" in model.layer_dtypes else []),
          "check it: compare with ONNX Runtime on your inputs (verify reads PyTorch checkpoints)" if onnx
          else f"check it: {verify_command(args)}")
     return 0
@@ -175,6 +177,10 @@ def _info_lines(info: dict) -> list[str]:
                              "(h and c only: stream(compact=True))"),
             ("fingerprint", info["fingerprint"]), ("use", mode),
             ("kernels", f"{info['kernels']} (this machine)")]
+    if info.get("integer_only"):
+        rows.append(("integer-only", f"yes: int16 in and out; input scale {info['input_scale']:.6g} "
+                                     f"(xq = round(x / scale)), output scale {info['output_scale']:.6g} "
+                                     "(y = yq * scale)"))
     return [f"{info['path']}: lstm_embed model", *(f"  {k:<16}{v}" for k, v in rows)]
 
 
@@ -392,11 +398,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=DTYPES, default="float32",
                    help="weight format: float32 (default), int8 (int8 weights, float activations) or "
                    "int8-dynamic (activations quantized per step too; fastest) or int8-a16 (activations quantized per step "
-                   "to int16: near int8's accuracy, near int8-dynamic's speed)")
+                   "to int16: near int8's accuracy, near int8-dynamic's speed) or int16x8 (integer-only "
+                   "for microcontrollers without an FPU, docs/int16x8.md; needs --calibration)")
     p.add_argument("--head-activation", choices=ACTIVATIONS, default="none",
                    help="activation after the head (default none)")
     p.add_argument("--calibration", metavar="X.npy", help="real inputs, (T, input_size) or (N, T, input_size): "
-                   "measure the int8 error on them and print it per layer")
+                   "measure the int8 error on them and print it per layer; with --dtype int16x8 (required) "
+                   "they set the input scale and, for a head without a bounded activation, the output scale")
     p.add_argument("--tolerance", type=float, help="with --calibration: give each layer the fastest int8 "
                    "mode whose output error stays within this max abs error")
     _selection(p)

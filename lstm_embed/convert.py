@@ -26,7 +26,7 @@ from lstm_embed.calibrate import CalibrationReport
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import CellWeights, ModelSpec, write_model
 
-DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16")
+DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16", "int16x8")
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
 _CELL_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
@@ -42,9 +42,13 @@ class Conversion:
     ``Checkpoint.convert``).
 
     - ``data``: the model-file bytes (what ``report=False`` returns).
-    - ``dtypes``: the dtype each layer got ("float32", "int8", "int8-dynamic" or "int8-a16").
+    - ``dtypes``: the dtype each layer got ("float32", "int8", "int8-dynamic", "int8-a16" or "int16x8").
     - ``report``: the calibration measurements (``CalibrationReport``: error per layer and mode, the
-      chosen modes, the total error), or None when no calibration data was given.
+      chosen modes, the total error), or None when no calibration data was given (and for int16x8,
+      whose calibration sets scales instead: see ``int_scales``).
+    - ``int_scales``: for an integer-only (int16x8) model, ``(input_scale, output_scale)``: the real value
+      of one step of the int16 input and output (``x = xq * input_scale``, ``y = yq * output_scale``);
+      None otherwise.
     - ``warnings``: human-readable problems, e.g. a requested int8 dtype that fell back to float32 (each
       also raised as a ``ConversionWarning``) or int8 weights whose error was not measured.
     """
@@ -53,6 +57,7 @@ class Conversion:
     dtypes: list[str]
     report: CalibrationReport | None = None
     warnings: list[str] = field(default_factory=list)
+    int_scales: tuple[float, float] | None = None
 
     def __bytes__(self) -> bytes:
         return self.data
@@ -61,6 +66,9 @@ class Conversion:
         lines = [f"{len(self.data)} bytes; layer dtypes: {', '.join(self.dtypes)}"]
         if self.report is not None:
             lines.append(str(self.report))
+        if self.int_scales is not None:
+            lines.append(f"integer-only: input scale {self.int_scales[0]:.6g} (xq = round(x / input_scale), "
+                         f"int16), output scale {self.int_scales[1]:.6g} (y = yq * output_scale)")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -246,6 +254,13 @@ def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None, tol
     if dtype not in DTYPES:
         raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     calibration_report, notes = None, []
+    if dtype == "int16x8":
+        spec = _integer_spec(spec, calibration, tolerance)
+        data = write_model(spec)
+        if not report:
+            return data
+        scales = (spec.int16x8.input_scale, spec.int16x8.output_scale)
+        return Conversion(data=data, dtypes=spec.dtypes, warnings=notes, int_scales=scales)
     if dtype == "float32":
         if calibration is not None or tolerance is not None:
             raise ConversionError("calibration data and tolerance are only used for quantized dtypes")
@@ -266,6 +281,31 @@ def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None, tol
     return Conversion(data=data, dtypes=spec.dtypes, report=calibration_report, warnings=notes)
 
 
+def _integer_spec(spec: ModelSpec, calibration, tolerance: float | None) -> ModelSpec:
+    """``spec`` as an integer-only int16x8 model (``quantize_int.integer_spec``), after the checks that
+    only this dtype has: calibration data required, no tolerance (the per-layer ladder never mixes
+    int16x8 with other dtypes)."""
+    from lstm_embed.calibrate import _sequences
+    from lstm_embed.quantize_int import check_integer_scope, integer_spec
+
+    check_integer_scope(spec)
+    if tolerance is not None:
+        raise ConversionError("dtype \"int16x8\" takes no tolerance: an integer-only model is int16x8 in every "
+                              "layer (the tolerance ladder chooses among int8-dynamic, int8-a16, int8 and "
+                              "float32 per layer); leave the tolerance out")
+    if calibration is None:
+        raise ConversionError("dtype \"int16x8\" needs calibration data: pass calibration= real inputs, "
+                              "(T, input_size) or (N, T, input_size) (command line: --calibration X.npy). "
+                              "They set the int16 input scale (max abs input / 32767) and, for a head "
+                              "without sigmoid, tanh or softmax, the output scale; the integer step has "
+                              "no other way to know the range of its input")
+    seqs = _sequences(calibration)
+    if seqs[0].shape[1] != spec.input_size:
+        raise ConversionError(f"calibration data has {seqs[0].shape[1]} features per step, the model takes "
+                              f"{spec.input_size}")
+    return integer_spec(spec, seqs)
+
+
 def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float32", calibration=None,
                   tolerance: float | None = None, report: bool = False) -> bytes | Conversion:
     """Convert ``nn.LSTM`` / ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
@@ -277,7 +317,11 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float3
     ``dtype``: "float32"; "int8" (int8 weights, one scale per row, float activations: the accurate
     int8 mode); "int8-dynamic" (activations quantized per step too: the fastest); or "int8-a16"
     (the same int8 weights times activations quantized per step to int16: near int8's accuracy at close
-    to int8-dynamic's speed). ``calibration``:
+    to int8-dynamic's speed); or "int16x8" (integer-only, docs/int16x8.md: int8 weights, int16
+    activations, no floating point in the step, for microcontrollers without an FPU; every layer, no
+    per-layer mix, so ``tolerance`` does not apply to it; ``calibration`` is required: it sets the input
+    scale and, for a head without a bounded activation, the output scale; unidirectional, no
+    projection, widths up to 512). ``calibration``:
     real inputs, (T, input_size) or (N, T, input_size), on which the quantization error is measured and
     logged to the "lstm_embed" logger; with ``tolerance`` (max abs output error) each layer gets the
     fastest mode that keeps the output within it (int8-dynamic, int8-a16, int8, then float32); layers left

@@ -19,6 +19,7 @@ import numpy as np
 from lstm_embed._lstm import ACTIVATIONS, FORMAT, LAYER_DTYPES
 from lstm_embed.errors import ConversionError
 from lstm_embed.quantize import Int8Cell, blocked, quantize_spec
+from lstm_embed.quantize_int import IntParams
 
 
 @dataclass
@@ -46,6 +47,8 @@ class ModelSpec:
     # per layer [direction] the quantised weights (``quantize.quantize_spec``), None where not quantised;
     # both int8 dtypes store these same weights
     int8: list[list[Int8Cell] | None] | None = field(default=None, repr=False)
+    # an integer-only model (every layer "int16x8"): its integer parameters (``quantize_int.integer_spec``)
+    int16x8: IntParams | None = field(default=None, repr=False)
 
     @property
     def num_directions(self) -> int:
@@ -104,22 +107,37 @@ def _int8_tensors(index: int, q: Int8Cell) -> list[_Tensor]:
     return out
 
 
+def _int32(role: str, index: int, a) -> _Tensor:
+    a = np.ascontiguousarray(np.asarray(a, dtype="<i4"))
+    return _Tensor(FORMAT[role], index, FORMAT["DTYPE_I32"], a.shape[0], a.shape[1], a.tobytes())
+
+
 def _tensors(spec: ModelSpec) -> list[_Tensor]:
     """Every tensor of the file, in file order."""
     out = []
+    ints = spec.int16x8
     for layer, cells in enumerate(spec.layers):
         for direction, cell in enumerate(cells):
             index = layer * 2 + direction
             out.append(_float("ROLE_BIAS", index, cell.bias))
             if spec.dtypes[layer] != "float32":
                 out += _int8_tensors(index, spec.int8[layer][direction])
+                if spec.dtypes[layer] == "int16x8":
+                    out.append(_int32("ROLE_QPARAMS", index, ints.qparams[layer]))
                 continue
             out.append(_panels("ROLE_WEIGHT", index, np.concatenate([_f32(cell.w_ih), _f32(cell.w_hh)], axis=1)))
             if spec.proj_size:
                 out.append(_panels("ROLE_PROJ", index, cell.w_hr))
-    if spec.head_w is not None:
+    if spec.head_w is not None and ints is not None:
+        q = ints.head_q
+        out.append(_Tensor(FORMAT["ROLE_HEAD_W"], 0, FORMAT["DTYPE_I8_BLOCKED"], q.shape[0], q.shape[1], blocked(q)))
+        out.append(_float("ROLE_HEAD_B", 0, spec.head_b))
+        out.append(_int32("ROLE_HEAD_QPARAMS", 0, ints.head_qparams))
+    elif spec.head_w is not None:
         out.append(_float("ROLE_HEAD_W", 0, spec.head_w))
         out.append(_float("ROLE_HEAD_B", 0, spec.head_b))
+    if ints is not None:
+        out.append(_float("ROLE_IO_SCALES", 0, np.asarray(ints.io_scales, dtype=np.float32).reshape(1, -1)))
     return out
 
 
@@ -140,6 +158,14 @@ def _check(spec: ModelSpec) -> None:
     if spec.int8 is not None and (len(spec.int8) != len(spec.layers) or any(
             q is not None and len(q) != len(cells) for q, cells in zip(spec.int8, spec.layers))):
         raise ConversionError("the quantised weights (ModelSpec.int8) do not match the layers of the spec")
+    integer = [dtype == "int16x8" for dtype in spec.dtypes]
+    if any(integer) and not all(integer):
+        raise ConversionError(f"int16x8 is for every layer or none (an integer-only model), got {spec.dtypes}")
+    if all(integer) and spec.int16x8 is None:
+        raise ConversionError("int16x8 layers need their integer parameters (ModelSpec.int16x8): convert with "
+                              "dtype=\"int16x8\" and calibration data (lstm_embed.quantize_int.integer_spec)")
+    if spec.int16x8 is not None and not all(integer):
+        raise ConversionError("integer parameters (ModelSpec.int16x8) belong to an all-int16x8 model")
 
 
 def write_model(spec: ModelSpec) -> bytes:

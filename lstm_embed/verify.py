@@ -110,14 +110,24 @@ def inspect_file(path: str | os.PathLike) -> dict:
         "param_count": model.param_count, "file_size": model.file_size, "state_size": model.state_size,
         "compact_state_size": model.compact_state_size,
         "fingerprint": f"0x{model.fingerprint:016x}", "streaming": model.num_directions == 1,
-        "kernels": model.isa,
+        "kernels": model.isa, **_integer_info(model),
     }
+
+
+def _integer_info(model: Model) -> dict:
+    """For an integer-only (int16x8) model: ``integer_only`` and its two scales (docs/int16x8.md)."""
+    if "int16x8" not in model.layer_dtypes:
+        return {"integer_only": False}
+    return {"integer_only": True, "input_scale": float(model.input_scale), "output_scale": float(model.output_scale)}
 
 
 # Error budgets of the quantized formats, as a fraction of the largest |output| of the float64 reference
 # (see docs/cli.md, "verify"). A float32 layer adds nothing beyond float32 rounding; a mixed file gets the
 # budget of its loosest layer.
-QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-a16": 5e-2, "int8-dynamic": 1e-1}
+# int16x8 (integer-only, docs/int16x8.md): int8 weights as int8, plus int16 activations and the table
+# activations; measured on random models and the digits model at < 3e-2 x max|output| within the
+# calibrated input range (tests/test_int16x8.py); 1e-1 leaves room for data near the calibration bounds.
+QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-a16": 5e-2, "int8-dynamic": 1e-1, "int16x8": 1e-1}
 FP32_FACTOR = 4.0  # a float32 file may be this many times further from float64 than PyTorch's float32 is
 FP32_FLOOR = 1e-6  # ... plus this fraction of the largest |output| (rounding noise of tiny errors)
 
