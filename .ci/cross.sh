@@ -16,12 +16,15 @@
 # (CMake builds of the library per target with cmake/toolchains/*, sizes at -Os/-O2, Cortex-M4 stack
 # depth and firmware size) into build/cross/sizes.md.
 #
-# xcheck prints the outputs of a fixed fp32 and a fixed int8-dynamic model for a fixed input sequence as
-# float bit patterns; each target's lines are diffed against x86_64-gcc's (the SIMD kernels this CPU
-# picks) and x86_64-nosimd's (the portable kernels): "same" or how many of the 16 steps differ. Prints a table
-# (built / ran / passed / bit-identical) and exits 1 if any target failed to build, run or pass.
-# Bit differences are reported, not failures (fp32 results agree only within float rounding across
-# ISAs; see docs/c_library.md). Logs: build/cross/<target>.log.
+# xcheck prints the outputs of a fixed fp32, a fixed int8-dynamic and a fixed int16x8 model for a fixed
+# input sequence (float bit patterns; the int16x8 model twice: lstm_step_int's int16 outputs, "i16", and
+# lstm_step's floats, "i16f"); each target's lines are diffed against x86_64-gcc's (the SIMD kernels this
+# CPU picks) and x86_64-nosimd's (the portable kernels): "same" or how many of the 16 steps differ. Prints
+# a table (built / ran / passed / bit-identical) and exits 1 if any target failed to build, run or pass,
+# or if its int16x8 lines are not identical to both references' (or missing): the integer-only model
+# must give the same bits everywhere (docs/int16x8.md). fp32 and int8-dynamic differences are reported,
+# not failures (they agree only within float rounding across ISAs; see docs/c_library.md).
+# Logs: build/cross/<target>.log.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -88,7 +91,7 @@ firmware_target() {
         PASSED[$name]=NO
         NOTE[$name]=$(grep -m1 -E 'failed|FAULT|above|^lstm_[a-z_]+( [0-9]+)?: ' "$OUT/$name.run" | cut -c1-150)
     fi
-    grep -E '^(fp32|int8dyn) t=|^(fp32|int8dyn): ' "$OUT/$name.run" >"$OUT/$name.xcheck"
+    grep -E '^(fp32|int8dyn|int16x8|int16x8f) t=|^(fp32|int8dyn|int16x8|int16x8f): ' "$OUT/$name.run" >"$OUT/$name.xcheck"
     local golden
     golden=$(grep -m1 '^golden:' "$OUT/$name.run")
     [ -n "$golden" ] && NOTE[$name]="${NOTE[$name]:-} ${golden#golden: }"
@@ -166,21 +169,26 @@ compare() { # compare NAME REFERENCE MODEL -> "same" | "k/16 differ" | "n/a"
     diff=$(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | grep -c '^>')
     [ "$diff" -eq 0 ] && echo "same" || echo "$diff/$n differ"
 }
+declare -A INT_OK
 for t in $TARGETS; do
     [ "$t" = host-stream ] || [ "$t" = sizes ] && continue
-    IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn)"
-    IDENT2[$t]="fp32 $(compare "$t" x86_64-nosimd fp32), q8 $(compare "$t" x86_64-nosimd int8dyn)"
+    i1=$(compare "$t" x86_64-gcc int16x8); f1=$(compare "$t" x86_64-gcc int16x8f)
+    i2=$(compare "$t" x86_64-nosimd int16x8); f2=$(compare "$t" x86_64-nosimd int16x8f)
+    IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn), i16 $i1, i16f $f1"
+    IDENT2[$t]="fp32 $(compare "$t" x86_64-nosimd fp32), q8 $(compare "$t" x86_64-nosimd int8dyn), i16 $i2, i16f $f2"
+    if [ "$i1 $f1 $i2 $f2" = "same same same same" ]; then INT_OK[$t]=yes; else INT_OK[$t]=NO; fi
 done
 
 fail=0
-printf '\n%-19s %-5s %-10s %-6s %-36s %-36s %s\n' target built ran passed "xcheck vs x86_64-gcc" \
+printf '\n%-19s %-5s %-10s %-6s %-6s %-56s %-56s %s\n' target built ran passed int16 "xcheck vs x86_64-gcc" \
        "xcheck vs x86_64-nosimd" notes
 for t in $TARGETS; do
-    b=${BUILT[$t]:-NO}; r=${RAN[$t]:--}; p=${PASSED[$t]:--}
-    printf '%-19s %-5s %-10s %-6s %-36s %-36s %s\n' "$t" "$b" "$r" "$p" "${IDENT[$t]:--}" "${IDENT2[$t]:--}" \
-        "${NOTE[$t]:-}"
+    b=${BUILT[$t]:-NO}; r=${RAN[$t]:--}; p=${PASSED[$t]:--}; i=${INT_OK[$t]:--}
+    printf '%-19s %-5s %-10s %-6s %-6s %-56s %-56s %s\n' "$t" "$b" "$r" "$p" "$i" "${IDENT[$t]:--}" \
+        "${IDENT2[$t]:--}" "${NOTE[$t]:-}"
     [ "$b" = skip ] && continue
     [ "$b" = yes ] && [ "$r" = yes ] && [ "$p" = yes ] || fail=1
+    [ "$i" = NO ] && fail=1
 done
 echo "($(($(date +%s) - start)) s; logs in ${OUT#$ROOT/}/)"
 exit $fail

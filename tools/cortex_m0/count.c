@@ -126,15 +126,15 @@ int main(void) {
         printf("H=%u above this firmware's %u\n", H, MAX_H);
         return 1;
     }
-    if (count_state_size > sizeof arena.state) {
-        printf("the state needs %lu bytes, the firmware has %lu\n", (unsigned long)count_state_size,
-               (unsigned long)sizeof arena.state);
-        return 1;
-    }
     lstm_model *m;
     lstm_state *s;
     lstm_status st = lstm_model_init(model_mem, sizeof model_mem, count_model, count_model_len, &m);
     if (st != LSTM_OK) return fail("lstm_model_init", st);
+    if (lstm_state_size(m) > sizeof arena.state) {
+        printf("the state needs %lu bytes, the firmware has %lu\n", (unsigned long)lstm_state_size(m),
+               (unsigned long)sizeof arena.state);
+        return 1;
+    }
     if ((st = lstm_model_set_isa(m, LSTM_ISA_REFERENCE)) != LSTM_OK) return fail("lstm_model_set_isa", st);
     if ((st = lstm_state_init(m, arena.state, sizeof arena.state, &s)) != LSTM_OK) return fail("lstm_state_init", st);
     uint64_t weights = 8u * H * H;

@@ -8,7 +8,6 @@
 
 extern const char count_dtype[];         /* "fp32", "int8", "int8-dynamic" or "int16x8" */
 extern const unsigned count_hidden;      /* H (= I) */
-extern const size_t count_state_size;    /* lstm_state_size of the model */
 extern const size_t count_model_len;
 extern const unsigned char count_model[]; /* the model file, 64-byte aligned */
 extern const float count_inputs[];       /* 4 input vectors of H values in [-1, 1) */
