@@ -1,5 +1,5 @@
 # Cython declarations mirroring src/lstm_c/lstm.h (the public C API, declared without its LSTM_API macro) and lstm_format.h (file constants).
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int16_t, uint32_t, uint64_t
 
 
 cdef extern from "lstm.h" nogil:
@@ -99,6 +99,8 @@ cdef extern from "lstm.h" nogil:
     size_t lstm_trace_floats(const lstm_model *model)
     lstm_status lstm_step_trace(lstm_state *state, const float *x, float *y, float *trace) nogil
     lstm_status lstm_step(lstm_state *state, const float *x, float *y)
+    lstm_status lstm_step_int(lstm_state *state, const int16_t *x, int16_t *y)
+    lstm_status lstm_model_int_scales(const lstm_model *model, float *input_scale, float *output_scale)
     size_t lstm_run_workspace_size(const lstm_model *model, size_t steps)
     lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys, void *work, size_t work_len)
     size_t lstm_step_many_workspace_size(const lstm_model *model, size_t n)

@@ -7,7 +7,7 @@ import numpy as np
 
 cimport cython
 cimport numpy as cnp
-from libc.stdint cimport uintptr_t
+from libc.stdint cimport int16_t, uintptr_t
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
@@ -548,6 +548,38 @@ cdef class Model:
         return kinds.pop() if len(kinds) == 1 else "mixed"
 
     @property
+    def is_integer(self):
+        """True for an integer-only model (every layer int16x8, docs/int16x8.md): ``Stream.step_int``
+        steps it with int16 inputs and outputs and no floating point."""
+        self._opened()
+        return self._info.num_layers > 0 and all(
+            self._info.layer_dtype[l] == LSTM_LAYER_INT16X8 for l in range(self._info.num_layers))
+
+    cdef tuple _int_scales(self, str what):
+        self._opened()
+        cdef float in_scale = 0.0, out_scale = 0.0
+        cdef lstm_status st = lstm_model_int_scales(self._m, &in_scale, &out_scale)
+        if st == LSTM_E_UNSUPPORTED:
+            raise UnsupportedError(
+                f"{what} exists only for integer-only models (dtype 'int16x8'); this model's layers are "
+                f"{self.layer_dtypes}: convert it with dtype='int16x8' and calibration data", int(st))
+        _check(st, what)
+        return in_scale, out_scale
+
+    @property
+    def input_scale(self):
+        """Integer-only models: the real value of one input step, x = xq * input_scale (``step_int``
+        takes xq = round(x / input_scale)). ``UnsupportedError`` for other models."""
+        return float(self._int_scales("input_scale")[0])
+
+    @property
+    def output_scale(self):
+        """Integer-only models: the real value of one output step, y = yq * output_scale (2^-15 for
+        sigmoid, tanh and softmax heads and for a model without a head). ``UnsupportedError`` for other
+        models."""
+        return float(self._int_scales("output_scale")[1])
+
+    @property
     def isa(self):
         """The instruction set of the kernels in use (one of ``lstm_embed.supported_isas()``)."""
         self._opened()
@@ -913,6 +945,65 @@ cdef class Stream:
                     "direction of a bidirectional LSTM reads the sequence from its end. Use run(xs) on the "
                     "whole sequence.", int(st))
             _check(st, "step")
+        return ya
+
+    def step_int(self, x, out=None):
+        """Advance one timestep of an integer-only (int16x8) model with no floating point at all:
+        ``x`` an int16 numpy array of input_size values (the real input is x * model.input_scale);
+        returns (output_size,) int16 (the real output is y * model.output_scale). The same step as
+        ``step`` on float inputs that quantise to x: the same state afterwards, bit for bit.
+
+        Pass ``out`` (an int16 array of shape (output_size,)) to write the result there. Raises
+        ``DTypeError`` for an array that is not int16 (nothing is converted: pass np.int16 values),
+        ``ShapeError`` for a wrong length, ``UnsupportedError`` for a model that is not integer-only or a
+        compact stream (the integer step uses the scratch of a full stream: ``model.stream()``).
+        """
+        if not cnp.PyArray_Check(x) or cnp.PyArray_TYPE(<cnp.ndarray>x) != cnp.NPY_INT16:
+            got = f"dtype {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise DTypeError(f"step_int takes x as a numpy int16 array (the quantised input, "
+                             f"np.asarray(xq, dtype=np.int16)), got {got}; for real-valued input use step(x)")
+        cdef cnp.ndarray xa = <cnp.ndarray>x
+        if cnp.PyArray_NDIM(xa) != 1 or cnp.PyArray_DIM(xa, 0) != self._in:
+            raise ShapeError(f"x must have shape ({self._in},), got {np.shape(x)}")
+        if not cnp.PyArray_ISCARRAY_RO(xa):  # strided, misaligned or byte-swapped int16
+            xa = np.ascontiguousarray(xa, dtype=np.dtype(np.int16).newbyteorder("="))
+        cdef cnp.npy_intp n = self._out
+        cdef cnp.ndarray ya
+        if out is None:
+            ya = _empty(n, cnp.NPY_INT16, "the output")
+        else:
+            if not cnp.PyArray_Check(out) or cnp.PyArray_TYPE(<cnp.ndarray>out) != cnp.NPY_INT16 \
+                    or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>out):
+                raise DTypeError(f"out must be a native int16 numpy array of shape ({self._out},) "
+                                 f"(np.empty({self._out}, np.int16)), got "
+                                 f"{out.dtype if isinstance(out, np.ndarray) else type(out).__name__}")
+            ya = <cnp.ndarray>out
+            if cnp.PyArray_NDIM(ya) != 1 or cnp.PyArray_DIM(ya, 0) != n:
+                raise ShapeError(f"out must have shape ({self._out},), got {np.shape(out)}")
+            if not cnp.PyArray_IS_C_CONTIGUOUS(ya) or not cnp.PyArray_ISALIGNED(ya):
+                raise ShapeError("out must be C-contiguous and aligned; pass a fresh "
+                                 f"np.empty(({self._out},), np.int16)")
+            if not cnp.PyArray_ISWRITEABLE(ya):
+                raise InvalidArgumentError("out is read-only; pass a writeable int16 array, or omit out")
+            xa = _unshared(xa, out)
+        if self._compact and self._model.is_integer:
+            raise UnsupportedError("step_int needs a full stream (model.stream()): the integer step uses the "
+                                   "stream's own scratch, which a compact stream does not have",
+                                   int(LSTM_E_UNSUPPORTED))
+        cdef const int16_t *xp = <const int16_t *>cnp.PyArray_DATA(xa)
+        cdef int16_t *yp = <int16_t *>cnp.PyArray_DATA(ya)
+        cdef lstm_status st
+        self._enter()
+        try:
+            with nogil:
+                st = lstm_step_int(self._s, xp, yp)
+        finally:
+            self._busy = False
+        if st == LSTM_E_UNSUPPORTED:
+            raise UnsupportedError(
+                f"step_int steps integer-only models (dtype 'int16x8'); this model's layers are "
+                f"{self._model.layer_dtypes}: use step(x) with float input", int(st))
+        _check(st, "step_int")
         return ya
 
     def run(self, xs, out=None):

@@ -1,5 +1,5 @@
 /* engine.c - the forward pass of fp32, int8, int8-dynamic and int8-a16 layers: one step, a whole sequence, and many
- * streams at once. Every kernel comes from the model's table (kernels.h), chosen when it was opened; the
+ * streams at once (int16x8 models step through int_float.c). Every kernel comes from the model's table (kernels.h), chosen when it was opened; the
  * dense head always uses the canonical fp32 product, so it gives the same bits on every ISA. */
 #include <string.h>
 
@@ -163,6 +163,10 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
     if (m->info.num_directions != 1) return LSTM_E_UNSUPPORTED;
     lstm_status st = lstm_check_input(x, m->info.input_size);
     if (st != LSTM_OK) return st;
+    if (m->is_int) { /* int16x8: the integer step inside (int_float.c) */
+        lstm_int_step_float(state, x, y, scratch, trace);
+        return LSTM_OK;
+    }
     float *d = lstm_state_data(state);
     float *gates = scratch + m->off_gates;
     size_t H4 = 4 * (size_t)m->info.hidden_size, hr = m->hr;
@@ -362,6 +366,12 @@ lstm_status lstm_run(lstm_state *state, const float *xs, size_t steps, float *ys
     st = lstm_check_input(xs, steps * in);
     if (st != LSTM_OK) return st;
     size_t k = work ? run_chunk(m, work_len) : 0;
+    if (m->is_int) { /* int16x8: step by step, with the workspace's scratch when there is one */
+        float *scratch = k ? (float *)lstm_align_up(work, LSTM_ALIGN) : lstm_state_scratch(state);
+        if (!scratch) return LSTM_E_BUFFER_TOO_SMALL; /* a compact state without a workspace */
+        for (size_t t = 0; t < steps; t++) lstm_int_step_float(state, xs + t * in, ys + t * out, scratch, NULL);
+        return LSTM_OK;
+    }
     if (m->info.num_directions == 2) {
         if (k < steps) return LSTM_E_BUFFER_TOO_SMALL;
         run_chunk_layers(state, xs, steps, ys, (float *)lstm_align_up(work, LSTM_ALIGN));
@@ -414,6 +424,11 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
     if (st != LSTM_OK) return st;
     size_t ld = lstm_r4(widest_input(m)) + lstm_r4(hr);
     float *scratch = (float *)lstm_align_up(work, LSTM_ALIGN); /* one step's scratch, reused stream by stream */
+    if (m->is_int) { /* int16x8: the integer step of each stream in turn (the same bits as lstm_step) */
+        for (size_t i = 0; i < n; i++)
+            lstm_int_step_float(states[i], xs + i * in0, ys + i * m->info.output_size, scratch, NULL);
+        return LSTM_OK;
+    }
     float *xh = scratch + lstm_r16(m->scratch_floats), *g = xh + lstm_r16(n * ld);
     q8_batch qx, qh; /* the two parts' sums are both kept until the gates are formed */
     qx.acc = (int32_t *)(void *)(g + lstm_r16(n * H4));

@@ -11,8 +11,12 @@
  * Conventions
  *  - Every fallible call returns an lstm_status; LSTM_OK is 0; results come back through out-parameters.
  *    On any error the out-parameters and the state are left unchanged.
- *  - All tensors are float32, row-major, C order. "x" has input_size floats; "y" has output_size floats.
- *  - lstm_step, lstm_run and lstm_step_many never allocate, lock, or do I/O; the library has no mutable
+ *  - Inputs and outputs are float32, row-major, C order: "x" has input_size floats, "y" has output_size
+ *    floats. The one exception is lstm_step_int (integer-only int16x8 models, docs/int16x8.md): int16 x and
+ *    y, real values x = xq * input_scale and y = yq * output_scale (lstm_model_int_scales). Inside a model
+ *    file the weights are float32 or int8 by layer dtype; an int16x8 model also stores int32 requantisation
+ *    parameters, and its state holds h and c as int32 fixed point in the 4-byte slots of the float h and c.
+ *  - lstm_step, lstm_step_int, lstm_run and lstm_step_many never allocate, lock, or do I/O; the library has no mutable
  *    globals. A model may be used by many threads at once; one state must not be used by two threads at
  *    the same time.
  *  - Inputs that are NaN or infinite are rejected with LSTM_E_NONFINITE_INPUT, inputs beyond
@@ -40,7 +44,7 @@ extern "C" {
 #endif
 
 #define LSTM_VERSION_MAJOR 0
-#define LSTM_VERSION_MINOR 3
+#define LSTM_VERSION_MINOR 4
 #define LSTM_VERSION_PATCH 0
 /* The library's ABI version: the SONAME of the shared library (liblstm_embed.so.<ABI>). Bumped whenever a
  * public struct, enum value or signature changes incompatibly. */
@@ -279,6 +283,23 @@ LSTM_API lstm_status lstm_state_reset(lstm_state *state);
  * in x); LSTM_E_INPUT_RANGE (|x[i]| > LSTM_MAX_ABS_INPUT). On error the state and y are unchanged.
  * Thread safety: one state must not be used by two threads at once; different states of one model may. */
 LSTM_API lstm_status lstm_step(lstm_state *state, const float *x, float *y);
+
+/* lstm_step_int: one timestep of an integer-only (int16x8) model with no floating point at all (docs/int16x8.md):
+ * reads x[input_size] int16 (the real input is x * input_scale, any int16), updates the state, writes
+ * y[output_size] int16 (real output y * output_scale; Q0.15 for sigmoid, tanh and softmax heads and for a
+ * model without a head). x and y must not overlap the state buffer. The same bits on every ISA and target,
+ * and the same as lstm_step on the float x that quantises to these x (lstm_step quantises with
+ * inv_input_scale). Never allocates, locks or does I/O; links no soft-float routine on an FPU-less core.
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument); LSTM_E_BAD_STATE; LSTM_E_UNSUPPORTED (a model
+ * that is not integer-only: use lstm_step); LSTM_E_BUFFER_TOO_SMALL (a compact state: it has no scratch).
+ * On error the state and y are unchanged. Thread safety: as lstm_step. */
+LSTM_API lstm_status lstm_step_int(lstm_state *state, const int16_t *x, int16_t *y);
+
+/* lstm_model_int_scales: the two real scales of an integer-only (int16x8) model, for the host that
+ * quantises inputs and reads outputs (the device needs neither): x = xq * *input_scale, y = yq * *output_scale.
+ * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument or a closed model); LSTM_E_UNSUPPORTED (not an
+ * integer-only model). The outputs are unchanged on error. Thread-safe. */
+LSTM_API lstm_status lstm_model_int_scales(const lstm_model *model, float *input_scale, float *output_scale);
 
 /* Gate traces: what each layer did in a step, from the same code as lstm_step (a unidirectional model).
  * lstm_trace_floats: floats of one step's trace: per layer, in order, the gate activations i, f, g, o

@@ -100,6 +100,9 @@ enum lstm_tensor_role {
 #define LSTM_IO_COLS 4
 /* Integer-only models: widest r4(input_size), hidden_size and head_size (every sum stays in int32). */
 #define LSTM_INT_MAX_WIDTH 512
+/* QPARAMS and HEAD_QPARAMS values: 0 <= M < 2^31, 1 <= S <= 62, |B| <= LSTM_INT_MAX_ABS_BIAS (2^29). */
+#define LSTM_INT_MAX_SHIFT 62
+#define LSTM_INT_MAX_ABS_BIAS 536870912
 
 /* I8_BLOCKED: a [rows, cols] int8 matrix (cols a multiple of 4) stored as blocks of 16 rows x 4 columns,
  * 64 bytes each, block (p, g) at byte (p * cols / 4 + g) * 64, element (r, k) at byte 4 * (r % 16) + k % 4

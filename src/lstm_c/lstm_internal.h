@@ -28,6 +28,8 @@ typedef struct lstm_cell {
     uint32_t gx, gh;    /* column groups of the W_ih and W_hh parts */
     const int8_t *hrq;  /* [P][r4(H)], or NULL */
     const float *hr_scale; /* [P] */
+    /* int16x8 layers (the int8 tensors above, plus): */
+    const int32_t *qp;  /* [5][4H]: M_x, S_x, M_h, S_h, B (lstm_format.h LSTM_QP_*) */
 } lstm_cell;
 
 struct lstm_model {
@@ -40,6 +42,11 @@ struct lstm_model {
     lstm_cell cells[LSTM_MAX_LAYERS][2];
     const float *head_w;         /* [head][layer_out] or NULL */
     const float *head_b;         /* [head] */
+    /* integer-only (int16x8) models */
+    uint32_t is_int;             /* 1 when every layer is int16x8 (then the fields below are set) */
+    const int8_t *head_wq;       /* [head][r4(H)] I8_BLOCKED, or NULL */
+    const int32_t *head_qp;      /* [3][head]: M_y, S_y, B_y (LSTM_HQP_*) */
+    const float *io_scales;      /* [4]: input_scale, inv_input_scale, output_scale, 0 (LSTM_IO_*) */
     const lstm_kernels *kern;    /* kernels of info.isa */
     /* state layout: h then c from the state's data start, then (full states only) the scratch of a step */
     size_t persist_floats;       /* h then c, for every layer and direction: what a snapshot holds */
@@ -52,8 +59,41 @@ struct lstm_model {
     size_t acc_words;            /* 32-bit words per exact sum: 1 (int32), 2 (int64, int8-a16), 0 */
     size_t off_q;                /* scratch: two quantised vectors of r4(q_width) values, q_bytes each */
     size_t off_acc;              /* scratch: two sum vectors of r16(4H) values, acc_words each */
+    size_t off_int;              /* scratch (int16x8 models): the integer step's area, lstm_int_scratch */
     size_t state_floats;         /* a full state: r16(persist_floats) + scratch_floats */
 };
+
+/* The integer step's scratch (int16x8 models), from scratch + off_int, each part 64-byte aligned:
+ *   int16 xq[r16(r4(widest input))]  the layer's input (layer 0: x; above: the new h below), zero-padded
+ *   int16 hq[r16(r4(H))]             the layer's previous h (the top layer's new h for the head)
+ *   int16 gq[r16(4H)]                the gate activations i, f, g, o of the last layer stepped
+ *   int64 ax[r16(max(4H, head))]     exact sums of the W_ih part (the head's sums)
+ *   int64 ah[r16(4H)]                exact sums of the W_hh part
+ *   int16 yq[r16(output)]            the integer output of the float entry points
+ *   int32 z[r16(head)], uint32 e[r16(head)]  the softmax's pre-activations and exponentials */
+typedef struct lstm_int_scratch {
+    int16_t *xq, *hq, *gq;
+    int64_t *ax, *ah;
+    int16_t *yq;  /* [output_size]: the float entry points' integer output */
+    int32_t *z;   /* [head]: the softmax's pre-activations */
+    uint32_t *e;  /* [head]: its exponentials */
+} lstm_int_scratch;
+/* int_step.c: the scratch's size and parts; the step in pieces (the float entry points and the trace use
+ * them; docs/int16x8.md). `data` is the state's h and c as int32 words. */
+size_t lstm_int_scratch_floats(const lstm_model *m);
+lstm_int_scratch lstm_int_scratch_at(const lstm_model *m, float *scratch);
+/* x[input_size] into sc->xq, zero-padded (x may be sc->xq itself). */
+void lstm_int_load_input(const lstm_model *m, const int16_t *x, const lstm_int_scratch *sc);
+/* Layer l over the input in sc->xq: h and c of layer l updated, sc->gq holds its gates i, f, g, o, and
+ * sc->xq its new h (the next layer's input). */
+void lstm_int_layer(const lstm_model *m, uint32_t l, int32_t *data, const lstm_int_scratch *sc);
+/* The head (or the top h when there is none) over sc->xq into y[output_size]. */
+void lstm_int_head(const lstm_model *m, const lstm_int_scratch *sc, int16_t *y);
+/* One whole step: load x, every layer, the head. */
+void lstm_int_forward(const lstm_model *m, int32_t *data, const int16_t *x, int16_t *y, float *scratch);
+/* int_float.c: one step of an int16x8 model with float x and y (x already checked): x quantised with
+ * inv_input_scale, the integer step, y = yq * output_scale; with `trace`, lstm_step_trace's floats. */
+void lstm_int_step_float(lstm_state *state, const float *x, float *y, float *scratch, float *trace);
 
 struct lstm_state {
     uint32_t magic;

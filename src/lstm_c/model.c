@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "elementwise.h"
+#include "int_math.h"
 #include "lstm_format.h"
 #include "lstm_internal.h"
 #include "sha256.h"
@@ -68,11 +69,20 @@ static lstm_status read_header(const unsigned char *p, lstm_model *m) {
         return LSTM_E_BAD_HEADER;
     if (in->head_size > LSTM_MAX_DIM || in->head_activation > LSTM_ACT_SOFTMAX) return LSTM_E_BAD_HEADER;
     if (in->head_size == 0 && in->head_activation != LSTM_ACT_NONE) return LSTM_E_BAD_HEADER;
+    uint32_t n_int = 0;
     for (uint32_t l = 0; l < LSTM_MAX_LAYERS; l++) {
         uint32_t dt = p[LSTM_HDR_LAYER_DTYPES + l];
         in->layer_dtype[l] = dt;
-        if (dt > LSTM_LAYER_INT8_A16 || (l >= in->num_layers && dt != 0)) return LSTM_E_BAD_HEADER;
+        if (dt > LSTM_LAYER_INT16X8 || (l >= in->num_layers && dt != 0)) return LSTM_E_BAD_HEADER;
+        n_int += dt == LSTM_LAYER_INT16X8;
     }
+    /* int16x8: every layer or none; unidirectional, no projection, every width within LSTM_INT_MAX_WIDTH
+     * (docs/int16x8.md: the bound that keeps every sum in int32) */
+    if (n_int != 0 && (n_int != in->num_layers || in->num_directions != 1 || in->proj_size != 0 ||
+                       lstm_r4(in->input_size) > LSTM_INT_MAX_WIDTH || in->hidden_size > LSTM_INT_MAX_WIDTH ||
+                       in->head_size > LSTM_INT_MAX_WIDTH))
+        return LSTM_E_BAD_HEADER;
+    m->is_int = n_int != 0;
     for (uint32_t i = LSTM_HDR_RESERVED; i < LSTM_HDR_SIZE; i++)
         if (p[i] != 0) return LSTM_E_BAD_HEADER;
     m->hr = in->proj_size ? in->proj_size : in->hidden_size;
@@ -89,7 +99,8 @@ typedef struct tensor_want {
 static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_want *t) {
     const lstm_model_info *in = &m->info;
     uint32_t H = in->hidden_size, P = in->proj_size, layer = index / 2, dir = index % 2;
-    int layer_role = role != LSTM_ROLE_HEAD_W && role != LSTM_ROLE_HEAD_B;
+    int layer_role = role != LSTM_ROLE_HEAD_W && role != LSTM_ROLE_HEAD_B && role != LSTM_ROLE_HEAD_QPARAMS &&
+                     role != LSTM_ROLE_IO_SCALES;
     if (layer_role ? (layer >= in->num_layers || dir >= in->num_directions) : index != 0) return 0;
     int q8 = layer_role && in->layer_dtype[layer] != LSTM_LAYER_FP32;
     uint32_t width = layer == 0 ? in->input_size : m->layer_out;
@@ -107,11 +118,22 @@ static int expected(const lstm_model *m, uint32_t role, uint32_t index, tensor_w
         t->cols = q8 ? (uint32_t)lstm_r4(H) : H;
         t->dtype = q8 ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32_PANELS;
         return P > 0;
-    case LSTM_ROLE_HEAD_W: t->rows = in->head_size; t->cols = m->layer_out; return in->head_size > 0;
+    case LSTM_ROLE_HEAD_W: /* integer-only models: per-row int8, the scales folded into HEAD_QPARAMS */
+        t->rows = in->head_size;
+        t->cols = m->is_int ? (uint32_t)lstm_r4(m->layer_out) : m->layer_out;
+        t->dtype = m->is_int ? LSTM_DTYPE_I8_BLOCKED : LSTM_DTYPE_F32;
+        return in->head_size > 0;
     case LSTM_ROLE_HEAD_B: t->rows = in->head_size; return in->head_size > 0;
     case LSTM_ROLE_W_SCALE: t->rows = 2; t->cols = 4 * H; return q8;
     case LSTM_ROLE_W_ROWSUM: t->rows = 2; t->cols = 4 * H; t->dtype = LSTM_DTYPE_I32; return q8;
     case LSTM_ROLE_PROJ_SCALE: t->rows = P; return q8 && P > 0;
+    case LSTM_ROLE_QPARAMS: t->rows = LSTM_QP_ROWS; t->cols = 4 * H; t->dtype = LSTM_DTYPE_I32; return m->is_int;
+    case LSTM_ROLE_HEAD_QPARAMS:
+        t->rows = LSTM_HQP_ROWS;
+        t->cols = in->head_size;
+        t->dtype = LSTM_DTYPE_I32;
+        return m->is_int && in->head_size > 0;
+    case LSTM_ROLE_IO_SCALES: t->rows = 1; t->cols = LSTM_IO_COLS; return m->is_int;
     default: return 0;
     }
 }
@@ -189,10 +211,16 @@ static void attach(lstm_model *m, uint32_t role, uint32_t index, const void *dat
         if (t->dtype == LSTM_DTYPE_F32_PANELS) c->w_hr = (const float *)data;
         else c->hrq = (const int8_t *)data;
         break;
-    case LSTM_ROLE_HEAD_W: m->head_w = (const float *)data; break;
+    case LSTM_ROLE_HEAD_W:
+        if (t->dtype == LSTM_DTYPE_F32) m->head_w = (const float *)data;
+        else m->head_wq = (const int8_t *)data;
+        break;
     case LSTM_ROLE_HEAD_B: m->head_b = (const float *)data; break;
     case LSTM_ROLE_W_SCALE: c->wscale = (const float *)data; break;
     case LSTM_ROLE_W_ROWSUM: c->rowsum = (const int32_t *)data; break;
+    case LSTM_ROLE_QPARAMS: c->qp = (const int32_t *)data; break;
+    case LSTM_ROLE_HEAD_QPARAMS: m->head_qp = (const int32_t *)data; break;
+    case LSTM_ROLE_IO_SCALES: m->io_scales = (const float *)data; break;
     default: c->hr_scale = (const float *)data; break;
     }
 }
@@ -242,6 +270,7 @@ static lstm_status read_tensors(const unsigned char *p, uint64_t file_size, uint
         }
         const unsigned char *data = p + e.off;
         if ((e.want.dtype == LSTM_DTYPE_F32 || e.want.dtype == LSTM_DTYPE_F32_PANELS) &&
+            e.role != LSTM_ROLE_IO_SCALES && /* not weights: checked by int_params_ok */
             lstm_max_abs_bits((const float *)(const void *)data, (size_t)e.nbytes / 4) > float_bits(LSTM_MAX_ABS_WEIGHT))
             return LSTM_E_NONFINITE_WEIGHT; /* NaN, infinity, or beyond the weight limit */
         if (e.want.dtype == LSTM_DTYPE_F32_PANELS && !panel_padding_zero((const float *)(const void *)data, &e.want))
@@ -289,6 +318,45 @@ static float proj_bound(const lstm_model *m, const lstm_cell *c) {
     return (float)(bound * (1.0 + 1.0 / 1024) + 1.0 / 1024);
 }
 
+/* A requantisation parameter row set of an int16x8 layer or head (docs/int16x8.md, "Parameters"):
+ * multipliers M in [0, 2^31), shifts S in [1, 62], biases |B| <= 2^29, n of each. */
+static int qparams_ok(const int32_t *mult, const int32_t *shift, const int32_t *bias, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (mult[i] < 0 || shift[i] < 1 || shift[i] > LSTM_INT_MAX_SHIFT) return 0;
+        if (bias[i] < -LSTM_INT_MAX_ABS_BIAS || bias[i] > LSTM_INT_MAX_ABS_BIAS) return 0;
+    }
+    return 1;
+}
+
+/* An IO scale: finite, positive and at most 2^64 (so y = yq * output_scale is finite). */
+static int io_scale_ok(float v) { return v > 0.0f && v <= LSTM_MAX_ABS_INPUT; }
+
+/* The values only an integer-only model has: every layer's QPARAMS, the head's int8 weights and
+ * HEAD_QPARAMS, IO_SCALES. LSTM_E_BAD_TENSOR for any value out of range. */
+static lstm_status int_params_ok(const lstm_model *m) {
+    const lstm_model_info *in = &m->info;
+    size_t rows = 4 * (size_t)in->hidden_size;
+    for (uint32_t l = 0; l < in->num_layers; l++) {
+        const int32_t *qp = m->cells[l][0].qp;
+        if (!qparams_ok(qp + LSTM_QP_MX * rows, qp + LSTM_QP_SX * rows, qp + LSTM_QP_B * rows, rows) ||
+            !qparams_ok(qp + LSTM_QP_MH * rows, qp + LSTM_QP_SH * rows, qp + LSTM_QP_B * rows, rows))
+            return LSTM_E_BAD_TENSOR;
+    }
+    if (in->head_size) {
+        uint32_t parts[2] = {m->layer_out, 0};
+        size_t n = in->head_size;
+        const int32_t *q = m->head_qp;
+        if (!blocked_ok(m->head_wq, in->head_size, (uint32_t)lstm_r4(m->layer_out), parts, 1) ||
+            !qparams_ok(q + LSTM_HQP_M * n, q + LSTM_HQP_S * n, q + LSTM_HQP_B * n, n))
+            return LSTM_E_BAD_TENSOR;
+    }
+    const float *io = m->io_scales;
+    if (!io_scale_ok(io[LSTM_IO_INPUT_SCALE]) || !io_scale_ok(io[LSTM_IO_INV_INPUT_SCALE]) ||
+        !io_scale_ok(io[LSTM_IO_OUTPUT_SCALE]) || float_bits(io[3]) != 0)
+        return LSTM_E_BAD_TENSOR;
+    return LSTM_OK;
+}
+
 /* Derived widths, and the checks of int8 layers that need several tensors at once. */
 static lstm_status finish_cells(lstm_model *m) {
     lstm_model_info *in = &m->info;
@@ -318,6 +386,10 @@ static lstm_status finish_cells(lstm_model *m) {
                 if (st != LSTM_OK) return st;
             }
         }
+    if (m->is_int) {
+        lstm_status st = int_params_ok(m);
+        if (st != LSTM_OK) return st;
+    }
     m->h_limit = 1.0f;
     if (in->proj_size)
         for (uint32_t l = 0; l < in->num_layers; l++)
@@ -355,6 +427,8 @@ static void plan_state(lstm_model *m) {
     m->off_q = m->off_hfull + lstm_r16(H);
     m->off_acc = m->off_q + lstm_r16(2 * q_bytes * lstm_r4(widest) / 4); /* two quantised vectors, in floats */
     m->scratch_floats = m->off_acc + 2 * acc_words * lstm_r16(4 * H);
+    m->off_int = m->scratch_floats;
+    if (m->is_int) m->scratch_floats += lstm_int_scratch_floats(m);
     m->state_floats = lstm_r16(m->persist_floats) + m->scratch_floats;
 }
 

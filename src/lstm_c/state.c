@@ -89,11 +89,19 @@ lstm_status lstm_state_snapshot(const lstm_state *state, void *buf, size_t len) 
     return LSTM_OK;
 }
 
-/* A state this model can reach: every h within the model's h_limit (1 without a projection: h = o tanh c),
+/* A state this model can reach (int16x8 models: the integer ranges of docs/int16x8.md); float models: every h within the model's h_limit (1 without a projection: h = o tanh c),
  * every c within LSTM_MAX_ABS_CELL (c grows by at most 1 per step and stops growing there in float). NaN
  * and infinity fail both. */
 static int values_in_range(const lstm_model *m, const unsigned char *p) {
     size_t nh = (size_t)m->info.num_layers * m->info.num_directions * m->hr;
+    if (m->is_int) { /* int16x8: int32 words, h in [-32767, 32767] (Q0.15), c any int32 but INT32_MIN */
+        for (size_t i = 0; i < m->persist_floats; i++) {
+            uint32_t u = rd32(p + 4 * i);
+            int ok = i < nh ? (u <= 32767U || u >= 0xFFFF8001U) : u != 0x80000000U;
+            if (!ok) return 0;
+        }
+        return 1;
+    }
     for (size_t i = 0; i < m->persist_floats; i++) {
         uint32_t u = rd32(p + 4 * i);
         float v;

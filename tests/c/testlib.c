@@ -343,6 +343,9 @@ static void quantize_rows_ref(const float *m, size_t ld, size_t c0, size_t rows,
 /* Blocked layout of lstm_format.h: element (r, k) of a [rows][cols] int8 matrix (cols % 4 == 0). */
 static size_t blocked_at(size_t r, size_t k, size_t cols) { return (r / 16 * (cols / 4) + k / 4) * 64 + (r % 16) * 4 + k % 4; }
 
+static unsigned char *write_raw_tensors(raw_tensor *t, size_t count, const net *n, lstm_layer_dtype dtype,
+                                        size_t *len);
+
 unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len) {
     raw_tensor t[LSTM_MAX_TENSORS];
     size_t count = 0, H = n->spec.hidden_size, H4 = 4 * H, P = n->spec.proj_size, hr = n->hr;
@@ -402,6 +405,12 @@ unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len) {
                                   le_floats(n->head_w, hs * n->layer_out), hs * n->layer_out * 4};
         t[count++] = (raw_tensor){LSTM_ROLE_HEAD_B, 0, LSTM_DTYPE_F32, (uint32_t)hs, 1, le_floats(n->head_b, hs), hs * 4};
     }
+    return write_raw_tensors(t, count, n, dtype, len);
+}
+
+/* A whole file from its tensors (each freed here), the header fields from n->spec, every layer `dtype`. */
+static unsigned char *write_raw_tensors(raw_tensor *t, size_t count, const net *n, lstm_layer_dtype dtype,
+                                        size_t *len) {
     size_t header_size = LSTM_HDR_SIZE + count * LSTM_TENSOR_ENTRY_SIZE, offsets[LSTM_MAX_TENSORS];
     size_t pos = align_up(header_size, LSTM_TENSOR_ALIGN);
     for (size_t i = 0; i < count; i++) {
@@ -423,6 +432,166 @@ unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len) {
     }
     finish_file(f, n, header_size, pos, count, dtype);
     *len = pos;
+    return f;
+}
+
+/* ---- the int16x8 writer ----------------------------------------------------------------------------- */
+
+static unsigned char *le_int32s(const int32_t *v, size_t n) {
+    unsigned char *b = (unsigned char *)xmalloc(4 * n + 1);
+    for (size_t i = 0; i < n; i++) put32(b + 4 * i, (uint32_t)v[i]);
+    return b;
+}
+
+/* rows x cols int8 (row-major, width `width` per part, `parts` parts of widths part_w) into the blocked
+ * layout, each part zero-padded to a multiple of 4 columns; row sums per part into sums (may be NULL). */
+static unsigned char *blocked_parts(const int8_t *m, size_t rows, const size_t *part_w, int parts, int32_t *sums) {
+    size_t cols = 0, ld = 0;
+    for (int p = 0; p < parts; p++) {
+        cols += lstm_r4(part_w[p]);
+        ld += part_w[p];
+    }
+    unsigned char *blk = (unsigned char *)xmalloc(lstm_r16(rows) * cols + 1);
+    memset(blk, 0, lstm_r16(rows) * cols);
+    for (size_t r = 0; r < rows; r++) {
+        size_t c0 = 0, k0 = 0;
+        for (int p = 0; p < parts; p++) {
+            int32_t sum = 0;
+            for (size_t k = 0; k < part_w[p]; k++) {
+                int8_t v = m[r * ld + k0 + k];
+                blk[blocked_at(r, c0 + k, cols)] = (unsigned char)v;
+                sum += v;
+            }
+            if (sums) sums[(size_t)p * rows + r] = sum;
+            c0 += lstm_r4(part_w[p]);
+            k0 += part_w[p];
+        }
+    }
+    return blk;
+}
+
+static int32_t rand_range(rng *r, int32_t lo, int32_t hi) { return lo + (int32_t)(rng_next(r) % (uint64_t)(hi - lo + 1)); }
+
+/* One requantisation (M, S) per row: M in [2^30, 2^31), S around `s_mid`; now and then an extreme. */
+static void random_mult(rng *r, int32_t *mult, int32_t *shift, size_t n, int32_t s_mid) {
+    for (size_t i = 0; i < n; i++) {
+        mult[i] = rand_range(r, 1 << 30, 2147483647);
+        shift[i] = rand_range(r, s_mid - 3, s_mid + 3);
+        uint64_t pick = rng_next(r) % 64;
+        if (pick == 0) mult[i] = 0;
+        if (pick == 1) shift[i] = 1;
+        if (pick == 2) shift[i] = LSTM_INT_MAX_SHIFT;
+        if (pick == 3) mult[i] = 2147483647;
+    }
+}
+static void random_bias(rng *r, int32_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        b[i] = rand_range(r, -(1 << 21), 1 << 21);
+        uint64_t pick = rng_next(r) % 64;
+        if (pick == 0) b[i] = LSTM_INT_MAX_ABS_BIAS;
+        if (pick == 1) b[i] = -LSTM_INT_MAX_ABS_BIAS;
+    }
+}
+
+/* Shift that brings sum_k w x (|w| ~ 64, |x| ~ xmax / 2 over `width` columns) near 2^20 with M ~ 1.5 * 2^30. */
+static int32_t shift_for(size_t width, double xmax) {
+    double a = 64.0 * (xmax / 2) * sqrt((double)width) + 1.0; /* typical |A| */
+    int32_t s = (int32_t)floor(log2(a * 1.5 * 1073741824.0 / 1048576.0) + 0.5);
+    return s < 4 ? 4 : s > 58 ? 58 : s;
+}
+
+void int_net_make(int_net *n, uint32_t input_size, uint32_t hidden_size, uint32_t num_layers, uint32_t head_size,
+                  uint32_t head_activation, uint64_t seed) {
+    rng r = {seed};
+    memset(n, 0, sizeof *n);
+    n->input_size = input_size;
+    n->hidden_size = hidden_size;
+    n->num_layers = num_layers;
+    n->head_size = head_size;
+    n->head_activation = head_activation;
+    size_t H = hidden_size, H4 = 4 * H;
+    for (uint32_t l = 0; l < num_layers; l++) {
+        size_t in = l == 0 ? input_size : H;
+        n->w[l] = (int8_t *)xmalloc(H4 * (in + H));
+        for (size_t i = 0; i < H4 * (in + H); i++) n->w[l][i] = (int8_t)rand_range(&r, -127, 127);
+        n->bias[l] = random_floats(&r, H4, 1.0f);
+        n->wscale[l] = (float *)xmalloc(2 * H4 * sizeof(float));
+        for (size_t i = 0; i < 2 * H4; i++) n->wscale[l][i] = 0.001f + (rng_uniform(&r, 0.0005f) + 0.0005f);
+        n->qp[l] = (int32_t *)xmalloc(5 * H4 * sizeof(int32_t));
+        random_mult(&r, n->qp[l], n->qp[l] + H4, H4, shift_for(in, l == 0 ? 32767.0 : 16384.0));
+        random_mult(&r, n->qp[l] + 2 * H4, n->qp[l] + 3 * H4, H4, shift_for(H, 16384.0));
+        random_bias(&r, n->qp[l] + 4 * H4, H4);
+    }
+    n->io[0] = 1.0f / 4096.0f;
+    n->io[1] = 4096.0f;
+    n->io[2] = 1.0f / 32768.0f;
+    n->io[3] = 0.0f;
+    if (head_size) {
+        n->head_w = (int8_t *)xmalloc((size_t)head_size * H);
+        for (size_t i = 0; i < (size_t)head_size * H; i++) n->head_w[i] = (int8_t)rand_range(&r, -127, 127);
+        n->head_b = random_floats(&r, head_size, 1.0f);
+        n->head_qp = (int32_t *)xmalloc(3 * (size_t)head_size * sizeof(int32_t));
+        random_mult(&r, n->head_qp, n->head_qp + head_size, head_size, shift_for(H, 16384.0));
+        random_bias(&r, n->head_qp + 2 * (size_t)head_size, head_size);
+        if (head_activation == LSTM_ACT_NONE || head_activation == LSTM_ACT_RELU) n->io[2] = 1.0f / 1000.0f;
+    }
+}
+
+void int_net_free(int_net *n) {
+    for (uint32_t l = 0; l < LSTM_MAX_LAYERS; l++) {
+        free(n->w[l]);
+        free(n->bias[l]);
+        free(n->wscale[l]);
+        free(n->qp[l]);
+    }
+    free(n->head_w);
+    free(n->head_b);
+    free(n->head_qp);
+    memset(n, 0, sizeof *n);
+}
+
+unsigned char *int_net_write(const int_net *n, int dtype_override, size_t *len) {
+    raw_tensor t[LSTM_MAX_TENSORS];
+    size_t count = 0, H = n->hidden_size, H4 = 4 * H;
+    for (uint32_t l = 0; l < n->num_layers; l++) {
+        uint32_t index = l * 2;
+        size_t widths[2] = {l == 0 ? n->input_size : H, H};
+        size_t cols = lstm_r4(widths[0]) + lstm_r4(H);
+        int32_t *sums = (int32_t *)xmalloc(2 * H4 * sizeof(int32_t));
+        unsigned char *blk = blocked_parts(n->w[l], H4, widths, 2, sums);
+        t[count++] = (raw_tensor){LSTM_ROLE_WEIGHT, index, LSTM_DTYPE_I8_BLOCKED, (uint32_t)H4, (uint32_t)cols, blk,
+                                  lstm_r16(H4) * cols};
+        t[count++] = (raw_tensor){LSTM_ROLE_BIAS, index, LSTM_DTYPE_F32, (uint32_t)H4, 1, le_floats(n->bias[l], H4), H4 * 4};
+        t[count++] = (raw_tensor){LSTM_ROLE_W_SCALE, index, LSTM_DTYPE_F32, 2, (uint32_t)H4,
+                                  le_floats(n->wscale[l], 2 * H4), 2 * H4 * 4};
+        t[count++] = (raw_tensor){LSTM_ROLE_W_ROWSUM, index, LSTM_DTYPE_I32, 2, (uint32_t)H4, le_int32s(sums, 2 * H4),
+                                  2 * H4 * 4};
+        t[count++] = (raw_tensor){LSTM_ROLE_QPARAMS, index, LSTM_DTYPE_I32, LSTM_QP_ROWS, (uint32_t)H4,
+                                  le_int32s(n->qp[l], LSTM_QP_ROWS * H4), LSTM_QP_ROWS * H4 * 4};
+        free(sums);
+    }
+    if (n->head_size) {
+        size_t hs = n->head_size, widths[1] = {H};
+        t[count++] = (raw_tensor){LSTM_ROLE_HEAD_W, 0, LSTM_DTYPE_I8_BLOCKED, (uint32_t)hs, (uint32_t)lstm_r4(H),
+                                  blocked_parts(n->head_w, hs, widths, 1, NULL), lstm_r16(hs) * lstm_r4(H)};
+        t[count++] = (raw_tensor){LSTM_ROLE_HEAD_B, 0, LSTM_DTYPE_F32, (uint32_t)hs, 1, le_floats(n->head_b, hs), hs * 4};
+        t[count++] = (raw_tensor){LSTM_ROLE_HEAD_QPARAMS, 0, LSTM_DTYPE_I32, LSTM_HQP_ROWS, (uint32_t)hs,
+                                  le_int32s(n->head_qp, LSTM_HQP_ROWS * hs), LSTM_HQP_ROWS * hs * 4};
+    }
+    t[count++] = (raw_tensor){LSTM_ROLE_IO_SCALES, 0, LSTM_DTYPE_F32, 1, LSTM_IO_COLS, le_floats(n->io, 4), 16};
+    net hdr;
+    memset(&hdr, 0, sizeof hdr);
+    hdr.spec.input_size = n->input_size;
+    hdr.spec.hidden_size = n->hidden_size;
+    hdr.spec.num_layers = n->num_layers;
+    hdr.spec.num_directions = 1;
+    hdr.spec.head_size = n->head_size;
+    hdr.spec.head_activation = n->head_activation;
+    unsigned char *f = write_raw_tensors(t, count, &hdr, LSTM_LAYER_INT16X8, len);
+    if (dtype_override >= 0) {
+        f[LSTM_HDR_LAYER_DTYPES] = (unsigned char)dtype_override;
+        fix_file_crc(f, *len);
+    }
     return f;
 }
 

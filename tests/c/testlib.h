@@ -99,6 +99,31 @@ unsigned char *net_write(const net *n, int reversed, size_t *len);
  * no clipping search) of W_ih, W_hh and the projection, the blocked layout, W_SCALE, W_ROWSUM, PROJ_SCALE. */
 unsigned char *net_write_q8(const net *n, lstm_layer_dtype dtype, size_t *len);
 
+/* ---- integer-only (int16x8) networks (docs/int16x8.md) ----------------------------------------------- */
+
+/* Every stored value of an int16x8 model, unpadded and row-major; the writer lays them out. */
+typedef struct int_net {
+    uint32_t input_size, hidden_size, num_layers, head_size, head_activation;
+    int8_t *w[LSTM_MAX_LAYERS];     /* [4H][in + H]: [W_ih | W_hh], gate blocks i, f, g, o */
+    float *bias[LSTM_MAX_LAYERS];   /* [4H] float bias (stored, unused by the integer step) */
+    float *wscale[LSTM_MAX_LAYERS]; /* [2][4H] (stored, unused by the integer step) */
+    int32_t *qp[LSTM_MAX_LAYERS];   /* [5][4H]: M_x, S_x, M_h, S_h, B */
+    int8_t *head_w;                 /* [head][H], or NULL */
+    float *head_b;                  /* [head] */
+    int32_t *head_qp;               /* [3][head]: M_y, S_y, B_y */
+    float io[4];                    /* input_scale, inv_input_scale, output_scale, 0 */
+} int_net;
+
+/* A random valid int16x8 net: int8 weights in [-127, 127], multipliers in [2^30, 2^31) with shifts that
+ * put typical pre-activations around 1 (some rows with extreme values: M = 0, S = 1, |B| = 2^29), random
+ * float biases and scales. */
+void int_net_make(int_net *n, uint32_t input_size, uint32_t hidden_size, uint32_t num_layers, uint32_t head_size,
+                  uint32_t head_activation, uint64_t seed);
+void int_net_free(int_net *n);
+/* Its model file (layer dtype 4 everywhere), malloc'd, *len bytes; `dtype_override` >= 0 writes that
+ * layer dtype byte for layer 0 instead (for malformed files). */
+unsigned char *int_net_write(const int_net *n, int dtype_override, size_t *len);
+
 /* A net, its file and the model opened over it. */
 typedef struct tmodel {
     net n;
