@@ -5,11 +5,13 @@
  * 62.5 instructions; the firmware first checks that on a loop of known length (calibration line). Each
  * figure is the mean over REPS calls, the timing loop's own cost subtracted. Besides the whole step
  * (lstm_step with its input check), the int8-dynamic step's kernels are timed as engine.c calls them, as
- * tools/cortex_m4/count.c does. Output: one line per measurement,
+ * tools/cortex_m4/count.c does; an int16x8 model's step (lstm_step_int) and parts by count_int.c. Output:
+ * one line per measurement,
  *   count <isa> <dtype> H=<H> <what> <instructions> [<per weight> per weight] */
 #include <stdio.h>
 #include <string.h>
 
+#include "count_int.h"
 #include "count_model.h"
 #include "cycles.h"
 #include "kernels.h"
@@ -40,14 +42,14 @@ static void spin(uint32_t n) { /* exactly 2 n instructions (subs, bne) */
     __asm__ volatile(".syntax unified\n1:\tsubs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");
 }
 
-static void report(const char *dtype, unsigned h, const char *what, uint64_t milli, uint64_t weights) {
+static void report(const char *isa, const char *dtype, unsigned h, const char *what, uint64_t milli, uint64_t weights) {
     unsigned long insns = (unsigned long)((milli + 500) / 1000);
     if (weights) {
         uint64_t pw = (milli + weights / 2) / weights; /* thousandths per weight */
-        printf("count %-12s %-12s H=%-4u %-10s %10lu  %lu.%03lu per weight\n", "reference", dtype, h, what, insns,
+        printf("count %-12s %-12s H=%-4u %-10s %10lu  %lu.%03lu per weight\n", isa, dtype, h, what, insns,
                (unsigned long)(pw / 1000), (unsigned long)(pw % 1000));
     } else
-        printf("count %-12s %-12s H=%-4u %-10s %10lu\n", "reference", dtype, h, what, insns);
+        printf("count %-12s %-12s H=%-4u %-10s %10lu\n", isa, dtype, h, what, insns);
 }
 
 static uint64_t get64le(const unsigned char *p) {
@@ -58,9 +60,9 @@ static uint64_t get64le(const unsigned char *p) {
 
 static unsigned char model_mem[LSTM_MODEL_MEM_SIZE];
 /* The state, then (once the step is measured) the int8-dynamic kernels' operands: 16 KB of RAM hold
- * the two one after the other, not side by side. */
+ * the two one after the other, not side by side. An int16x8 model's state and operands (count_int.c). */
 static union {
-    unsigned char state[4 * 1024 + 512];
+    unsigned char state[8 * 1024];
     struct {
         int32_t acc[2][4 * MAX_H];
         float gates[4 * MAX_H], g0[4 * MAX_H], bias[4 * MAX_H], sc[4 * MAX_H], c[MAX_H], c0[MAX_H], hv[MAX_H];
@@ -90,12 +92,12 @@ static void int8_dynamic_kernels(unsigned H, const char *dtype, uint64_t weights
     uint64_t t, tc;
     float sx = 0, sh = 0;
     MEASURE(t, (sx = kt->quantize(xs, H, q[0], H), sh = kt->quantize(xs + H, H, q[1], H)));
-    report(dtype, H, "quantize", t, 0);
+    report("reference", dtype, H, "quantize", t, 0);
     MEASURE(t, (kt->gemv_s8(w, rows, groups, 0, g, q[0], NULL, acc[0]),
                 kt->gemv_s8(w, rows, groups, g, groups, q[1], NULL, acc[1])));
-    report(dtype, H, "matvec", t, weights);
+    report("reference", dtype, H, "matvec", t, weights);
     MEASURE(t, kt->q8_gates(gates, bias, acc[0], sx, sc, acc[1], sh, sc, rows));
-    report(dtype, H, "q8_gates", t, 0);
+    report("reference", dtype, H, "q8_gates", t, 0);
     /* the cell update on pre-activations spread over [-4, 4] and states over [-2, 2], copied in before
      * each call (the kernel overwrites them), the copies' cost subtracted */
     for (size_t i = 0; i < rows; i++) g0[i] = -4.0f + 8.0f * (float)((i * 37) % 101) / 100.0f;
@@ -103,7 +105,7 @@ static void int8_dynamic_kernels(unsigned H, const char *dtype, uint64_t weights
     MEASURE(tc, (memcpy(gates, g0, rows * sizeof(float)), memcpy(c, c0, H * sizeof(float))));
     MEASURE(t, (memcpy(gates, g0, rows * sizeof(float)), memcpy(c, c0, H * sizeof(float)),
                 kt->cell_update(H, gates, c, hv)));
-    report(dtype, H, "cell", t > tc ? t - tc : 0, 0);
+    report("reference", dtype, H, "cell", t > tc ? t - tc : 0, 0);
 }
 
 int main(void) {
@@ -126,6 +128,9 @@ int main(void) {
         printf("H=%u above this firmware's %u\n", H, MAX_H);
         return 1;
     }
+    if (strcmp(count_dtype, "int16x8") == 0)
+        return count_int16x8(LSTM_ISA_REFERENCE, count_model, count_model_len, count_inputs, H, arena.state,
+                             sizeof arena.state, MILLI_INSNS_PER_TICK, g_overhead, report);
     lstm_model *m;
     lstm_state *s;
     lstm_status st = lstm_model_init(model_mem, sizeof model_mem, count_model, count_model_len, &m);
@@ -144,7 +149,7 @@ int main(void) {
         if ((st = lstm_step(s, xs + i * H, y)) != LSTM_OK) return fail("lstm_step", st);
     uint64_t t;
     MEASURE(t, lstm_step(s, xs + (rep_ & 3) * H, y));
-    report(count_dtype, H, "step", t, weights);
+    report("reference", count_dtype, H, "step", t, weights);
     if (strcmp(count_dtype, "int8-dynamic") == 0) int8_dynamic_kernels(H, count_dtype, weights); /* reuses the state's memory */
     lstm_model_close(m);
     return 0;

@@ -1,0 +1,155 @@
+/* count_int.c - see count_int.h. The parts are timed as int_step.c computes them: the product kernel of
+ * the model's table on its weights, and the requantisation and cell arithmetic written here with the
+ * same helpers (int_math.h) over the same types (int64 sums, int32 multipliers), on the values of a real
+ * step (the sums, pre-activations and cell state of the model's own input). */
+#include "count_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cycles.h"
+#include "int_math.h"
+#include "kernels.h"
+#include "lstm_format.h"
+
+#define REPS 32
+#define MAX_H 128
+#define T_LIMIT ((int64_t)1 << 29)
+#define C_LIMIT ((int64_t)2147483647)
+
+static uint64_t g_milli_per_tick, g_overhead;
+
+/* thousandths of an instruction per call of `body`, averaged over REPS calls, the loop's cost removed */
+#define MEASURE(result, body)                                                                                \
+    do {                                                                                                     \
+        uint64_t t0_ = cycles_now();                                                                         \
+        for (int rep_ = 0; rep_ < REPS; rep_++) {                                                            \
+            body;                                                                                            \
+            __asm__ volatile("" ::: "memory");                                                               \
+        }                                                                                                    \
+        uint64_t t1_ = cycles_now();                                                                         \
+        uint64_t m_ = (t1_ - t0_) * g_milli_per_tick / REPS;                                                 \
+        result = m_ > g_overhead ? m_ - g_overhead : 0;                                                      \
+    } while (0)
+
+uint64_t count_loop_overhead(uint64_t milli_per_tick) {
+    uint64_t t;
+    g_milli_per_tick = milli_per_tick;
+    g_overhead = 0;
+    MEASURE(t, (void)0);
+    return t;
+}
+
+/* the data of the tensor with this role (layer 0), NULL if absent */
+static const void *tensor(const unsigned char *file, uint32_t role) {
+    uint32_t n = 0;
+    for (int b = 3; b >= 0; b--) n = n << 8 | file[LSTM_HDR_TENSOR_COUNT + b];
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *e = file + LSTM_HDR_SIZE + i * LSTM_TENSOR_ENTRY_SIZE;
+        if (e[LSTM_TENSOR_ROLE] == role && e[LSTM_TENSOR_INDEX] == 0) {
+            uint32_t off = 0;
+            for (int b = 3; b >= 0; b--) off = off << 8 | e[LSTM_TENSOR_OFFSET + b]; /* < 4 GB */
+            return file + off;
+        }
+    }
+    return NULL;
+}
+
+/* int_step.c's requant */
+static int32_t requant(int64_t acc, int32_t mult, int32_t shift) {
+    return (int32_t)lstm_clamp64(lstm_rshift_round(acc * mult, (unsigned)shift), -T_LIMIT, T_LIMIT);
+}
+
+static int fail(const char *what, lstm_status st) {
+    printf("%s: %s\n", what, lstm_status_str(st));
+    return 1;
+}
+
+int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const float *inputs, unsigned H,
+                  void *mem, size_t mem_len, uint64_t milli_per_tick, uint64_t overhead_milli, count_report_fn report) {
+    static unsigned char model_mem[LSTM_MODEL_MEM_SIZE];
+    const char *isa_name = lstm_isa_name(isa), *dt = "int16x8";
+    g_milli_per_tick = milli_per_tick;
+    g_overhead = overhead_milli;
+    lstm_model *m;
+    lstm_state *s;
+    lstm_status st = lstm_model_init(model_mem, sizeof model_mem, model, len, &m);
+    if (st != LSTM_OK) return fail("lstm_model_init (int16x8)", st);
+    if ((st = lstm_model_set_isa(m, isa)) != LSTM_OK) return fail("lstm_model_set_isa", st);
+    if (H > MAX_H) {
+        printf("int16x8 H=%u above this tool's %u\n", H, MAX_H);
+        return 1;
+    }
+    size_t H4 = 4 * (size_t)H, state_len = (lstm_state_size(m) + 7) / 8 * 8;
+    /* after the state: ax[4H], ah[4H] (int64), z[4H], act[4H], c[H], tc[H], cn[H], hn[H] (int32), xq[4][H],
+     * hq[H] (int16) */
+    size_t need = state_len + 2 * H4 * sizeof(int64_t) + (2 * H4 + 4 * H) * sizeof(int32_t) + 5 * H * sizeof(int16_t);
+    if (need > mem_len) {
+        printf("int16x8 H=%u needs %lu bytes of memory, the firmware gives %lu\n", H, (unsigned long)need,
+               (unsigned long)mem_len);
+        return 1;
+    }
+    if ((st = lstm_state_init(m, mem, state_len, &s)) != LSTM_OK) return fail("lstm_state_init", st);
+    int64_t *ax = (int64_t *)(void *)((unsigned char *)mem + state_len), *ah = ax + H4;
+    int32_t *z = (int32_t *)(void *)(ah + H4), *act = z + H4, *c = act + H4, *tc = c + H, *cn = tc + H, *hn = cn + H;
+    int16_t *xq = (int16_t *)(void *)(hn + H), *hq = xq + 4 * H;
+    float in_scale, out_scale;
+    if ((st = lstm_model_int_scales(m, &in_scale, &out_scale)) != LSTM_OK) return fail("lstm_model_int_scales", st);
+    for (size_t i = 0; i < 4 * (size_t)H; i++) { /* the inputs as the float entry point quantises them */
+        float v = inputs[i] / in_scale;
+        v = v > 32767.0f ? 32767.0f : v < -32767.0f ? -32767.0f : v;
+        xq[i] = (int16_t)(v >= 0 ? (int32_t)(v + 0.5f) : -(int32_t)(0.5f - v));
+    }
+    int16_t yq[MAX_H];
+    float y[MAX_H];
+    for (int i = 0; i < 4; i++) /* a state away from zero */
+        if ((st = lstm_step_int(s, xq + i * H, yq)) != LSTM_OK) return fail("lstm_step_int", st);
+    uint64_t weights = 8u * H * H, t, step, sum = 0;
+    MEASURE(step, lstm_step_int(s, xq + (rep_ & 3) * H, yq));
+    report(isa_name, dt, H, "step", step, weights);
+    MEASURE(t, lstm_step(s, inputs + (rep_ & 3) * H, y));
+    report(isa_name, dt, H, "step_f32io", t, weights);
+
+    /* the parts, on the operands of a real step: x the first input, h the last step's output */
+    for (size_t i = 0; i < H; i++) hq[i] = yq[i];
+    const int8_t *w = (const int8_t *)tensor(model, LSTM_ROLE_WEIGHT);
+    const int32_t *qp = (const int32_t *)tensor(model, LSTM_ROLE_QPARAMS);
+    if (!w || !qp) {
+        printf("int16x8 model without WEIGHT or QPARAMS\n");
+        return 1;
+    }
+    const int32_t *mx = qp + LSTM_QP_MX * H4, *sx = qp + LSTM_QP_SX * H4, *mh = qp + LSTM_QP_MH * H4;
+    const int32_t *sh = qp + LSTM_QP_SH * H4, *bias = qp + LSTM_QP_B * H4;
+    const lstm_kernels *kt = lstm_kernels_for(isa);
+    size_t gx = (H + 3) / 4, groups = 2 * gx;
+    MEASURE(t, (kt->gemv_s16(w, H4, groups, 0, gx, xq, ax), kt->gemv_s16(w, H4, groups, gx, groups, hq, ah)));
+    report(isa_name, dt, H, "products", t, weights);
+    sum += t;
+    MEASURE(t, for (size_t r = 0; r < H4; r++) z[r] = requant(ax[r], mx[r], sx[r]) + requant(ah[r], mh[r], sh[r]) + bias[r]);
+    report(isa_name, dt, H, "requant", t, 0);
+    sum += t;
+    /* a cell state of realistic size: twice the g gate's pre-activations (Q11.20, like c) */
+    for (size_t u = 0; u < H; u++) c[u] = z[2 * H + u] * 2;
+    MEASURE(t, {
+        for (size_t u = 0; u < H; u++) {
+            act[u] = lstm_sigmoid_q15(z[u]);
+            act[H + u] = lstm_sigmoid_q15(z[H + u]);
+            act[2 * H + u] = lstm_tanh_q15(z[2 * H + u]);
+            act[3 * H + u] = lstm_sigmoid_q15(z[3 * H + u]);
+            tc[u] = lstm_tanh_q15(c[u]);
+        }
+    });
+    report(isa_name, dt, H, "activations", t, 0);
+    sum += t;
+    MEASURE(t, for (size_t u = 0; u < H; u++) {
+        int64_t cnew = lstm_rshift_round((int64_t)act[H + u] * c[u], 15) +
+                     lstm_rshift_round((int64_t)act[u] * act[2 * H + u], 10);
+        cn[u] = (int32_t)lstm_clamp64(cnew, -C_LIMIT, C_LIMIT);
+        hn[u] = (int32_t)lstm_rshift_round((int64_t)act[3 * H + u] * tc[u], 15);
+    });
+    report(isa_name, dt, H, "cell", t, 0);
+    sum += t;
+    report(isa_name, dt, H, "other", step > sum ? step - sum : 0, 0);
+    lstm_model_close(m);
+    return 0;
+}
