@@ -58,16 +58,20 @@ static uint64_t get64le(const unsigned char *p) {
     return v;
 }
 
-static unsigned char model_mem[LSTM_MODEL_MEM_SIZE];
-/* The state, then (once the step is measured) the int8-dynamic kernels' operands: 16 KB of RAM hold
- * the two one after the other, not side by side. An int16x8 model's state and operands (count_int.c). */
+/* The model descriptor and the state, then (once the step is measured) the int8-dynamic kernels'
+ * operands in the state's place: 16 KB of RAM hold the two one after the other, not side by side. An
+ * int16x8 model's descriptor, state and operands (count_int.c) in the whole arena. */
 static union {
-    unsigned char state[8 * 1024];
+    uint64_t align;
+    unsigned char all[11 * 1024];
     struct {
-        int32_t acc[2][4 * MAX_H];
-        float gates[4 * MAX_H], g0[4 * MAX_H], bias[4 * MAX_H], sc[4 * MAX_H], c[MAX_H], c0[MAX_H], hv[MAX_H];
-        int8_t q[2][MAX_H];
-    } k;
+        unsigned char desc[(LSTM_MODEL_MEM_SIZE + 7) / 8 * 8];
+        struct {
+            int32_t acc[2][4 * MAX_H];
+            float gates[4 * MAX_H], g0[4 * MAX_H], bias[4 * MAX_H], sc[4 * MAX_H], c[MAX_H], c0[MAX_H], hv[MAX_H];
+            int8_t q[2][MAX_H];
+        } k; /* where the state was */
+    } f;
 } arena;
 
 static int fail(const char *what, lstm_status st) {
@@ -77,10 +81,10 @@ static int fail(const char *what, lstm_status st) {
 
 static void int8_dynamic_kernels(unsigned H, const char *dtype, uint64_t weights) {
     const lstm_kernels *kt = lstm_kernels_for(LSTM_ISA_REFERENCE);
-    int32_t(*acc)[4 * MAX_H] = arena.k.acc;
-    int8_t(*q)[MAX_H] = arena.k.q;
-    float *gates = arena.k.gates, *g0 = arena.k.g0, *bias = arena.k.bias, *sc = arena.k.sc, *c = arena.k.c,
-          *c0 = arena.k.c0, *hv = arena.k.hv;
+    int32_t(*acc)[4 * MAX_H] = arena.f.k.acc;
+    int8_t(*q)[MAX_H] = arena.f.k.q;
+    float *gates = arena.f.k.gates, *g0 = arena.f.k.g0, *bias = arena.f.k.bias, *sc = arena.f.k.sc;
+    float *c = arena.f.k.c, *c0 = arena.f.k.c0, *hv = arena.f.k.hv;
     size_t rows = 4 * (size_t)H, g = H / 4, groups = 2 * g;
     for (size_t i = 0; i < rows; i++) bias[i] = 0.01f * (float)(i % 7);
     for (size_t i = 0; i < rows; i++) sc[i] = 0.001f; /* the scales of both parts */
@@ -129,19 +133,20 @@ int main(void) {
         return 1;
     }
     if (strcmp(count_dtype, "int16x8") == 0)
-        return count_int16x8(LSTM_ISA_REFERENCE, count_model, count_model_len, count_inputs, H, arena.state,
-                             sizeof arena.state, MILLI_INSNS_PER_TICK, g_overhead, report);
+        return count_int16x8(LSTM_ISA_REFERENCE, count_model, count_model_len, count_inputs, H, arena.all,
+                             sizeof arena.all, MILLI_INSNS_PER_TICK, g_overhead, report);
     lstm_model *m;
     lstm_state *s;
-    lstm_status st = lstm_model_init(model_mem, sizeof model_mem, count_model, count_model_len, &m);
+    lstm_status st = lstm_model_init(arena.f.desc, sizeof arena.f.desc, count_model, count_model_len, &m);
     if (st != LSTM_OK) return fail("lstm_model_init", st);
-    if (lstm_state_size(m) > sizeof arena.state) {
+    size_t state_room = sizeof arena.all - sizeof arena.f.desc;
+    if (lstm_state_size(m) > state_room) {
         printf("the state needs %lu bytes, the firmware has %lu\n", (unsigned long)lstm_state_size(m),
-               (unsigned long)sizeof arena.state);
+               (unsigned long)state_room);
         return 1;
     }
     if ((st = lstm_model_set_isa(m, LSTM_ISA_REFERENCE)) != LSTM_OK) return fail("lstm_model_set_isa", st);
-    if ((st = lstm_state_init(m, arena.state, sizeof arena.state, &s)) != LSTM_OK) return fail("lstm_state_init", st);
+    if ((st = lstm_state_init(m, arena.all + sizeof arena.f.desc, state_room, &s)) != LSTM_OK) return fail("lstm_state_init", st);
     uint64_t weights = 8u * H * H;
     const float *xs = count_inputs;
     float y[MAX_H];

@@ -67,13 +67,19 @@ static int fail(const char *what, lstm_status st) {
 
 int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const float *inputs, unsigned H,
                   void *mem, size_t mem_len, uint64_t milli_per_tick, uint64_t overhead_milli, count_report_fn report) {
-    static unsigned char model_mem[LSTM_MODEL_MEM_SIZE];
     const char *isa_name = lstm_isa_name(isa), *dt = "int16x8";
     g_milli_per_tick = milli_per_tick;
     g_overhead = overhead_milli;
     lstm_model *m;
     lstm_state *s;
-    lstm_status st = lstm_model_init(model_mem, sizeof model_mem, model, len, &m);
+    size_t desc_len = (LSTM_MODEL_MEM_SIZE + 7) / 8 * 8; /* the descriptor first, in mem */
+    if (mem_len < desc_len) {
+        printf("count_int16x8: %lu bytes of memory do not hold the model descriptor\n", (unsigned long)mem_len);
+        return 1;
+    }
+    lstm_status st = lstm_model_init(mem, LSTM_MODEL_MEM_SIZE, model, len, &m);
+    mem = (unsigned char *)mem + desc_len;
+    mem_len -= desc_len;
     if (st != LSTM_OK) return fail("lstm_model_init (int16x8)", st);
     if ((st = lstm_model_set_isa(m, isa)) != LSTM_OK) return fail("lstm_model_set_isa", st);
     if (H > MAX_H) {
@@ -81,18 +87,21 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
         return 1;
     }
     size_t H4 = 4 * (size_t)H, state_len = (lstm_state_size(m) + 7) / 8 * 8;
-    /* after the state: ax[4H], ah[4H] (int64), z[4H], act[4H], c[H], tc[H], cn[H], hn[H] (int32), xq[4][H],
-     * hq[H] (int16) */
-    size_t need = state_len + 2 * H4 * sizeof(int64_t) + (2 * H4 + 4 * H) * sizeof(int32_t) + 5 * H * sizeof(int16_t);
+    /* then xq[4][H] and hq[H] (int16), then the state; once the steps are timed, the parts' operands
+     * in the state's place: ax[4H], ah[4H] (int64), z[4H], act[4H], c[H], tc[H], cn[H], hn[H] (int32) */
+    size_t io_len = (5 * H * sizeof(int16_t) + 7) / 8 * 8;
+    size_t parts_len = 2 * H4 * sizeof(int64_t) + (2 * H4 + 4 * H) * sizeof(int32_t);
+    size_t need = io_len + (state_len > parts_len ? state_len : parts_len);
     if (need > mem_len) {
-        printf("int16x8 H=%u needs %lu bytes of memory, the firmware gives %lu\n", H, (unsigned long)need,
-               (unsigned long)mem_len);
+        printf("int16x8 H=%u needs %lu bytes of memory besides the descriptor, the firmware gives %lu\n", H,
+               (unsigned long)need, (unsigned long)mem_len);
         return 1;
     }
-    if ((st = lstm_state_init(m, mem, state_len, &s)) != LSTM_OK) return fail("lstm_state_init", st);
-    int64_t *ax = (int64_t *)(void *)((unsigned char *)mem + state_len), *ah = ax + H4;
+    int16_t *xq = (int16_t *)mem, *hq = xq + 4 * H;
+    void *work = (unsigned char *)mem + io_len;
+    if ((st = lstm_state_init(m, work, state_len, &s)) != LSTM_OK) return fail("lstm_state_init", st);
+    int64_t *ax = (int64_t *)work, *ah = ax + H4;
     int32_t *z = (int32_t *)(void *)(ah + H4), *act = z + H4, *c = act + H4, *tc = c + H, *cn = tc + H, *hn = cn + H;
-    int16_t *xq = (int16_t *)(void *)(hn + H), *hq = xq + 4 * H;
     float in_scale, out_scale;
     if ((st = lstm_model_int_scales(m, &in_scale, &out_scale)) != LSTM_OK) return fail("lstm_model_int_scales", st);
     for (size_t i = 0; i < 4 * (size_t)H; i++) { /* the inputs as the float entry point quantises them */
@@ -110,8 +119,10 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     MEASURE(t, lstm_step(s, inputs + (rep_ & 3) * H, y));
     report(isa_name, dt, H, "step_f32io", t, weights);
 
-    /* the parts, on the operands of a real step: x the first input, h the last step's output */
+    /* the parts, on the operands of a real step: x the first input, h the last step's output; the
+     * state's memory is theirs from here */
     for (size_t i = 0; i < H; i++) hq[i] = yq[i];
+    lstm_model_close(m);
     const int8_t *w = (const int8_t *)tensor(model, LSTM_ROLE_WEIGHT);
     const int32_t *qp = (const int32_t *)tensor(model, LSTM_ROLE_QPARAMS);
     if (!w || !qp) {
@@ -150,6 +161,5 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     report(isa_name, dt, H, "cell", t, 0);
     sum += t;
     report(isa_name, dt, H, "other", step > sum ? step - sum : 0, 0);
-    lstm_model_close(m);
     return 0;
 }

@@ -17,7 +17,8 @@ typedef void (*count_report_fn)(const char *isa, const char *dtype, unsigned h, 
  * integer step ("products": the two gemv_s16 calls; "requant": rshift_round(A * M, S) of both parts of
  * every gate row plus B; "activations": sigmoid and tanh of the gates and tanh of the new c; "cell": the
  * rest of the cell update; "other": the step less the four parts) of the int16x8 model `model` (one layer,
- * I = H, no head) on `isa`. `mem` (mem_len bytes) holds the state, then the parts' operands; 0 or 1 with
+ * I = H, no head) on `isa`. `mem` (mem_len bytes, 8-byte aligned) holds the model descriptor, the state,
+ * then the parts' operands; 0 or 1 with
  * a message on failure. `milli_per_tick`: thousandths of an instruction per cycles.h tick. */
 int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const float *inputs, unsigned hidden,
                   void *mem, size_t mem_len, uint64_t milli_per_tick, uint64_t overhead_milli, count_report_fn report);
