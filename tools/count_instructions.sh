@@ -71,12 +71,14 @@ END {
         else printf "| %s | %s | %d | %d | %.2fx | |\n", h, kk, r, c, r / c
     }
     print ""
-    print "Cortex-M4 int16x8 step by part (products = gemv_s16 over W_ih and W_hh; step_f32io = lstm_step, float in and out):"
+    print "Cortex-M4 int16x8 step by part (products = gemv_s16 over W_ih and W_hh; epilogue = lstm_int_layer less the"
+    print "products, of which requant / activations / cell, measured apart; other = the step less the layer;"
+    print "step_f32io = lstm_step, float in and out):"
     print ""
     print "| H | part | reference | cortex_m_dsp | ratio | per weight (ref / dsp) |"
     print "|---|---|---:|---:|---:|---|"
-    split("step step_f32io products requant activations cell other", ps, " ")
-    for (i = 1; i <= nh; i++) for (k = 1; k <= 7; k++) {
+    split("step step_f32io products epilogue requant activations cell other", ps, " ")
+    for (i = 1; i <= nh; i++) for (k = 1; k <= 8; k++) {
         h = hs[i]; kk = ps[k]; w = 8 * h * h
         r = v["reference", "int16x8", h, kk]; c = v["cortex_m_dsp", "int16x8", h, kk]
         if (r == "" || c == "") continue
@@ -106,19 +108,22 @@ END {
         printf "| %s | %s | %d | %.2f | %.2fx |\n", h, dt, n, n / w, v["int8-dynamic", h, "step"] / n
     }
     print ""
-    print "Cortex-M0 int16x8 step by part against int8-dynamic by kernel (instructions per call, share of the step):"
+    print "Cortex-M0 int16x8 step by part (products = gemv_s16 over W_ih and W_hh; epilogue = lstm_int_layer less"
+    print "the products, of which requant / activations / cell, measured apart; other = the step less the layer),"
+    print "against the int8-dynamic step by kernel (instructions per call, share of the step):"
     print ""
     print "| H | int16x8 part | instructions | share | int8-dynamic kernel | instructions | share |"
     print "|---|---|---:|---:|---|---:|---:|"
-    split("products requant activations cell other", ps, " ")
-    split("matvec q8_gates cell quantize -", ks, " ")
+    split("products epilogue requant activations cell other", ps, " ")
+    split("matvec q8_gates cell quantize - -", ks, " ")
+    split("products,epilogue,requant (in epilogue),activations (in epilogue),cell (in epilogue),other", names, ",")
     for (i = 1; i <= nh; i++) {
         h = hs[i]; si = v["int16x8", h, "step"]; sd = v["int8-dynamic", h, "step"]
-        for (k = 1; k <= 5; k++) {
+        for (k = 1; k <= 6; k++) {
             a = v["int16x8", h, ps[k]]; b = (ks[k] == "-") ? "" : v["int8-dynamic", h, ks[k]]
             if (a == "") continue
-            if (b == "") printf "| %s | %s | %d | %.0f%% | | | |\n", h, ps[k], a, 100 * a / si
-            else printf "| %s | %s | %d | %.0f%% | %s | %d | %.0f%% |\n", h, ps[k], a, 100 * a / si, ks[k], b, 100 * b / sd
+            if (b == "") printf "| %s | %s | %d | %.0f%% | | | |\n", h, names[k], a, 100 * a / si
+            else printf "| %s | %s | %d | %.0f%% | %s | %d | %.0f%% |\n", h, names[k], a, 100 * a / si, ks[k], b, 100 * b / sd
         }
         if (si != "") printf "| %s | step (lstm_step_int) | %d | | step (lstm_step) | %d | |\n", h, si, sd
         f = v["int16x8", h, "step_f32io"]

@@ -14,9 +14,10 @@ typedef void (*count_report_fn)(const char *isa, const char *dtype, unsigned h, 
                                 uint64_t weights);
 
 /* Times lstm_step_int ("step"), lstm_step with float input and output ("step_f32io") and the parts of the
- * integer step ("products": the two gemv_s16 calls; "requant": rshift_round(A * M, S) of both parts of
- * every gate row plus B; "activations": sigmoid and tanh of the gates and tanh of the new c; "cell": the
- * rest of the cell update; "other": the step less the four parts) of the int16x8 model `model` (one layer,
+ * integer step: "products" (the two gemv_s16 calls), "epilogue" (lstm_int_layer less the products),
+ * "other" (the step less lstm_int_layer); and the epilogue's pieces as the spec's arithmetic written here:
+ * "requant" (rshift_round(A * M, S) of both parts of every gate row plus B), "activations" (sigmoid and
+ * tanh of the gates, tanh of the new c), "cell" (the rest of the cell update); of the int16x8 model `model` (one layer,
  * I = H, no head) on `isa`. `mem` (mem_len bytes, 8-byte aligned) holds the model descriptor, the state,
  * then the parts' operands; 0 or 1 with
  * a message on failure. `milli_per_tick`: thousandths of an instruction per cycles.h tick. */

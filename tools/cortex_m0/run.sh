@@ -9,6 +9,7 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+SRC=${LSTM_SRC_DIR:-$ROOT/src/lstm_c}   # another copy of the C core: LSTM_SRC_DIR=/path
 OUT=${1:-/tmp/lstm_cortex_m0_count}
 WHAT=${2:-count}
 TIMEOUT=${CORTEX_M0_TIMEOUT:-900}
@@ -18,17 +19,17 @@ PYTHON=${PYTHON:-python3}
 CC=arm-none-eabi-gcc
 CFLAGS="-std=c99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math
         -mcpu=cortex-m0 -mthumb -mfloat-abi=soft -ffunction-sections -fdata-sections
-        -I$ROOT/src/lstm_c -I$HERE -I$ROOT/tools/cortex_m4"
+        -I$SRC -I$HERE -I$ROOT/tools/cortex_m4"
 LDFLAGS="-T$HERE/link.ld -nostartfiles --specs=nano.specs -Wl,--gc-sections"
 HOSTCC=${HOSTCC:-gcc}
 mkdir -p "$OUT/obj" "$OUT/models"
 
 # the host generator (the C core and tests/c/testlib.c, built for this machine)
-$HOSTCC -std=c99 -O1 -Wall -Wextra -Werror -ffp-contract=off -I"$ROOT/src/lstm_c" -I"$ROOT/tests/c" -I"$HERE" \
-    "$HERE/gen_count_models.c" "$ROOT/tests/c/testlib.c" "$ROOT"/src/lstm_c/*.c -lm -o "$OUT/gen_count_models"
+$HOSTCC -std=c99 -O1 -Wall -Wextra -Werror -ffp-contract=off -I"$SRC" -I"$ROOT/tests/c" -I"$HERE" \
+    "$HERE/gen_count_models.c" "$ROOT/tests/c/testlib.c" "$SRC"/*.c -lm -o "$OUT/gen_count_models"
 
 LIB=""
-for s in "$ROOT"/src/lstm_c/*.c "$ROOT/tools/cortex_m4/startup.c" "$HERE/count.c" "$HERE/count_int.c"; do
+for s in "$SRC"/*.c "$ROOT/tools/cortex_m4/startup.c" "$HERE/count.c" "$HERE/count_int.c"; do
     o="$OUT/obj/$(basename "$(dirname "$s")")_$(basename "$s" .c).o"
     $CC $CFLAGS -c "$s" -o "$o"
     LIB="$LIB $o"

@@ -13,6 +13,7 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+SRC=${LSTM_SRC_DIR:-$ROOT/src/lstm_c}   # another copy of the C core: LSTM_SRC_DIR=/path
 OUT=${1:-/tmp/lstm_cortex_m4}
 WHAT=${2:-test}
 TIMEOUT=${CORTEX_M4_TIMEOUT:-900}
@@ -25,7 +26,7 @@ esac
 CC=arm-none-eabi-gcc
 CFLAGS="-std=c99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math
         $MFLAGS -mthumb -mfloat-abi=hard -ffunction-sections -fdata-sections
-        -I$ROOT/src/lstm_c -I$ROOT/tests/c -I$HERE -I$ROOT/tools/cortex_m0"
+        -I$SRC -I$ROOT/tests/c -I$HERE -I$ROOT/tools/cortex_m0"
 PYTHON=${PYTHON:-python3}
 LDFLAGS="-T$HERE/link.ld -nostartfiles --specs=nano.specs -Wl,-u,_printf_float -Wl,--gc-sections -Wl,-Map,$OUT/map.txt"
 mkdir -p "$OUT/obj"
@@ -38,7 +39,7 @@ compile() { # compile <source>...: objects into $OUT/obj, names printed
     done
 }
 
-LIB=$(compile "$ROOT"/src/lstm_c/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
+LIB=$(compile "$SRC"/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
 TEST=$(compile "$ROOT/tests/c/test_isa.c")
 PANELS=$(compile "$ROOT/tests/c/test_f32_panels.c")
 # shellcheck disable=SC2086
