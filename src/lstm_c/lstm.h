@@ -276,7 +276,10 @@ LSTM_API lstm_status lstm_step_ws(lstm_state *state, const float *x, float *y, v
 LSTM_API lstm_status lstm_state_reset(lstm_state *state);
 
 /* lstm_step: one timestep. Reads x[input_size], updates the state, writes y[output_size]. x and y must not
- * overlap the state buffer. Never allocates, locks or does I/O.
+ * overlap the state buffer. Never allocates, locks or does I/O. On an int16x8 model (and so in lstm_step_ws,
+ * lstm_run, lstm_step_many and lstm_step_trace): x is checked as for every model, quantised to
+ * clamp(round_half_even(x * inv_input_scale), -32767, 32767) in float32, stepped by lstm_step_int's integer
+ * step and y = yq * output_scale: the same bits on every ISA and target.
  * Returns LSTM_OK; LSTM_E_INVALID_ARGUMENT (a NULL argument); LSTM_E_BAD_STATE; LSTM_E_BUFFER_TOO_SMALL (a
  * compact state: it has no scratch, use lstm_step_ws); LSTM_E_UNSUPPORTED (a
  * bidirectional model: it needs the whole sequence, lstm_run); LSTM_E_NONFINITE_INPUT (a NaN or infinity
@@ -304,7 +307,8 @@ LSTM_API lstm_status lstm_model_int_scales(const lstm_model *model, float *input
 /* Gate traces: what each layer did in a step, from the same code as lstm_step (a unidirectional model).
  * lstm_trace_floats: floats of one step's trace: per layer, in order, the gate activations i, f, g, o
  * (4 * hidden_size, in that order), the cell state c (hidden_size) and h (proj_size or hidden_size), all
- * after the step. 0 if model is NULL or closed. */
+ * after the step (an int16x8 model's fixed-point values in real units: gates and h as q / 2^15, c as
+ * c / 2^20). 0 if model is NULL or closed. */
 LSTM_API size_t lstm_trace_floats(const lstm_model *model);
 
 /* lstm_step_trace: lstm_step (the same bits in y and the state) that also writes the step's trace into
@@ -360,7 +364,8 @@ LSTM_API lstm_status lstm_state_snapshot(const lstm_state *state, void *buf, siz
 /* lstm_state_restore: set a state from a snapshot of `len` bytes (exactly lstm_snapshot_size). Returns
  * LSTM_OK; LSTM_E_INVALID_ARGUMENT (buf NULL); LSTM_E_BAD_STATE; LSTM_E_BAD_SNAPSHOT (truncated, damaged,
  * not a snapshot, or CRC-valid but holding values no state of this model can reach: |h| above 1 or the
- * projection's bound, |c| above 2^25, NaN); LSTM_E_WRONG_MODEL (taken from a model with other weights or
+ * projection's bound, |c| above 2^25, NaN; for an int16x8 model, whose snapshot words are int32, h outside
+ * [-32767, 32767] or c = INT32_MIN); LSTM_E_WRONG_MODEL (taken from a model with other weights or
  * shape). The state is unchanged on error. */
 LSTM_API lstm_status lstm_state_restore(lstm_state *state, const void *buf, size_t len);
 

@@ -162,6 +162,15 @@ static unsigned char *snap(const lstm_state *s, const lstm_model *m) {
     return b;
 }
 
+/* The state's h and c words (int32: h of every layer, then c of every layer), read from its snapshot (the
+ * public layout of lstm_format.h), into d[persist words]. */
+static void state_words(const lstm_state *s, const lstm_model *m, int32_t *d) {
+    unsigned char *p = snap(s, m);
+    uint32_t n = get32(p + LSTM_SNAP_FLOATS);
+    for (uint32_t i = 0; i < n; i++) d[i] = (int32_t)get32(p + LSTM_SNAP_HEADER_SIZE + 4 * i);
+    free(p);
+}
+
 /* The float x that the float entry point quantises: q = clamp(rne(x * inv), +-32767) in float32 (volatile:
  * no excess precision on x87). */
 static int16_t quantise_float(float x, float inv) {
@@ -320,7 +329,8 @@ static void check_against_reference(imodel *t, size_t steps, uint64_t seed, int 
         CHECK_OK(lstm_step_int(s, x, y));
         ref_step(n, rs, x, yr);
         bad |= memcmp(y, yr, out * 2) != 0;
-        const int32_t *d = (const int32_t *)(const void *)((const char *)s + 64);
+        int32_t d[2 * LSTM_MAX_LAYERS * LSTM_INT_MAX_WIDTH];
+        state_words(s, t->m, d);
         for (uint32_t l = 0; l < n->num_layers; l++)
             for (size_t u = 0; u < n->hidden_size; u++) {
                 bad |= d[(size_t)l * n->hidden_size + u] != rs->h[l][u];
@@ -489,7 +499,8 @@ static void test_trace(void) {
         CHECK_OK(lstm_step(s2, xs + 6 * k, y2));
         CHECK(same_bits(y1, y2, 3));
     }
-    const int32_t *d = (const int32_t *)(const void *)((const char *)s1 + 64);
+    int32_t d[4 * 10];
+    state_words(s1, m, d);
     for (uint32_t l = 0; l < 2; l++) {
         const float *tl = tr + l * 6 * H;
         for (size_t u = 0; u < H; u++) {
@@ -637,7 +648,8 @@ static void test_snapshot_ranges(void) {
     CHECK_OK(lstm_step_int(s2, x, y2));
     CHECK(memcmp(y, y2, sizeof y) == 0);
     CHECK_OK(lstm_state_reset(s2));
-    const int32_t *d = (const int32_t *)(const void *)((const char *)s2 + 64);
+    int32_t d[16];
+    state_words(s2, t.m, d);
     int zero = 1;
     for (size_t i = 0; i < 16; i++) zero &= d[i] == 0;
     CHECK(zero);
