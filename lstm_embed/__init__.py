@@ -5,6 +5,9 @@
     model = lstm_embed.Model.from_bytes(data)                  # or Model.load("model.lstm")
     stream = model.stream()
     y = stream.step(x)                                         # one timestep
+
+An integer-only model (``dtype="int16x8"``, calibration data required) also steps int16 in, int16 out:
+``stream.step_int(xq)`` with ``xq = round(x / model.input_scale)``, ``y = yq * model.output_scale``.
 """
 from lstm_embed._blas import load_openblas
 
@@ -46,8 +49,10 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype="float32", cal
                   tolerance=None, report=False):
     """Convert a PyTorch ``nn.LSTM`` or ``nn.LSTMCell`` (+ optional ``nn.Linear`` head) to model-file bytes.
 
-    ``dtype``: "float32", "int8", "int8-dynamic" or "int8-a16"; see ``lstm_embed.convert.convert_torch`` for
-    ``calibration`` and ``tolerance``; ``report=True`` returns a ``Conversion`` instead of the bytes.
+    ``dtype``: "float32", "int8", "int8-dynamic", "int8-a16" or "int16x8" (integer-only, for
+    microcontrollers without an FPU: needs ``calibration``, docs/int16x8.md); see
+    ``lstm_embed.convert.convert_torch`` for ``calibration`` and ``tolerance``; ``report=True`` returns a
+    ``Conversion`` instead of the bytes.
     torch is imported only when this is called.
     """
     from lstm_embed.convert import convert_torch as _convert

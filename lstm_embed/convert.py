@@ -49,6 +49,8 @@ class Conversion:
     - ``int_scales``: for an integer-only (int16x8) model, ``(input_scale, output_scale)``: the real value
       of one step of the int16 input and output (``x = xq * input_scale``, ``y = yq * output_scale``);
       None otherwise.
+    - ``int_error``: for an int16x8 model, ``(max, mean, max|output|)`` of its output's absolute error
+      against the float32 model over the calibration data; None otherwise.
     - ``warnings``: human-readable problems, e.g. a requested int8 dtype that fell back to float32 (each
       also raised as a ``ConversionWarning``) or int8 weights whose error was not measured.
     """
@@ -58,6 +60,7 @@ class Conversion:
     report: CalibrationReport | None = None
     warnings: list[str] = field(default_factory=list)
     int_scales: tuple[float, float] | None = None
+    int_error: tuple[float, float, float] | None = None
 
     def __bytes__(self) -> bytes:
         return self.data
@@ -69,6 +72,10 @@ class Conversion:
         if self.int_scales is not None:
             lines.append(f"integer-only: input scale {self.int_scales[0]:.6g} (xq = round(x / input_scale), "
                          f"int16), output scale {self.int_scales[1]:.6g} (y = yq * output_scale)")
+        if self.int_error is not None:
+            mx, mean, top = self.int_error
+            lines.append(f"integer-only: error against float32 on the calibration data: max {mx:.2e} / mean "
+                         f"{mean:.2e} (max |output| {top:.3g})")
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -255,12 +262,16 @@ def spec_to_bytes(spec: ModelSpec, dtype: str = "float32", calibration=None, tol
         raise ConversionError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     calibration_report, notes = None, []
     if dtype == "int16x8":
+        from lstm_embed.calibrate import _sequences
+        from lstm_embed.quantize_int import calibration_error
+
         spec = _integer_spec(spec, calibration, tolerance)
         data = write_model(spec)
         if not report:
             return data
         scales = (spec.int16x8.input_scale, spec.int16x8.output_scale)
-        return Conversion(data=data, dtypes=spec.dtypes, warnings=notes, int_scales=scales)
+        return Conversion(data=data, dtypes=spec.dtypes, warnings=notes, int_scales=scales,
+                          int_error=calibration_error(spec, data, _sequences(calibration)))
     if dtype == "float32":
         if calibration is not None or tolerance is not None:
             raise ConversionError("calibration data and tolerance are only used for quantized dtypes")

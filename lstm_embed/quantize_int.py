@@ -100,7 +100,7 @@ def _round_bias(b: np.ndarray, scale: float, what: str) -> np.ndarray:
     if (np.abs(q) > MAX_ABS_B).any():
         worst = float(np.abs(np.asarray(b, dtype=np.float64)).max())
         raise ConversionError(f"{what}: a bias of {worst:.6g} is beyond what the integer step holds "
-                              f"({MAX_ABS_B} steps of {scale:.6g}, i.e. {MAX_ABS_B * scale:.6g})")
+                              f"(|bias| <= {MAX_ABS_B * scale:.6g}: 2^29 steps of the pre-activation scale)")
     return q.astype(np.int64)
 
 
@@ -148,7 +148,11 @@ def integer_params(spec: Any, seqs: list[np.ndarray]) -> IntParams:
     if not (np.isfinite(input_scale) and input_scale > 0):
         raise ConversionError(f"the calibration data's largest magnitude {max_in:.6g} gives no usable float32 "
                               "input scale (max abs / 32767)")
-    inv_input_scale = np.float32(1.0 / np.float64(input_scale))
+    inv = 1.0 / np.float64(input_scale)
+    inv_input_scale = np.float32(inv) if inv <= np.finfo(np.float32).max else np.float32(np.inf)
+    if not np.isfinite(inv_input_scale):
+        raise ConversionError(f"the calibration data's largest magnitude {max_in:.6g} is too small for an int16 "
+                              "input scale whose inverse is a float32; scale the inputs up")
     qparams = []
     for k, cells in enumerate(spec.layers):
         cell, q = cells[0], spec.int8[k][0]
@@ -180,6 +184,20 @@ def integer_params(spec: Any, seqs: list[np.ndarray]) -> IntParams:
         head_qparams = np.stack([my, sy, by]).astype(np.int32)
     io = np.array([input_scale, inv_input_scale, output_scale, 0.0], dtype=np.float32)
     return IntParams(qparams=qparams, head_q=head_q, head_qparams=head_qparams, io_scales=io)
+
+
+def calibration_error(spec: Any, data: bytes, seqs: list[np.ndarray]) -> tuple[float, float, float]:
+    """(max, mean, max|output|) of |integer model - float32 model| over the calibration sequences: the
+    file ``data`` and the float32 file of ``spec`` (same head activation), both run by the C engine."""
+    from lstm_embed._lstm import Model
+    from lstm_embed.format import write_model
+
+    fp32 = Model.from_bytes(write_model(replace(spec, layer_dtypes=[], int8=None, int16x8=None)))
+    ours = Model.from_bytes(data)
+    ref = np.concatenate([fp32.stream().run(s) for s in seqs]).astype(np.float64)
+    got = np.concatenate([ours.stream().run(s) for s in seqs]).astype(np.float64)
+    diff = np.abs(got - ref)
+    return float(diff.max()), float(diff.mean()), float(np.abs(ref).max())
 
 
 def integer_spec(spec: Any, seqs: list[np.ndarray]) -> Any:

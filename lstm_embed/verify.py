@@ -124,10 +124,12 @@ def _integer_info(model: Model) -> dict:
 # Error budgets of the quantized formats, as a fraction of the largest |output| of the float64 reference
 # (see docs/cli.md, "verify"). A float32 layer adds nothing beyond float32 rounding; a mixed file gets the
 # budget of its loosest layer.
-# int16x8 (integer-only, docs/int16x8.md): int8 weights as int8, plus int16 activations and the table
-# activations; measured on random models and the digits model at < 3e-2 x max|output| within the
-# calibrated input range (tests/test_int16x8.py); 1e-1 leaves room for data near the calibration bounds.
-QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-a16": 5e-2, "int8-dynamic": 1e-1, "int16x8": 1e-1}
+# int16x8 (integer-only, docs/int16x8.md): the int8 weights plus int16 activations, table activations and
+# calibrated input/output scales. Measured against float64 on 54 random models (1-3 layers x every head,
+# 16 inputs, 32 hidden, 200 steps of N(0,1)) calibrated on the same data: at most 6.8e-3 x max|output|;
+# 5e-2 is 7 times that. Data beyond the calibration range saturates the int16 input (or a none/ReLU
+# head's output) and may miss it by design: the rule says so.
+QUANT_BUDGETS = {"float32": 0.0, "int8": 5e-2, "int8-a16": 5e-2, "int8-dynamic": 1e-1, "int16x8": 5e-2}
 FP32_FACTOR = 4.0  # a float32 file may be this many times further from float64 than PyTorch's float32 is
 FP32_FLOOR = 1e-6  # ... plus this fraction of the largest |output| (rounding noise of tiny errors)
 
@@ -146,8 +148,10 @@ def default_limit(layer_dtypes, torch_max: float, scale: float, rounding_max: fl
     if budget == 0.0:
         return fp32, (f"float32: {FP32_FACTOR:g} x PyTorch float32's error + {FP32_FLOOR:g} x max|output|")
     worst = max(layer_dtypes, key=QUANT_BUDGETS.__getitem__)
+    beyond = (" (inputs within the calibration range: beyond it the int16 input, and a none/ReLU head's int16 "
+              "output, saturate)") if worst == "int16x8" else ""
     return (fp32 + budget * scale + ROUNDING_FACTOR * rounding_max,
-            f"{worst}: {budget:g} x max|output| + {ROUNDING_FACTOR:g} x the int8 weights' own error")
+            f"{worst}: {budget:g} x max|output| + {ROUNDING_FACTOR:g} x the int8 weights' own error{beyond}")
 
 
 def rounded_checkpoint(ckpt: Checkpoint, layer_dtypes) -> Checkpoint:

@@ -10,6 +10,7 @@ mistake of the converter, the writer and the C core cannot hide here.
     yq = s.step_int(xq)           # int16 in and out, as lstm_step_int
     y = s.step(x)                 # float32 in and out, as lstm_step on an integer model
     s.h, s.c                      # the integer state: per layer h (Q0.15) and c (Q11.20)
+    s.gates                       # per layer i, f, g, o of the last step (Q0.15)
 """
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ class IntStream:
         v = np.asarray(xq, dtype=np.int64)
         assert v.shape == (m.input_size,) and (np.abs(v) <= 32768).all()
         hid = m.hidden_size
+        self.gates = []  # per layer (i, f, g, o) of this step, Q0.15: what a trace reports
         for k, (w_x, w_h, qp) in enumerate(m.layers):
             v = np.pad(v, (0, w_x.shape[1] - len(v)))
             a_x, a_h = w_x @ v, w_h @ self.h[k]
@@ -164,6 +166,7 @@ class IntStream:
             z = t_x + t_h + qp[4]
             i, f = sigmoid_q15(z[:hid]), sigmoid_q15(z[hid:2 * hid])
             g, o = tanh_q15(z[2 * hid:3 * hid]), sigmoid_q15(z[3 * hid:])
+            self.gates.append(np.stack([i, f, g, o]))
             c = np.clip(rshift_round(f * self.c[k], 15) + rshift_round(i * g, 10), -I32_MAX, I32_MAX)
             self.c[k] = c
             self.h[k] = rshift_round(o * tanh_q15(c), 15)

@@ -113,6 +113,19 @@ def test_convert_onnx_path_and_int8(tmp_path):
     assert Model.from_bytes(convert_onnx(path, dtype="int8")).dtype == "int8"
 
 
+def test_convert_onnx_int16x8():
+    """The integer-only dtype through the same converter: calibration required, output near ONNX Runtime's
+    on data of the calibration's range."""
+    model = _export(2, False, False, "tanh")
+    x = np.random.default_rng(2).standard_normal((3, 11, 5)).astype(np.float32)
+    with pytest.raises(ConversionError, match="needs calibration data"):
+        convert_onnx(model, dtype="int16x8")
+    data = convert_onnx(model, dtype="int16x8", calibration=x[:2])
+    assert Model.from_bytes(data).is_integer
+    (y,) = _ort(model, {"x": x[2][:, None]})
+    assert np.abs(_run(data, x[2]) - y[:, 0]).max() < 3e-2
+
+
 # --- the onnx package's LSTM node tests ------------------------------------------------------------------
 
 def _backend_cases() -> dict:

@@ -140,7 +140,11 @@ def silero(args) -> dict:
         p = probs(_runner(_convert(cell, dtype, calibration), args)(feats))
         flips = [int(np.count_nonzero((p > th) != (ref_p > th))) for th in thresholds]
         out[dtype] = (flips, float(np.abs(p - ref_p).max()))
-        line = ", ".join(f"{f} at threshold {th:.3f}" for f, th in zip(flips, thresholds))
+        line = ", ".join(
+            f"{f} at threshold {th:.3f}" + (f" (chunks {np.flatnonzero((p > th) != (ref_p > th)).tolist()[:5]}, "
+                                            f"fp32 p within {np.abs(ref_p - th)[(p > th) != (ref_p > th)].max():.1e}"
+                                            " of it)" if f else "")
+            for f, th in zip(flips, thresholds))
         print(f"silero-vad  {dtype:13s} decision flips of {len(feats)} chunks: {line}; "
               f"max |p - p_fp32| {np.abs(p - ref_p).max():.2e} (feature range {feats.min():.3g} .. "
               f"{feats.max():.3g}, calibration max {np.abs(calibration).max():.3g})", flush=True)
