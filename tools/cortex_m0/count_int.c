@@ -108,7 +108,7 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     int32_t *z = (int32_t *)(void *)(ah + H4), *act = z + H4, *c = act + H4, *tc = c + H, *cn = tc + H, *hn = cn + H;
     float in_scale, out_scale;
     if ((st = lstm_model_int_scales(m, &in_scale, &out_scale)) != LSTM_OK) return fail("lstm_model_int_scales", st);
-    for (size_t i = 0; i < 4 * (size_t)H; i++) { /* the inputs as the float entry point quantises them */
+    for (size_t i = 0; i < 4 * (size_t)H; i++) { /* the inputs in int16: x / input_scale, to nearest */
         float v = inputs[i] / in_scale;
         v = v > 32767.0f ? 32767.0f : v < -32767.0f ? -32767.0f : v;
         xq[i] = (int16_t)(v >= 0 ? (int32_t)(v + 0.5f) : -(int32_t)(0.5f - v));
@@ -117,6 +117,7 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     float y[MAX_H];
     for (int i = 0; i < 4; i++) /* a state away from zero */
         if ((st = lstm_step_int(s, xq + i * H, yq)) != LSTM_OK) return fail("lstm_step_int", st);
+    if ((st = lstm_step(s, inputs, y)) != LSTM_OK) return fail("lstm_step (int16x8)", st);
     uint64_t weights = 8u * H * H, t, step;
     MEASURE(step, lstm_step_int(s, xq + (rep_ & 3) * H, yq));
     report(isa_name, dt, H, "step", step, weights);
