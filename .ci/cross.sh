@@ -12,16 +12,21 @@
 # Firmwares under qemu-system-arm with semihosting (bounded by a timeout):
 #   cortex-m4 (mps2-an386: opens the export-c model from flash, checks golden outputs, prints xcheck)
 #   cortex-m0 (microbit, soft float: prints xcheck)
+# m0-int: .ci/softfloat_check.sh: the integer step (lstm_step_int) linked for the Cortex-M0 holds no
+#   soft-float routine, and its --self-test (the float step lstm_step) must find them (the check can fail).
 # Plus host-stream: examples/host_stream.c on x86-64 over the shipped tiny model; and sizes: .ci/sizes.py
 # (CMake builds of the library per target with cmake/toolchains/*, sizes at -Os/-O2, Cortex-M4 stack
 # depth and firmware size) into build/cross/sizes.md.
 #
-# xcheck prints the outputs of a fixed fp32 and a fixed int8-dynamic model for a fixed input sequence as
-# float bit patterns; each target's lines are diffed against x86_64-gcc's (the SIMD kernels this CPU
-# picks) and x86_64-nosimd's (the portable kernels): "same" or how many of the 16 steps differ. Prints a table
-# (built / ran / passed / bit-identical) and exits 1 if any target failed to build, run or pass.
-# Bit differences are reported, not failures (fp32 results agree only within float rounding across
-# ISAs; see docs/c_library.md). Logs: build/cross/<target>.log.
+# xcheck prints the outputs of a fixed fp32, a fixed int8-dynamic and a fixed int16x8 model for a fixed
+# input sequence (float bit patterns; the int16x8 model twice: lstm_step_int's int16 outputs, "i16", and
+# lstm_step's floats, "i16f"); each target's lines are diffed against x86_64-gcc's (the SIMD kernels this
+# CPU picks) and x86_64-nosimd's (the portable kernels): "same" or how many of the 16 steps differ. Prints
+# a table (built / ran / passed / bit-identical) and exits 1 if any target failed to build, run or pass,
+# or if its int16x8 lines are not identical to both references' (or missing): the integer-only model
+# must give the same bits everywhere (docs/int16x8.md). fp32 and int8-dynamic differences are reported,
+# not failures (they agree only within float rounding across ISAs; see docs/c_library.md).
+# Logs: build/cross/<target>.log.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,11 +36,11 @@ JOBS=${JOBS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 mkdir -p "$OUT"
 
-ALL="x86_64-gcc x86_64-nosimd x86_64-clang x86_64-clang-nosimd i386 aarch64 armhf musl cortex-m4 cortex-m0 host-stream sizes"
+ALL="x86_64-gcc x86_64-nosimd x86_64-clang x86_64-clang-nosimd i386 aarch64 armhf musl cortex-m4 cortex-m0 m0-int host-stream sizes"
 TARGETS=${*:-$ALL}
 NPROGS=$(ls tests/c/test_*.c | wc -l)
 
-declare -A BUILT RAN PASSED IDENT IDENT2 NOTE
+declare -A BUILT RAN PASSED IDENT IDENT2 NOTE INT_OK
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -88,10 +93,24 @@ firmware_target() {
         PASSED[$name]=NO
         NOTE[$name]=$(grep -m1 -E 'failed|FAULT|above|^lstm_[a-z_]+( [0-9]+)?: ' "$OUT/$name.run" | cut -c1-150)
     fi
-    grep -E '^(fp32|int8dyn) t=|^(fp32|int8dyn): ' "$OUT/$name.run" >"$OUT/$name.xcheck"
+    grep -E '^(fp32|int8dyn|int16x8|int16x8f) t=|^(fp32|int8dyn|int16x8|int16x8f): ' "$OUT/$name.run" >"$OUT/$name.xcheck"
     local golden
     golden=$(grep -m1 '^golden:' "$OUT/$name.run")
     [ -n "$golden" ] && NOTE[$name]="${NOTE[$name]:-} ${golden#golden: }"
+}
+
+m0_int_target() { # the integer step links no soft-float routine on the Cortex-M0 (and the check can fail)
+    local name=m0-int log=$OUT/m0-int.log rc1 rc2
+    : >"$log"
+    if ! have arm-none-eabi-gcc; then BUILT[$name]=skip; NOTE[$name]="missing arm-none-eabi-gcc"; return; fi
+    LSTM_SRC_DIR="$SRC" bash .ci/softfloat_check.sh >>"$log" 2>&1; rc1=$?
+    LSTM_SRC_DIR="$SRC" bash .ci/softfloat_check.sh --self-test >>"$log" 2>&1; rc2=$?
+    if [ $rc1 -le 1 ] && [ $rc2 -le 1 ]; then BUILT[$name]=yes; RAN[$name]=yes; else
+        BUILT[$name]=NO; NOTE[$name]=$(grep -m1 -E "FAILED|not found" "$log" | cut -c1-150); return
+    fi
+    if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ]; then PASSED[$name]=yes; NOTE[$name]="lstm_step_int: no soft float; self-test sees lstm_step's"
+    else PASSED[$name]=NO; NOTE[$name]=$(grep -m1 -E "FAILED" "$log" | cut -c1-150); fi
+    IDENT[$name]="-"; IDENT2[$name]="-"; INT_OK[$name]="-"
 }
 
 host_stream_target() {
@@ -132,6 +151,7 @@ for t in $TARGETS; do
         musl) linux_target "$t" musl-gcc "" "-static" "" ;;
         cortex-m4) firmware_target "$t" examples/cortex_m4 ;;
         cortex-m0) firmware_target "$t" examples/cortex_m0 ;;
+        m0-int) m0_int_target ;;
         host-stream) host_stream_target ;;
         sizes)
             if ! have python3 || ! have cmake; then BUILT[$t]=skip; NOTE[$t]="needs python3 and cmake"; else
@@ -167,20 +187,24 @@ compare() { # compare NAME REFERENCE MODEL -> "same" | "k/16 differ" | "n/a"
     [ "$diff" -eq 0 ] && echo "same" || echo "$diff/$n differ"
 }
 for t in $TARGETS; do
-    [ "$t" = host-stream ] || [ "$t" = sizes ] && continue
-    IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn)"
-    IDENT2[$t]="fp32 $(compare "$t" x86_64-nosimd fp32), q8 $(compare "$t" x86_64-nosimd int8dyn)"
+    [ "$t" = host-stream ] || [ "$t" = sizes ] || [ "$t" = m0-int ] && continue
+    i1=$(compare "$t" x86_64-gcc int16x8); f1=$(compare "$t" x86_64-gcc int16x8f)
+    i2=$(compare "$t" x86_64-nosimd int16x8); f2=$(compare "$t" x86_64-nosimd int16x8f)
+    IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn), i16 $i1, i16f $f1"
+    IDENT2[$t]="fp32 $(compare "$t" x86_64-nosimd fp32), q8 $(compare "$t" x86_64-nosimd int8dyn), i16 $i2, i16f $f2"
+    if [ "$i1 $f1 $i2 $f2" = "same same same same" ]; then INT_OK[$t]=yes; else INT_OK[$t]=NO; fi
 done
 
 fail=0
-printf '\n%-19s %-5s %-10s %-6s %-36s %-36s %s\n' target built ran passed "xcheck vs x86_64-gcc" \
+printf '\n%-19s %-5s %-10s %-6s %-6s %-56s %-56s %s\n' target built ran passed int16 "xcheck vs x86_64-gcc" \
        "xcheck vs x86_64-nosimd" notes
 for t in $TARGETS; do
-    b=${BUILT[$t]:-NO}; r=${RAN[$t]:--}; p=${PASSED[$t]:--}
-    printf '%-19s %-5s %-10s %-6s %-36s %-36s %s\n' "$t" "$b" "$r" "$p" "${IDENT[$t]:--}" "${IDENT2[$t]:--}" \
-        "${NOTE[$t]:-}"
+    b=${BUILT[$t]:-NO}; r=${RAN[$t]:--}; p=${PASSED[$t]:--}; i=${INT_OK[$t]:--}
+    printf '%-19s %-5s %-10s %-6s %-6s %-56s %-56s %s\n' "$t" "$b" "$r" "$p" "$i" "${IDENT[$t]:--}" \
+        "${IDENT2[$t]:--}" "${NOTE[$t]:-}"
     [ "$b" = skip ] && continue
     [ "$b" = yes ] && [ "$r" = yes ] && [ "$p" = yes ] || fail=1
+    [ "$i" = NO ] && fail=1
 done
 echo "($(($(date +%s) - start)) s; logs in ${OUT#$ROOT/}/)"
 exit $fail

@@ -1,6 +1,7 @@
-/* main.c - Cortex-M0 firmware (QEMU microbit, soft-float, semihosting): opens the two small models of
- * tests/c/xcheck from flash into static memory and prints their outputs for the fixed input sequence as
- * float bit patterns (.ci/cross.sh diffs them against x86-64's), then "RESULT PASS" or "RESULT FAIL". */
+/* main.c - Cortex-M0 firmware (QEMU microbit, soft-float, semihosting): opens the three small models of
+ * tests/c/xcheck (fp32, int8-dynamic, int16x8) from flash into static memory and prints their outputs for
+ * the fixed input sequence (float bit patterns; the int16x8 model's lstm_step_int outputs as int16) for
+ * .ci/cross.sh to diff against x86-64's, then "RESULT PASS" or "RESULT FAIL". */
 #include <stdio.h>
 
 #include "lstm.h"

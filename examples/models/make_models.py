@@ -5,7 +5,9 @@ built lstm_embed):
 
 - examples/models/tiny.lstm: fp32, input 4, hidden 8, head 2 (host_stream.c, the CMake consumer test),
   tiny_input.f32 (40 frames) and tiny_expected.f32 (the Python binding's outputs for them)
-- tests/c/xcheck/xcheck_{fp32,q8}_data.{c,h}: the two models every target prints outputs of (xcheck.c)
+- tests/c/xcheck/xcheck_{fp32,q8,int16x8}_data.{c,h}: the three models every target prints outputs of
+  (xcheck.c); int16x8: input 6, hidden 20, 2 layers, softmax head 4, calibrated on inputs uniform in
+  [-2, 2) (the range of xcheck's float inputs)
 - examples/cortex_m4/model_data.{c,h}: int8-dynamic, input 16, hidden 64, head 4 (the M4 firmware), and
   examples/cortex_m4/golden.h: inputs and the outputs the host computes for them, as float bit patterns
 """
@@ -27,7 +29,10 @@ def make(in_size, hidden, layers, head, act, dtype, seed):
     torch.manual_seed(seed)
     lstm = torch.nn.LSTM(in_size, hidden, num_layers=layers, batch_first=True)
     lin = torch.nn.Linear(hidden, head) if head else None
-    return lstm_embed.convert_torch(lstm, head=lin, head_activation=act, dtype=dtype)
+    calibration = None
+    if dtype == "int16x8":  # required: sets the input scale
+        calibration = np.random.default_rng(seed).uniform(-2, 2, (8, 32, in_size)).astype(np.float32)
+    return lstm_embed.convert_torch(lstm, head=lin, head_activation=act, dtype=dtype, calibration=calibration)
 
 
 def write(path, data):
@@ -50,7 +55,8 @@ def main():
 
     xc = os.path.join(ROOT, "tests", "c", "xcheck")
     for name, args in (("xcheck_fp32", (5, 12, 2, 3, "tanh", "float32", 2)),
-                       ("xcheck_q8", (6, 20, 2, 4, None, "int8-dynamic", 3))):
+                       ("xcheck_q8", (6, 20, 2, 4, None, "int8-dynamic", 3)),
+                       ("xcheck_int16x8", (6, 20, 2, 4, "softmax", "int16x8", 4))):
         tmp = os.path.join(xc, f"{name}.lstm")
         write(tmp, make(*args))
         export_c(tmp, os.path.join(xc, f"{name}_data.c"), name=f"{name}_model")

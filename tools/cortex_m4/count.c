@@ -1,14 +1,17 @@
 /* count.c - instructions per LSTM step on the Cortex-M4 (qemu-system-arm -M mps2-an386 -icount shift=0;
- * see cycles.h): one layer, I = H, no projection or head, fp32 / int8 / int8-dynamic weights, the
- * reference table against the Cortex-M DSP table. Besides the whole step (lstm_step, with its input
+ * see cycles.h): one layer, I = H, no projection or head, fp32 / int8 / int8-dynamic / int16x8 weights,
+ * the reference table against the Cortex-M DSP table. Besides the whole step (lstm_step, with its input
  * check), the int8-dynamic step's parts are timed kernel by kernel, called as engine.c calls them: the
  * matrix-vector products (gemv_s8 over the W_ih and W_hh column ranges), the two quantisations, the gate
- * epilogue (q8_gates) and the cell update. Output: one line per measurement,
+ * epilogue (q8_gates) and the cell update. The int16x8 models (written by
+ * tools/cortex_m0/gen_int16x8_model.py, linked in) are timed by tools/cortex_m0/count_int.c: lstm_step_int,
+ * lstm_step and the integer step's parts. Output: one line per measurement,
  *   count <isa> <dtype> H=<H> <what> <instructions> [<per weight>] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "count_int.h"
 #include "cycles.h"
 #include "kernels.h"
 #include "lstm_format.h"
@@ -31,11 +34,41 @@
 
 static double g_overhead;
 
+/* the int16x8 models, H = 32, 64, 128 (tools/cortex_m0/gen_int16x8_model.py --prefix count_i16_h<H>) */
+#define INT16X8_MODEL(p) extern const unsigned char p##_model[]; extern const size_t p##_model_len; extern const float p##_inputs[];
+INT16X8_MODEL(count_i16_h32)
+INT16X8_MODEL(count_i16_h64)
+INT16X8_MODEL(count_i16_h128)
+
 static void report(const char *isa, const char *dtype, unsigned h, const char *what, double insns, double weights) {
     if (weights > 0)
         printf("count %-12s %-12s H=%-4u %-10s %10.0f  %.3f per weight\n", isa, dtype, h, what, insns, insns / weights);
     else
         printf("count %-12s %-12s H=%-4u %-10s %10.0f\n", isa, dtype, h, what, insns);
+}
+
+/* count_int.c's reports (thousandths of an instruction) in this file's format */
+static void report_milli(const char *isa, const char *dtype, unsigned h, const char *what, uint64_t milli, uint64_t weights) {
+    report(isa, dtype, h, what, (double)milli / 1000.0, (double)weights);
+}
+
+static int count_int_models(void) {
+    static const struct { unsigned h; const unsigned char *model; const size_t *len; const float *inputs; } ms[] = {
+        {32, count_i16_h32_model, &count_i16_h32_model_len, count_i16_h32_inputs},
+        {64, count_i16_h64_model, &count_i16_h64_model_len, count_i16_h64_inputs},
+        {128, count_i16_h128_model, &count_i16_h128_model_len, count_i16_h128_inputs}};
+    static const lstm_isa isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_CORTEX_M_DSP};
+    uint64_t overhead = count_loop_overhead(INSNS_PER_TICK * 1000);
+    size_t mem_len = 64 * 1024;
+    void *mem = malloc(mem_len);
+    if (!mem) return 1;
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++)
+            if (count_int16x8(isas[k], ms[i].model, *ms[i].len, ms[i].inputs, ms[i].h, mem, mem_len,
+                              INSNS_PER_TICK * 1000, overhead, report_milli))
+                return 1;
+    free(mem);
+    return 0;
 }
 
 int main(void) {
@@ -111,5 +144,5 @@ int main(void) {
             free(bytes);
             net_free(&n);
         }
-    return 0;
+    return count_int_models();
 }

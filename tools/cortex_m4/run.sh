@@ -5,11 +5,15 @@
 #                 reference, kernels and int8 / int8-dynamic / fp32 models
 #   test_f32_panels.elf  tests/c/test_f32_panels.c: the fp32 panel kernels (VFMA chains) and run / step_many
 #                 equal to steps, bit for bit
-#   count.elf     tools/cortex_m4/count.c: instructions per LSTM step (tools/count_instructions.sh)
+#   count.elf     tools/cortex_m4/count.c: instructions per LSTM step (tools/count_instructions.sh), with
+#                 the int16x8 models of tools/cortex_m0/gen_int16x8_model.py (the converter: $PYTHON must
+#                 import torch and lstm_embed, its extension built; built for count and build only)
 # Usage: tools/cortex_m4/run.sh [build-dir] [test|count|build]   (default: build and run test_isa)
+#        PYTHON=/tmp/venv/bin/python tools/cortex_m4/run.sh /tmp/m4 count
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+SRC=${LSTM_SRC_DIR:-$ROOT/src/lstm_c}   # another copy of the C core: LSTM_SRC_DIR=/path
 OUT=${1:-/tmp/lstm_cortex_m4}
 WHAT=${2:-test}
 TIMEOUT=${CORTEX_M4_TIMEOUT:-900}
@@ -22,7 +26,8 @@ esac
 CC=arm-none-eabi-gcc
 CFLAGS="-std=c99 -O2 -g -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math
         $MFLAGS -mthumb -mfloat-abi=hard -ffunction-sections -fdata-sections
-        -I$ROOT/src/lstm_c -I$ROOT/tests/c -I$HERE"
+        -I$SRC -I$ROOT/tests/c -I$HERE -I$ROOT/tools/cortex_m0"
+PYTHON=${PYTHON:-python3}
 LDFLAGS="-T$HERE/link.ld -nostartfiles --specs=nano.specs -Wl,-u,_printf_float -Wl,--gc-sections -Wl,-Map,$OUT/map.txt"
 mkdir -p "$OUT/obj"
 
@@ -34,14 +39,25 @@ compile() { # compile <source>...: objects into $OUT/obj, names printed
     done
 }
 
-LIB=$(compile "$ROOT"/src/lstm_c/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
+LIB=$(compile "$SRC"/*.c "$HERE/startup.c" "$ROOT/tests/c/testlib.c")
 TEST=$(compile "$ROOT/tests/c/test_isa.c")
 PANELS=$(compile "$ROOT/tests/c/test_f32_panels.c")
-COUNT=$(compile "$HERE/count.c")
 # shellcheck disable=SC2086
 $CC $CFLAGS $LDFLAGS $LIB $TEST -lm -o "$OUT/test_isa.elf"
-# shellcheck disable=SC2086
-$CC $CFLAGS $LDFLAGS $LIB $COUNT -lm -o "$OUT/count.elf"
+if [ "$WHAT" != test ]; then
+    mkdir -p "$OUT/models"
+    for h in 32 64 128; do
+        if ! PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" "$ROOT/tools/cortex_m0/gen_int16x8_model.py" \
+                --prefix "count_i16_h$h" "$h" > "$OUT/models/int16x8_$h.c"; then
+            echo "run.sh: the int16x8 models need $PYTHON with torch and lstm_embed (extension built in $ROOT);" \
+                 "set PYTHON" >&2
+            exit 1
+        fi
+    done
+    COUNT=$(compile "$HERE/count.c" "$ROOT/tools/cortex_m0/count_int.c" "$OUT"/models/int16x8_*.c)
+    # shellcheck disable=SC2086
+    $CC $CFLAGS $LDFLAGS $LIB $COUNT -lm -o "$OUT/count.elf"
+fi
 # shellcheck disable=SC2086
 $CC $CFLAGS $LDFLAGS $LIB $PANELS -lm -o "$OUT/test_f32_panels.elf"
 

@@ -1,6 +1,7 @@
-/* startup.c - bare-metal start-up for the Cortex-M4 firmware (tools/cortex_m4): vector table, reset
- * (FPU on, .data copied, .bss zeroed, main, exit), semihosting output and exit, a heap for malloc, and a
- * SysTick overflow count for cycles.h. Semihosting needs qemu's -semihosting-config enable=on. */
+/* startup.c - bare-metal start-up for the count and test firmwares (tools/cortex_m4, and tools/cortex_m0
+ * on the Cortex-M0): vector table, reset (FPU on when there is one, .data copied, .bss zeroed, main, exit),
+ * semihosting output and exit, a heap for malloc, and a SysTick overflow count for cycles.h. Semihosting
+ * needs qemu's -semihosting-config enable=on. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,8 +80,10 @@ static void default_handler(void) {
 }
 
 void reset_handler(void) {
+#if defined(__ARM_FP)
     *(volatile uint32_t *)0xE000ED88 |= 0xFu << 20; /* CPACR: CP10, CP11 full access (the FPU) */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+#endif
     for (uint32_t *s = __data_load, *d = __data_start; d < __data_end;) *d++ = *s++;
     for (uint32_t *d = __bss_start; d < __bss_end;) *d++ = 0;
     _exit(main());
