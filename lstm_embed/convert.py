@@ -331,7 +331,8 @@ def convert_torch(lstm, *, head=None, head_activation=None, dtype: str = "float3
     to int8-dynamic's speed); or "int16x8" (integer-only, docs/int16x8.md: int8 weights, int16
     activations, no floating point in the step, for microcontrollers without an FPU; every layer, no
     per-layer mix, so ``tolerance`` does not apply to it; ``calibration`` is required: it sets the input
-    scale and, for a head without a bounded activation, the output scale; unidirectional, no
+    scale and, for a head without a bounded activation, the output scale, and GPTQ rounds the int8
+    weights against the float model's activations on it; unidirectional, no
     projection, widths up to 512). ``calibration``:
     real inputs, (T, input_size) or (N, T, input_size), on which the quantization error is measured and
     logged to the "lstm_embed" logger; with ``tolerance`` (max abs output error) each layer gets the
