@@ -47,26 +47,10 @@ static inline int32_t lstm_requant64(int64_t acc, int32_t mult, int32_t shift) {
  *    the result: (hi + 2^(S-33)) >> (S-32). S = 32: hi plus the carry of lo + 2^31. S < 32: the 64-bit
  *    sum by hand (a carry into hi when lo + 2^(S-1) wraps); the result fits 32 bits iff hi >> S == 0, else
  *    it is above 2^32 and saturates (the clamp below takes it to 2^29 anyway).
- *  - min(that, 2^29), negated for A < 0. */
-static inline int32_t lstm_requant32(int32_t acc, int32_t mult, int32_t shift) {
-    uint32_t a = acc < 0 ? 0U - (uint32_t)acc : (uint32_t)acc, m = (uint32_t)mult, s = (uint32_t)shift;
-    uint32_t al = a & 0xffffU, ah = a >> 16, ml = m & 0xffffU, mh = m >> 16;
-    uint32_t ll = al * ml, mid = al * mh + (ll >> 16);
-    uint32_t mid2 = (mid & 0xffffU) + ah * ml;
-    uint32_t lo = (ll & 0xffffU) | (mid2 << 16), hi = ah * mh + (mid >> 16) + (mid2 >> 16);
-    uint32_t t;
-    if (s > 32) {
-        t = (hi + (1U << (s - 33))) >> (s - 32);
-    } else if (s == 32) {
-        t = hi + (lo >> 31);
-    } else {
-        uint32_t half = 1U << (s - 1), lo2 = lo + half;
-        hi += lo2 < half; /* the carry */
-        t = (hi >> s) ? 0xffffffffU : (hi << (32 - s)) | (lo2 >> s);
-    }
-    if (t > (uint32_t)LSTM_INT_T_LIMIT) t = (uint32_t)LSTM_INT_T_LIMIT;
-    return acc < 0 ? -(int32_t)t : (int32_t)t;
-}
+ *  - min(that, 2^29), negated for A < 0.
+ * A function of int_math.c, not inline: inlined at both call sites of the layer's gate loop it costs a
+ * Cortex-M0 step 2,000 more instructions at H = 32 (register spills: Thumb-1 has 8 low registers). */
+int32_t lstm_requant32(int32_t acc, int32_t mult, int32_t shift);
 
 /* rshift_round(f c, 15) (the cell's forget term, One step, 4) in 32-bit operations, for 0 <= f <= 32767
  * and any int32 c; equal to lstm_rshift_round((int64_t)f * c, 15). With |c| = ch 2^16 + cl (ch <= 2^15):
