@@ -1,5 +1,6 @@
 /* int_step.c - the integer step of int16x8 models (docs/int16x8.md, "One step"): exact int8 x int16
- * products from the model's kernel table (gemv_s16), requantisation by multiplier and shift, table
+ * products from the model's kernel table (gemv_s16; on ARMv6-M the layer calls the Thumb-1 panel kernel
+ * itself, for int32 sums), requantisation by multiplier and shift (in 32-bit operations on ARMv6-M), table
  * activations, a Q11.20 cell state, then the head. No float or double operation anywhere in this file (a
  * Cortex-M0 links it without one soft-float routine: .ci/softfloat_check.sh). The state holds h and c of
  * every layer as int32 words in the 4-byte slots a float model uses. */
