@@ -245,7 +245,9 @@ static void test_requant32(void) {
             a = (bits >> 63) ? -a : a;
             m = (int32_t)(0x40000000U | ((bits >> 24) & 0x3fffffffU));
             break;
-        case 2: { /* a tie: A = a 2^j, M = m 2^k with a, m odd and j + k = S - 1 */
+        case 2: { /* a tie: A = a 2^j, M = m 2^k with a, m odd, j and k <= 30, j + k = S - 1 (so S <= 61;
+                   * S = 62's tie, |A| = 2^31 with M = 2^30, is among the edges above) */
+            if (s > 61) s = 61;
             int32_t j = (int32_t)((bits >> 40) % 31), k = s - 1 - j;
             if (k < 0) { j = s - 1; k = 0; }
             if (k > 30) { k = 30; j = s - 1 - k; }
