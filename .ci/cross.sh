@@ -12,6 +12,9 @@
 # Firmwares under qemu-system-arm with semihosting (bounded by a timeout):
 #   cortex-m4 (mps2-an386: opens the export-c model from flash, checks golden outputs, prints xcheck)
 #   cortex-m0 (microbit, soft float: prints xcheck)
+#   cortex-m0-tests (tools/cortex_m0/tests: tests/c/test_s16.c and test_int.c compiled for the Cortex-M0 and
+#     run on the microbit with 8 MB of RAM: the Thumb-1 panel kernel and the 32-bit integer step against
+#     the plain sums and the spec's int64 step; fails if any check fails)
 # m0-int: .ci/softfloat_check.sh: the integer step (lstm_step_int) linked for the Cortex-M0 holds no
 #   soft-float routine, and its --self-test (the float step lstm_step) must find them (the check can fail).
 # Plus host-stream: examples/host_stream.c on x86-64 over the shipped tiny model; and sizes: .ci/sizes.py
@@ -36,7 +39,7 @@ JOBS=${JOBS:-2}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
 mkdir -p "$OUT"
 
-ALL="x86_64-gcc x86_64-nosimd x86_64-clang x86_64-clang-nosimd i386 aarch64 armhf musl cortex-m4 cortex-m0 m0-int host-stream sizes"
+ALL="x86_64-gcc x86_64-nosimd x86_64-clang x86_64-clang-nosimd i386 aarch64 armhf musl cortex-m4 cortex-m0 cortex-m0-tests m0-int host-stream sizes"
 TARGETS=${*:-$ALL}
 NPROGS=$(ls tests/c/test_*.c | wc -l)
 
@@ -151,6 +154,11 @@ for t in $TARGETS; do
         musl) linux_target "$t" musl-gcc "" "-static" "" ;;
         cortex-m4) firmware_target "$t" examples/cortex_m4 ;;
         cortex-m0) firmware_target "$t" examples/cortex_m0 ;;
+        cortex-m0-tests)
+            firmware_target "$t" tools/cortex_m0/tests
+            [ -s "$OUT/$t.run" ] && NOTE[$t]="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$OUT/$t.run" | tr '\n' ';')$(
+                grep -m1 -E 'FAIL |FAULT' "$OUT/$t.run" | cut -c1-120)"
+            IDENT[$t]="-"; IDENT2[$t]="-"; INT_OK[$t]="-" ;;
         m0-int) m0_int_target ;;
         host-stream) host_stream_target ;;
         sizes)
@@ -187,7 +195,7 @@ compare() { # compare NAME REFERENCE MODEL -> "same" | "k/16 differ" | "n/a"
     [ "$diff" -eq 0 ] && echo "same" || echo "$diff/$n differ"
 }
 for t in $TARGETS; do
-    [ "$t" = host-stream ] || [ "$t" = sizes ] || [ "$t" = m0-int ] && continue
+    [ "$t" = host-stream ] || [ "$t" = sizes ] || [ "$t" = m0-int ] || [ "$t" = cortex-m0-tests ] && continue
     i1=$(compare "$t" x86_64-gcc int16x8); f1=$(compare "$t" x86_64-gcc int16x8f)
     i2=$(compare "$t" x86_64-nosimd int16x8); f2=$(compare "$t" x86_64-nosimd int16x8f)
     IDENT[$t]="fp32 $(compare "$t" x86_64-gcc fp32), q8 $(compare "$t" x86_64-gcc int8dyn), i16 $i1, i16f $f1"

@@ -109,6 +109,26 @@ int32_t lstm_exp_neg_q15(uint32_t d) {
     return hi - (int32_t)(((uint32_t)step * f + 16384U) >> 15);
 }
 
+int32_t lstm_requant32(int32_t acc, int32_t mult, int32_t shift) {
+    uint32_t a = acc < 0 ? 0U - (uint32_t)acc : (uint32_t)acc, m = (uint32_t)mult, s = (uint32_t)shift;
+    uint32_t al = a & 0xffffU, ah = a >> 16, ml = m & 0xffffU, mh = m >> 16;
+    uint32_t ll = al * ml, mid = al * mh + (ll >> 16);
+    uint32_t mid2 = (mid & 0xffffU) + ah * ml;
+    uint32_t lo = (ll & 0xffffU) | (mid2 << 16), hi = ah * mh + (mid >> 16) + (mid2 >> 16);
+    uint32_t t;
+    if (s > 32) {
+        t = (hi + (1U << (s - 33))) >> (s - 32);
+    } else if (s == 32) {
+        t = hi + (lo >> 31);
+    } else {
+        uint32_t half = 1U << (s - 1), lo2 = lo + half;
+        hi += lo2 < half; /* the carry */
+        t = (hi >> s) ? 0xffffffffU : (hi << (32 - s)) | (lo2 >> s);
+    }
+    if (t > (uint32_t)LSTM_INT_T_LIMIT) t = (uint32_t)LSTM_INT_T_LIMIT;
+    return acc < 0 ? -(int32_t)t : (int32_t)t;
+}
+
 void lstm_softmax_q15(const int32_t *z, uint32_t *e, int16_t *y, uint32_t n) {
     int32_t mx = z[0];
     for (uint32_t j = 1; j < n; j++) mx = z[j] > mx ? z[j] : mx;

@@ -1,15 +1,16 @@
 /* int_step.c - the integer step of int16x8 models (docs/int16x8.md, "One step"): exact int8 x int16
- * products from the model's kernel table (gemv_s16), requantisation by multiplier and shift, table
+ * products from the model's kernel table (gemv_s16; on ARMv6-M the layer calls the Thumb-1 panel kernel
+ * itself, for int32 sums), requantisation by multiplier and shift (in 32-bit operations on ARMv6-M), table
  * activations, a Q11.20 cell state, then the head. No float or double operation anywhere in this file (a
  * Cortex-M0 links it without one soft-float routine: .ci/softfloat_check.sh). The state holds h and c of
  * every layer as int32 words in the 4-byte slots a float model uses. */
 #include <string.h>
 
 #include "int_math.h"
+#include "kernels_arm.h"
 #include "lstm_format.h"
 #include "lstm_internal.h"
 
-#define INT_T_LIMIT ((int64_t)1 << 29)          /* |t_p| after requantisation */
 #define INT_C_LIMIT ((int64_t)2147483647)       /* |c| (Q11.20) */
 
 /* 4-byte words of `bytes` bytes, as a 64-byte aligned part of the scratch. */
@@ -63,9 +64,14 @@ void lstm_int_load_input(const lstm_model *m, const int16_t *x, const lstm_int_s
     for (size_t k = n; k < lstm_r4(n); k++) sc->xq[k] = 0;
 }
 
-/* t = clamp(rshift_round(A * M, S), -2^29, 2^29): |A| < 2^31 and M < 2^31, so the product is below 2^62. */
-static int32_t requant(int64_t acc, int32_t mult, int32_t shift) {
-    return (int32_t)lstm_clamp64(lstm_rshift_round(acc * mult, (unsigned)shift), -INT_T_LIMIT, INT_T_LIMIT);
+/* t = clamp(rshift_round(A * M, S), -2^29, 2^29) (One step, 2 and 6). |A| < 2^31 (LSTM_INT_MAX_WIDTH), so
+ * the 32-bit form may take it as int32. */
+static inline int32_t requant(int64_t acc, int32_t mult, int32_t shift) {
+#if LSTM_INT_ARITH32
+    return lstm_requant32((int32_t)acc, mult, shift);
+#else
+    return lstm_requant64(acc, mult, shift);
+#endif
 }
 
 void lstm_int_layer(const lstm_model *m, uint32_t l, int32_t *data, const lstm_int_scratch *sc) {
@@ -76,19 +82,40 @@ void lstm_int_layer(const lstm_model *m, uint32_t l, int32_t *data, const lstm_i
     const int32_t *mx = qp + LSTM_QP_MX * H4, *sx = qp + LSTM_QP_SX * H4, *mh = qp + LSTM_QP_MH * H4;
     const int32_t *sh = qp + LSTM_QP_SH * H4, *bias = qp + LSTM_QP_B * H4;
     load_int16(sc->hq, h, H);
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+    /* Cortex-M0 (whose only table is the reference): the Thumb-1 panel kernel straight into int32 sums, in
+     * the scratch of the int64 ones. A part has at most LSTM_INT_MAX_WIDTH / 4 groups, so its sums fit int32
+     * (127 * 32768 * 512 < 2^31) and need no int64 blocks; this saves gemv_s16's int64 additions and copies
+     * (docs/int16x8.md, "Speed"). The same sums as gemv_s16. */
+    int32_t *ax = (int32_t *)(void *)sc->ax, *ah = (int32_t *)(void *)sc->ah;
+    for (size_t r0 = 0; r0 < H4; r0 += 16) {
+        const int8_t *panel = cell->wq + (r0 / 16) * groups * 64;
+        lstm_s16_panel_armv6m(panel, sc->xq, (uint32_t)cell->gx, ax + r0);
+        lstm_s16_panel_armv6m(panel + cell->gx * 64, sc->hq, (uint32_t)cell->gh, ah + r0);
+    }
+#else
+    const int64_t *ax = sc->ax, *ah = sc->ah;
     m->kern->gemv_s16(cell->wq, H4, groups, 0, cell->gx, sc->xq, sc->ax);
     m->kern->gemv_s16(cell->wq, H4, groups, cell->gx, groups, sc->hq, sc->ah);
+#endif
     for (size_t u = 0; u < H; u++) {
         int32_t act[4];
         for (size_t g = 0; g < 4; g++) {
             size_t r = g * H + u;
-            int32_t z = requant(sc->ax[r], mx[r], sx[r]) + requant(sc->ah[r], mh[r], sh[r]) + bias[r];
+            int32_t z = requant(ax[r], mx[r], sx[r]) + requant(ah[r], mh[r], sh[r]) + bias[r];
             act[g] = g == 2 ? lstm_tanh_q15(z) : lstm_sigmoid_q15(z);
             sc->gq[r] = (int16_t)act[g];
         }
-        int64_t cn = lstm_rshift_round((int64_t)act[1] * c[u], 15) + lstm_rshift_round((int64_t)act[0] * act[2], 10);
+        /* cell (One step, 4): f c in int64, or in 32-bit operations (lstm_mul_q15_round); i g and, below, o
+         * tanh(c) are below 2^30 in magnitude: int32 */
+#if LSTM_INT_ARITH32
+        int64_t fc = lstm_mul_q15_round(act[1], c[u]);
+#else
+        int64_t fc = lstm_rshift_round((int64_t)act[1] * c[u], 15);
+#endif
+        int64_t cn = fc + lstm_rshift_round32(act[0] * act[2], 10);
         c[u] = (int32_t)lstm_clamp64(cn, -INT_C_LIMIT, INT_C_LIMIT);
-        h[u] = (int32_t)lstm_rshift_round((int64_t)act[3] * lstm_tanh_q15(c[u]), 15);
+        h[u] = lstm_rshift_round32(act[3] * lstm_tanh_q15(c[u]), 15);
     }
     load_int16(sc->xq, h, H); /* the next layer's input (or the head's) */
 }

@@ -8,7 +8,11 @@
  *    4-column group, added group after group with a rounded multiply then a rounded add, and finishes with
  *    (s0 + s1) + (s2 + s3); then y += scale * sum. Every ISA computes exactly these operations; gemm_f32
  *    computes them for each of its vectors, so its every output equals gemv_f32's on that vector.
- *  - int8 x int16 products (gemv_s16, gemm_s16; int8-a16 layers) are exact integer sums (int64).
+ *  - int8 x int16 products (gemv_s16, gemm_s16; int8-a16 layers) are exact integer sums (int64). On an
+ *    ARMv6-M build (Cortex-M0/M0+: the reference table is its only one) the reference gemv_s16 computes
+ *    its int32 block sums with the Thumb-1 assembly kernel lstm_s16_panel_armv6m (s16_armv6m.c, declared
+ *    in kernels_arm.h: LSTM_HAVE_ARMV6M_KERNELS), which the int16x8 layer (int_step.c) also calls
+ *    directly; the same sums.
  *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
  *    compiled per ISA.
  *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in two

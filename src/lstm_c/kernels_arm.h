@@ -8,6 +8,10 @@
  *    that report the dot-product extension (ARMv8.2-A and later).
  *  - LSTM_HAVE_CORTEX_M_DSP_KERNELS: an M-profile core with the DSP extension (Cortex-M4, M7, M33, ...):
  *    SXTB16 + SMLAD, chosen at build time (there is no run-time detection on bare metal).
+ *  - LSTM_HAVE_ARMV6M_KERNELS: an ARMv6-M core (Cortex-M0, M0+, M1): the Thumb-1 assembly panel product
+ *    lstm_s16_panel_armv6m (s16_armv6m.c). It is no table of its own: such a core gets the reference table,
+ *    whose gemv_s16 (s16_ref.c) runs its panels through this kernel, and the int16x8 layer (int_step.c)
+ *    calls it for its int32 sums.
  * Little-endian only (the kernels read 4 int8 as one word); LSTM_NO_SIMD turns all of them off. */
 #ifndef LSTM_KERNELS_ARM_H
 #define LSTM_KERNELS_ARM_H
@@ -25,6 +29,9 @@
 #endif
 #if defined(__arm__) && defined(__ARM_FEATURE_DSP) && defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
 #define LSTM_HAVE_CORTEX_M_DSP_KERNELS 1
+#endif
+#if defined(__ARM_ARCH_6M__)
+#define LSTM_HAVE_ARMV6M_KERNELS 1
 #endif
 #endif
 
@@ -82,6 +89,15 @@ void lstm_activate_cortex_m(unsigned activation, float *v, size_t n);
 float lstm_quantize16_cortex_m(const float *v, size_t n, int16_t *q, size_t padded);
 void lstm_q16_gates_cortex_m(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                              const int64_t *acc_h, float sh, const float *scale_h, size_t n);
+#endif
+
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+/* out[r] = sum over the ngroups groups from b of the panel's row r (4 weights a group) times the group's 4
+ * activations of x, for r < 16, as int32 (exact while the true sums fit int32: at most
+ * LSTM_S16_BLOCK_GROUPS groups, or LSTM_INT_MAX_WIDTH / 4 in an int16x8 layer). b: a panel's first group
+ * block to use (64 bytes a group, 4-byte aligned: model tensors are); x: 4 * ngroups int16; ngroups may
+ * be 0 (all sums 0). */
+void lstm_s16_panel_armv6m(const int8_t *b, const int16_t *x, uint32_t ngroups, int32_t *out);
 #endif
 
 #endif /* LSTM_KERNELS_ARM_H */

@@ -1,9 +1,10 @@
 /* s16_ref.c - the portable int8 x int16 kernels (int8-a16 layers): the reference every SIMD path matches
  * bit for bit. Exact: each block of at most LSTM_S16_BLOCK_GROUPS column groups is summed in int32 (it
- * cannot overflow, kernels.h), blocks are added in int64. */
+ * cannot overflow, kernels.h), blocks are added in int64. On ARMv6-M (Cortex-M0) the block sums come from
+ * the Thumb-1 assembly kernel of s16_armv6m.c. */
 #include <string.h>
 
-#include "kernels.h"
+#include "kernels_arm.h"
 
 void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                        int64_t *acc) {
@@ -13,13 +14,19 @@ void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, s
         for (size_t gb = g0; gb < g1; gb += LSTM_S16_BLOCK_GROUPS) {
             size_t ge = g1 - gb < LSTM_S16_BLOCK_GROUPS ? g1 : gb + LSTM_S16_BLOCK_GROUPS;
             int32_t part[16] = {0};
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+            /* Cortex-M0: the Thumb-1 panel kernel (s16_armv6m.c), the same int32 block sums */
+            lstm_s16_panel_armv6m(panel + gb * 64, q + (gb - g0) * 4, (uint32_t)(ge - gb), part);
+#else
+            /* group by group: the group's 4 activations in locals, the panel's 16 block sums */
             for (size_t g = gb; g < ge; g++) {
                 const int8_t *b = panel + g * 64;
                 const int16_t *qg = q + (g - g0) * 4;
+                int32_t x0 = qg[0], x1 = qg[1], x2 = qg[2], x3 = qg[3];
                 for (size_t r = 0; r < 16; r++)
-                    part[r] += (int32_t)b[4 * r] * qg[0] + (int32_t)b[4 * r + 1] * qg[1] +
-                               (int32_t)b[4 * r + 2] * qg[2] + (int32_t)b[4 * r + 3] * qg[3];
+                    part[r] += b[4 * r] * x0 + b[4 * r + 1] * x1 + b[4 * r + 2] * x2 + b[4 * r + 3] * x3;
             }
+#endif
             for (size_t r = 0; r < 16; r++) sum[r] += part[r];
         }
         memcpy(acc + r0, sum, sizeof sum);

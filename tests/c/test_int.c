@@ -210,6 +210,106 @@ static void test_rshift_round(void) {
     test_context("");
 }
 
+/* The 32-bit requantisation (lstm_requant32, the step's on ARMv6-M) against the spec's int64 formula, here
+ * (ref_t: division-based rounding) and the library's (lstm_requant64), on edge and random operands: |A| up
+ * to 2^31, M from 0 to 2^31 - 1, every S from 1 to 62, products that are exact ties. */
+static void check_requant(int32_t a, int32_t m, int32_t s) {
+    int32_t got = lstm_requant32(a, m, s);
+    if (got != ref_t(a, m, s) || got != lstm_requant64(a, m, s)) {
+        test_context("A %ld M %ld S %ld: 32-bit %ld, spec %lld", (long)a, (long)m, (long)s, (long)got,
+                     (long long)ref_t(a, m, s));
+        CHECK(got == ref_t(a, m, s));
+        CHECK(got == lstm_requant64(a, m, s));
+    }
+}
+
+static void test_requant32(void) {
+    static const int32_t as[] = {0, 1, -1, 2, -2, 3, 65535, 65536, -65536, 65537, 1 << 24, -(1 << 24),
+                                 (1 << 30) - 1, 1 << 30, 2147483647 - (1 << 24), -(2147483647 - (1 << 24)),
+                                 2147483646, 2147483647, -2147483647, INT32_MIN};
+    static const int32_t ms[] = {0, 1, 2, 65535, 65536, 1 << 29, 1 << 30, (1 << 30) + 1, 2147483646, 2147483647};
+    for (size_t i = 0; i < sizeof as / sizeof as[0]; i++)
+        for (size_t j = 0; j < sizeof ms / sizeof ms[0]; j++)
+            for (int32_t s = 1; s <= 62; s++) check_requant(as[i], ms[j], s);
+    rng r = {23};
+    for (int i = 0; i < 300000; i++) {
+        int32_t s = 1 + (int32_t)(rng_next(&r) % 62), m, a;
+        uint64_t bits = rng_next(&r);
+        switch (i % 4) {
+        case 0: /* anything */
+            a = (int32_t)(uint32_t)bits;
+            m = (int32_t)((bits >> 32) & 0x7fffffffU);
+            break;
+        case 1: /* |A| near 2^31, M in [2^30, 2^31) (the converter's usual multipliers) */
+            a = 2147483647 - (int32_t)(bits & 0xffffff);
+            a = (bits >> 63) ? -a : a;
+            m = (int32_t)(0x40000000U | ((bits >> 24) & 0x3fffffffU));
+            break;
+        case 2: { /* a tie: A = a 2^j, M = m 2^k with a, m odd, j and k <= 30, j + k = S - 1 (so S <= 61;
+                   * S = 62's tie, |A| = 2^31 with M = 2^30, is among the edges above) */
+            if (s > 61) s = 61;
+            int32_t j = (int32_t)((bits >> 40) % 31), k = s - 1 - j;
+            if (k < 0) { j = s - 1; k = 0; }
+            if (k > 30) { k = 30; j = s - 1 - k; }
+            a = (int32_t)(((uint32_t)bits | 1U) & (0xffffffffU >> (j + 1))) << j; /* |a 2^j| < 2^31 */
+            m = (int32_t)(((uint32_t)(bits >> 32) | 1U) & (0x7fffffffU >> k)) << k;
+            a = (bits >> 63) ? -a : a;
+            break;
+        }
+        default: /* small products: the rounding bits, not the clamp, decide */
+            a = (int32_t)(bits & 0xfffff) - 0x80000;
+            m = (int32_t)((bits >> 32) & 0xfffff);
+            break;
+        }
+        check_requant(a, m, s);
+    }
+    test_context("");
+}
+
+/* The cell's 32-bit pieces (ARMv6-M) against the spec's int64 roundings: lstm_mul_q15_round(f, c) =
+ * rshift_round(f c, 15) for f in [0, 32767] and any int32 c; lstm_rshift_round32 for the products below 2^30
+ * (i g >> 10, o tanh(c) >> 15) and any s. */
+static void check_fc(int32_t f, int32_t c) {
+    int64_t want = ref_rsr((int64_t)f * c, 15);
+    int32_t got = lstm_mul_q15_round(f, c);
+    if (got != want || want != lstm_rshift_round((int64_t)f * c, 15)) {
+        test_context("f %ld c %ld: 32-bit %ld, spec %lld", (long)f, (long)c, (long)got, (long long)want);
+        CHECK(got == want);
+    }
+}
+
+static void test_cell32(void) {
+    static const int32_t fs[] = {0, 1, 2, 16383, 16384, 32766, 32767};
+    static const int32_t cs[] = {0, 1, -1, 16384, -16384, 49152, -49152, 65535, 65536, -65536, 65537,
+                                 1 << 30, -(1 << 30), 2147483647, -2147483647, INT32_MIN};
+    for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+        for (size_t j = 0; j < sizeof cs / sizeof cs[0]; j++) check_fc(fs[i], cs[j]);
+    rng r = {29};
+    for (int i = 0; i < 300000; i++) {
+        uint64_t bits = rng_next(&r);
+        int32_t f = (int32_t)(bits % 32768), c = (int32_t)(uint32_t)(bits >> 32);
+        if (i % 3 == 1) { /* a tie: f c = odd 2^14 */
+            f = (int32_t)((bits % 16384) * 2 + 1);
+            c = (int32_t)(((bits >> 32) & 0xffff) * 2 + 1) * 16384;
+            c = (bits >> 63) ? -c : c;
+        }
+        check_fc(f, c);
+        /* i g and o tanh(c): |v| <= 32767^2 < 2^30 */
+        int32_t v = (int32_t)((bits >> 17) % (32767 * 32767 + 1)) * ((bits & 1) ? -1 : 1);
+        unsigned s = i % 2 ? 10 : 15;
+        if (i % 5 == 0) { /* ties */
+            v = (int32_t)(((bits >> 20) % 2048) * 2 + 1) << (s - 1);
+            v = (bits & 2) ? -v : v;
+        }
+        if (i % 7 == 0) s = 1 + (unsigned)((bits >> 8) % 30); /* any s with |v| + 2^(s-1) < 2^31 */
+        if (lstm_rshift_round32(v, s) != ref_rsr(v, (int)s)) {
+            test_context("v %ld s %u", (long)v, s);
+            CHECK(lstm_rshift_round32(v, s) == ref_rsr(v, (int)s));
+        }
+    }
+    test_context("");
+}
+
 static void test_activations(void) {
     /* the saturation edges: tanh at |v| = 8.0 (2^23), sigmoid at 16.0 (2^24), and the int32 extremes */
     CHECK(lstm_tanh_q15(0) == 0 && lstm_sigmoid_q15(0) == 16384);
@@ -862,6 +962,8 @@ int main(void) {
     make_ref_tables();
     run_test("tables", test_tables);
     run_test("rshift_round", test_rshift_round);
+    run_test("requant32", test_requant32);
+    run_test("cell32", test_cell32);
     run_test("activations", test_activations);
     run_test("softmax", test_softmax);
     run_test("step_matches_reference", test_step_matches_reference);

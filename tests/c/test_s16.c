@@ -8,13 +8,16 @@
  *    sum (about 5.5e11, 2^39: far past int32) on every ISA;
  *  - quantize16 against an independent float computation (scale, round half to even, range, padding,
  *    zero and tiny vectors), bit for bit on every ISA;
- *  - q16_gates: the same bits on every ISA as the formula written out here. */
+ *  - q16_gates: the same bits on every ISA as the formula written out here;
+ *  - on ARMv6-M (Cortex-M0), the Thumb-1 panel kernel called directly as the int16x8 layer does: 0 groups
+ *    (all sums 0, and it returns), 1 to 128 groups, int16 inputs down to -32768 at the layer's widest part
+ *    (|sum| = 127 * 32768 * 512 = 2^31 - 2^24, in int32), sums written to out[0..15] only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kernels_arm.h"
 #include "testlib.h"
 
 static const lstm_isa isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
@@ -205,10 +208,42 @@ static void test_q16_gates(void) {
     free(bias), free(sx), free(sh), free(ax), free(ah), free(want), free(got);
 }
 
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+static void test_panel_armv6m(void) {
+    static const uint32_t counts[] = {0, 1, 2, 7, 128};
+    rng r = {4242};
+    for (size_t c = 0; c < sizeof counts / sizeof counts[0]; c++)
+        for (int kind = 0; kind < 4; kind++) {
+            uint32_t ng = counts[c];
+            size_t groups = ng ? ng : 1;
+            int8_t *w = make_w(&r, 16, groups, kind);
+            int16_t *q = make_q(&r, 4 * groups, kind);
+            if (kind == 3) /* -127 weights times -32768: the largest sum an int16x8 layer can have */
+                for (size_t i = 0; i < 4 * groups; i++) q[i] = -32768;
+            int64_t want[16];
+            int32_t got[18];
+            plain_sums(w, 16, groups, 0, ng, q, want); /* 0 groups: 0 */
+            for (size_t i = 0; i < 18; i++) got[i] = -7;
+            lstm_s16_panel_armv6m(w, q, ng, got + 1);
+            test_context("groups %lu kind %d", (unsigned long)ng, kind);
+            int same = got[0] == -7 && got[17] == -7;
+            for (size_t i = 0; i < 16; i++) same &= got[i + 1] == want[i];
+            CHECK(same);
+            if (kind == 3 && ng == 128) CHECK(want[0] == 127LL * 32768 * 512);
+            free(w);
+            free(q);
+        }
+    test_context("");
+}
+#endif
+
 int main(void) {
     run_test("sums_match_plain_loop", test_sums_match_plain_loop);
     run_test("overflow_bound", test_overflow_bound);
     run_test("quantize16", test_quantize16);
     run_test("q16_gates", test_q16_gates);
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+    run_test("panel_armv6m", test_panel_armv6m);
+#endif
     return test_summary();
 }

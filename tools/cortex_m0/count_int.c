@@ -2,9 +2,11 @@
  * (lstm_int_layer: products, requantisation, activations, cell) and the product kernel of the model's
  * table on its weights; so "epilogue" (the layer less its products) and "other" (the step less the layer:
  * state check, input copy, output copy) are exact. The epilogue's split into requantisation, activations
- * and cell is measured on the spec's arithmetic as int_step.c writes it (the same helpers of int_math.h
- * over the same types: int64 sums, int32 multipliers), on the values of a real step (the sums,
- * pre-activations and cell state of the model's own input): indicative, as int_step.c may change. */
+ * and cell is measured on the arithmetic as int_step.c writes it (the same helpers of int_math.h over the
+ * same types, the 32-bit forms where int_step.c uses them: LSTM_INT_ARITH32), on the values of a real step
+ * (the sums, pre-activations and cell state of the model's own input): indicative, as int_step.c may
+ * change. "products" are what lstm_int_layer computes: on ARMv6-M the Thumb-1 panel kernel's int32 sums,
+ * elsewhere the table's gemv_s16. */
 #include "count_int.h"
 
 #include <stdio.h>
@@ -12,13 +14,12 @@
 
 #include "cycles.h"
 #include "int_math.h"
-#include "kernels.h"
+#include "kernels_arm.h"
 #include "lstm_format.h"
 #include "lstm_internal.h"
 
 #define REPS 32
 #define MAX_H 128
-#define T_LIMIT ((int64_t)1 << 29)
 #define C_LIMIT ((int64_t)2147483647)
 
 static uint64_t g_milli_per_tick, g_overhead;
@@ -60,8 +61,12 @@ static const void *tensor(const unsigned char *file, uint32_t role) {
 }
 
 /* int_step.c's requant */
-static int32_t requant(int64_t acc, int32_t mult, int32_t shift) {
-    return (int32_t)lstm_clamp64(lstm_rshift_round(acc * mult, (unsigned)shift), -T_LIMIT, T_LIMIT);
+static inline int32_t requant(int64_t acc, int32_t mult, int32_t shift) {
+#if LSTM_INT_ARITH32
+    return lstm_requant32((int32_t)acc, mult, shift);
+#else
+    return lstm_requant64(acc, mult, shift);
+#endif
 }
 
 static int fail(const char *what, lstm_status st) {
@@ -147,11 +152,24 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     const int32_t *sh = qp + LSTM_QP_SH * H4, *bias = qp + LSTM_QP_B * H4;
     const lstm_kernels *kt = lstm_kernels_for(isa);
     size_t gx = (H + 3) / 4, groups = 2 * gx;
+#ifdef LSTM_HAVE_ARMV6M_KERNELS
+    (void)kt;
+    int32_t *ax32 = (int32_t *)(void *)ax, *ah32 = (int32_t *)(void *)ah; /* as lstm_int_layer */
+    MEASURE(t, for (size_t r0 = 0; r0 < H4; r0 += 16) {
+        const int8_t *panel = w + (r0 / 16) * groups * 64;
+        lstm_s16_panel_armv6m(panel, xq, (uint32_t)gx, ax32 + r0);
+        lstm_s16_panel_armv6m(panel + gx * 64, hq, (uint32_t)gx, ah32 + r0);
+    });
+    report(isa_name, dt, H, "products", t, weights);
+    const int32_t *sum_x = ax32, *sum_h = ah32;
+#else
     MEASURE(t, (kt->gemv_s16(w, H4, groups, 0, gx, xq, ax), kt->gemv_s16(w, H4, groups, gx, groups, hq, ah)));
     report(isa_name, dt, H, "products", t, weights);
+    const int64_t *sum_x = ax, *sum_h = ah;
+#endif
     report(isa_name, dt, H, "epilogue", layer > t ? layer - t : 0, 0);
     report(isa_name, dt, H, "other", step > layer ? step - layer : 0, 0);
-    MEASURE(t, for (size_t r = 0; r < H4; r++) z[r] = requant(ax[r], mx[r], sx[r]) + requant(ah[r], mh[r], sh[r]) + bias[r]);
+    MEASURE(t, for (size_t r = 0; r < H4; r++) z[r] = requant(sum_x[r], mx[r], sx[r]) + requant(sum_h[r], mh[r], sh[r]) + bias[r]);
     report(isa_name, dt, H, "requant", t, 0);
     /* a cell state of realistic size: twice the g gate's pre-activations (Q11.20, like c) */
     for (size_t u = 0; u < H; u++) c[u] = z[2 * H + u] * 2;
@@ -166,10 +184,14 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     });
     report(isa_name, dt, H, "activations", t, 0);
     MEASURE(t, for (size_t u = 0; u < H; u++) {
-        int64_t cnew = lstm_rshift_round((int64_t)act[H + u] * c[u], 15) +
-                     lstm_rshift_round((int64_t)act[u] * act[2 * H + u], 10);
+#if LSTM_INT_ARITH32
+        int64_t fc = lstm_mul_q15_round(act[H + u], c[u]);
+#else
+        int64_t fc = lstm_rshift_round((int64_t)act[H + u] * c[u], 15);
+#endif
+        int64_t cnew = fc + lstm_rshift_round32(act[u] * act[2 * H + u], 10);
         cn[u] = (int32_t)lstm_clamp64(cnew, -C_LIMIT, C_LIMIT);
-        hn[u] = (int32_t)lstm_rshift_round((int64_t)act[3 * H + u] * tc[u], 15);
+        hn[u] = lstm_rshift_round32(act[3 * H + u] * tc[u], 15);
     });
     report(isa_name, dt, H, "cell", t, 0);
     return 0;
