@@ -49,8 +49,9 @@ def test_c_openblas():
 
 
 def xcheck_lines(build_name, *variables):
-    """Build and run tests/c/xcheck (fixed fp32 and int8-dynamic models over a fixed input sequence);
-    returns {model: [[float bits of each output] per step]}."""
+    """Build and run tests/c/xcheck (fixed fp32, int8-dynamic and int16x8 models over a fixed input
+    sequence); returns {kind: [[bits of each output] per step]}: "fp32", "int8dyn" and "int16x8f" float
+    bit patterns, "int16x8" lstm_step_int's int16 outputs."""
     cmd = ["make", "-C", str(C_TESTS), "-j2", "xcheck", f"BUILD_NAME={build_name}", *variables]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout
@@ -61,7 +62,8 @@ def xcheck_lines(build_name, *variables):
     for line in run.stdout.splitlines():
         model, rest = line.split(" t=", 1)
         lines.setdefault(model, []).append([int(v, 16) for v in rest.split(":", 1)[1].split()])
-    assert set(lines) == {"fp32", "int8dyn"} and all(len(v) == 16 for v in lines.values()), run.stdout
+    assert set(lines) == {"fp32", "int8dyn", "int16x8", "int16x8f"}, run.stdout
+    assert all(len(v) == 16 for v in lines.values()), run.stdout
     return lines
 
 
@@ -73,8 +75,8 @@ def as_floats(rows):
 
 def test_c_same_results_with_and_without_simd():
     """The SIMD kernels this CPU picks against the portable ones (-DLSTM_NO_SIMD, what aarch64, armhf and
-    Cortex-M run bit for bit, see .ci/cross.sh): fp32 within float rounding; int8-dynamic bit-identical,
-    as lstm.h promises."""
+    Cortex-M run bit for bit, see .ci/cross.sh): fp32 within float rounding; int8-dynamic and int16x8
+    (integer and float entry points) bit-identical, as lstm.h promises."""
     import numpy as np
 
     simd = xcheck_lines("xcheck-simd")
@@ -84,3 +86,5 @@ def test_c_same_results_with_and_without_simd():
     assert simd["int8dyn"] == portable["int8dyn"], (
         f"int8-dynamic results differ between the SIMD and portable kernels (max {diff:.2g}): "
         "lstm.h promises identical bits")
+    for kind in ("int16x8", "int16x8f"):
+        assert simd[kind] == portable[kind], f"{kind} results differ between the SIMD and portable kernels"
