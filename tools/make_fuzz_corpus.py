@@ -4,7 +4,8 @@
                                                 # and tools/fuzz/snapshot_model.lstm
 
 Every model file is made by ``lstm_embed.convert_torch`` from a torch module with fixed seeds, so the
-corpus is reproducible: fp32, int8 and int8-dynamic; 1, 2 and 3 layers; proj_size; nn.LSTMCell; a dense
+corpus is reproducible: fp32, int8 and int8-dynamic; 1, 2 and 3 layers; int8-a16 and int16x8 (integer-only,
+each head activation); proj_size; nn.LSTMCell; a dense
 head with each activation; bidirectional; and one model with a different dtype per layer (through
 ``spec_to_bytes``'s per-layer modes, which ``convert_torch`` picks by calibration). Hidden sizes are 4 to
 32 so the whole corpus stays well under 2 MB.
@@ -108,6 +109,27 @@ def model_specs():
     spec = spec_from_state_dict(m.state_dict(), _head(seed, 3, 2).state_dict(), "softmax")
     spec = dataclasses.replace(spec, layer_dtypes=["int8-dynamic", "float32"])
     out.append(("mixed-i8d-f32-proj-head2-softmax", write_model(spec)))
+    # int8-a16 (int16 activations) and int16x8 (integer-only: QPARAMS, HEAD_QPARAMS, IO_SCALES), appended
+    # so the seeds above keep their bytes
+    seed += 1
+    out.append(("i8a16-l2-i5-h16-head3-tanh", lstm_embed.convert_torch(
+        _lstm(seed, input_size=5, hidden_size=16, num_layers=2), head=_head(seed, 16, 3),
+        head_activation="tanh", dtype="int8-a16")))
+    rng = np.random.default_rng(99)
+    for act in ACTIVATIONS:
+        seed += 1
+        m = _lstm(seed, input_size=6, hidden_size=12, num_layers=2)
+        calib = (rng.standard_normal((2, 30, 6)) * 2.0).astype(np.float32)
+        out.append((f"i16x8-l2-h12-head4-{act or 'none'}", lstm_embed.convert_torch(
+            m, head=_head(seed, 12, 4), head_activation=act, dtype="int16x8", calibration=calib)))
+    seed += 1
+    out.append(("i16x8-l1-h8-nohead", lstm_embed.convert_torch(
+        _lstm(seed, input_size=3, hidden_size=8), dtype="int16x8",
+        calibration=rng.standard_normal((1, 20, 3)).astype(np.float32))))
+    seed += 1
+    out.append(("i16x8-i1-h1-head1", lstm_embed.convert_torch(
+        _lstm(seed, input_size=1, hidden_size=1), head=_head(seed, 1, 1), dtype="int16x8",
+        calibration=rng.standard_normal((1, 20, 1)).astype(np.float32))))
     return out
 
 

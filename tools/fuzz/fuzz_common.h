@@ -239,7 +239,17 @@ static void fz_check_snapshot_roundtrip(const lstm_model *m, const lstm_model_in
     if (!snap || !snap2) fuzz_fail("malloc snapshot");
     lstm_status rc = lstm_state_snapshot(st->s, snap, n);
     if (rc != LSTM_OK) fuzz_fail("lstm_state_snapshot: %s", lstm_status_str(rc));
-    if (!fz_all_finite_bytes(snap + LSTM_SNAP_HEADER_SIZE, (n - LSTM_SNAP_HEADER_SIZE - 4) / 4)) {
+    if (info->layer_dtype[0] == LSTM_LAYER_INT16X8) {
+        /* an integer-only model's state words are int32 (docs/int16x8.md): h of every layer in
+         * [-32767, 32767], then c anything but INT32_MIN, whatever the inputs */
+        size_t words = (n - LSTM_SNAP_HEADER_SIZE - 4) / 4, hwords = (size_t)info->num_layers * info->hidden_size;
+        for (size_t i = 0; i < words; i++) {
+            uint32_t u = fz_rd32(snap + LSTM_SNAP_HEADER_SIZE + 4 * i);
+            int64_t v = u >= 0x80000000u ? (int64_t)u - 4294967296LL : (int64_t)u;
+            if (i < hwords ? (v < -32767 || v > 32767) : v == INT32_MIN)
+                fuzz_fail("integer state word %zu out of range: %lld", i, (long long)v);
+        }
+    } else if (!fz_all_finite_bytes(snap + LSTM_SNAP_HEADER_SIZE, (n - LSTM_SNAP_HEADER_SIZE - 4) / 4)) {
         /* NaN/Inf in h or c: a snapshot restore refuses by design. Only possible from values beyond the
          * limits, which the caller marked with expect_finite == 0. */
         if (expect_finite) fuzz_fail("the state holds NaN or Inf after finite inputs");
