@@ -124,23 +124,25 @@ def resemblyzer(args) -> dict:
     return out
 
 
-def silero(args) -> dict:
+def load_silero(path: str):
+    """(net, cell, w_out, b_out) of the Silero VAD TorchScript at `path`: the whole network, its LSTMCell(128,
+    128) with the real weights, and the decoder's output row and bias (p = sigmoid(relu(h) . w_out + b_out))."""
     import torch
 
-    import lstm_embed
-
-    jit = torch.jit.load(args.silero_jit, map_location="cpu")
-    net = jit._model
+    jit = torch.jit.load(path, map_location="cpu")
     sd = {k: v for k, v in jit.state_dict().items() if k.startswith("_model.decoder.")}
     cell = torch.nn.LSTMCell(128, 128)
     cell.load_state_dict({k.split("rnn.")[1]: v for k, v in sd.items() if ".rnn." in k})
     w_out = sd["_model.decoder.decoder.2.weight"].numpy()[0, :, 0].astype(np.float64)
-    b_out = float(sd["_model.decoder.decoder.2.bias"])
-    rng = np.random.default_rng(args.seed + 1)
-    # bursts of speech-like audio (1.5 .. 4 s, -22 .. -14 dBFS) between noise gaps (0.2 .. 1.5 s). Silero
-    # believes this synthetic speech only in part: many chunks sit near the 0.5 threshold (a hard test)
+    return jit._model, cell, w_out, float(sd["_model.decoder.decoder.2.bias"])
+
+
+def vad_chunks(rng, seconds: float) -> np.ndarray:
+    """Bursts of speech-like audio (1.5 .. 4 s, -22 .. -14 dBFS) between noise gaps (0.2 .. 1.5 s), as the
+    576-sample chunks Silero reads (512 new samples each). Silero believes this synthetic speech only in
+    part: many chunks sit near the 0.5 threshold (a hard test)."""
     pieces, total = [], 0
-    while total < args.vad_seconds * SR:
+    while total < seconds * SR:
         n = int(rng.uniform(0.2, 1.5) * SR)
         pieces.append(rng.normal(0, 10 ** (rng.uniform(-4.5, -2.5)), n))
         speech = normalize_dbfs(voiced_audio(rng, rng.uniform(1.5, 4.0), (85.0, 180.0)), rng.uniform(-22, -14))
@@ -149,18 +151,42 @@ def silero(args) -> dict:
     wav = np.concatenate(pieces).astype(np.float32)
     chunks = len(wav) // 512
     padded = np.concatenate([np.zeros(64, np.float32), wav])
-    x = np.stack([padded[i * 512:i * 512 + 576] for i in range(chunks)])
+    return np.stack([padded[i * 512:i * 512 + 576] for i in range(chunks)])
+
+
+def silero_features(net, x: np.ndarray) -> np.ndarray:
+    """The encoder's 128 features of each chunk (what the LSTMCell reads)."""
+    import torch
+
     with torch.no_grad():
-        feats = net.encoder(net.run_extractors(torch.from_numpy(x))).squeeze(-1)
+        return net.encoder(net.run_extractors(torch.from_numpy(x))).squeeze(-1).numpy()
+
+
+def silero_float_h(cell, feats: np.ndarray) -> np.ndarray:
+    """h of the float32 PyTorch LSTMCell over the features, from a zero state."""
+    import torch
+
+    with torch.no_grad():
         h, c, hs = torch.zeros(1, 128), torch.zeros(1, 128), []
-        for f in feats:
+        for f in torch.from_numpy(feats):
             h, c = cell(f[None], (h, c))
             hs.append(h[0])
-        ref_h = torch.stack(hs).numpy()
-    feats = feats.numpy()
+        return torch.stack(hs).numpy()
+
+
+def vad_probs(hh: np.ndarray, w_out: np.ndarray, b_out: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(np.maximum(hh.astype(np.float64), 0) @ w_out + b_out)))
+
+
+def silero(args) -> dict:
+    import lstm_embed
+
+    net, cell, w_out, b_out = load_silero(args.silero_jit)
+    feats = silero_features(net, vad_chunks(np.random.default_rng(args.seed + 1), args.vad_seconds))
+    ref_h = silero_float_h(cell, feats)
 
     def probs(hh):
-        return 1 / (1 + np.exp(-(np.maximum(hh.astype(np.float64), 0) @ w_out + b_out)))
+        return vad_probs(hh, w_out, b_out)
 
     ref_p = probs(ref_h)
     # Silero's speech threshold 0.5 and its end-of-speech threshold 0.35 (get_speech_timestamps)
@@ -174,7 +200,7 @@ def silero(args) -> dict:
         line = ", ".join(f"{f} at threshold {th:.3f} ({np.mean(ref_p > th) * 100:.0f}% above, "
                          f"{np.count_nonzero(np.abs(ref_p - th) < 0.01)} within 0.01)"
                          for f, th in zip(flips, thresholds))
-        print(f"silero-vad  {dtype:13s} decision flips of {chunks} chunks: {line}; "
+        print(f"silero-vad  {dtype:13s} decision flips of {len(feats)} chunks: {line}; "
               f"max |p - p_fp32| {np.abs(p - ref_p).max():.2e}", flush=True)
     return out
 

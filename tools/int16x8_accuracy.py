@@ -89,49 +89,15 @@ def resemblyzer(args) -> dict:
     return out
 
 
-def _vad_stream(rng, seconds: float) -> np.ndarray:
-    """a16_accuracy's VAD stream: speech-like bursts between noise gaps, as 576-sample chunks."""
-    pieces, total = [], 0
-    while total < seconds * a16.SR:
-        n = int(rng.uniform(0.2, 1.5) * a16.SR)
-        pieces.append(rng.normal(0, 10 ** (rng.uniform(-4.5, -2.5)), n))
-        speech = a16.normalize_dbfs(a16.voiced_audio(rng, rng.uniform(1.5, 4.0), (85.0, 180.0)),
-                                    rng.uniform(-22, -14))
-        pieces.append(speech + rng.normal(0, 10 ** (rng.uniform(-4.5, -3)), len(speech)))
-        total += n + len(speech)
-    wav = np.concatenate(pieces).astype(np.float32)
-    chunks = len(wav) // 512
-    padded = np.concatenate([np.zeros(64, np.float32), wav])
-    return np.stack([padded[i * 512:i * 512 + 576] for i in range(chunks)])
-
-
 def silero(args) -> dict:
-    import torch
-
-    jit = torch.jit.load(args.silero_jit, map_location="cpu")
-    net = jit._model
-    sd = {k: v for k, v in jit.state_dict().items() if k.startswith("_model.decoder.")}
-    cell = torch.nn.LSTMCell(128, 128)
-    cell.load_state_dict({k.split("rnn.")[1]: v for k, v in sd.items() if ".rnn." in k})
-    w_out = sd["_model.decoder.decoder.2.weight"].numpy()[0, :, 0].astype(np.float64)
-    b_out = float(sd["_model.decoder.decoder.2.bias"])
-
-    def features(x: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            return net.encoder(net.run_extractors(torch.from_numpy(x))).squeeze(-1)
-
-    feats = features(_vad_stream(np.random.default_rng(args.seed + 1), args.vad_seconds))
-    calibration = features(_vad_stream(np.random.default_rng(args.seed + 1001), args.calib_vad_seconds)).numpy()
-    with torch.no_grad():
-        h, c, hs = torch.zeros(1, 128), torch.zeros(1, 128), []
-        for f in feats:
-            h, c = cell(f[None], (h, c))
-            hs.append(h[0])
-        ref_h = torch.stack(hs).numpy()
-    feats = feats.numpy()
+    net, cell, w_out, b_out = a16.load_silero(args.silero_jit)
+    feats = a16.silero_features(net, a16.vad_chunks(np.random.default_rng(args.seed + 1), args.vad_seconds))
+    calibration = a16.silero_features(net, a16.vad_chunks(np.random.default_rng(args.seed + 1001),
+                                                          args.calib_vad_seconds))
+    ref_h = a16.silero_float_h(cell, feats)
 
     def probs(hh):
-        return 1 / (1 + np.exp(-(np.maximum(hh.astype(np.float64), 0) @ w_out + b_out)))
+        return a16.vad_probs(hh, w_out, b_out)
 
     ref_p = probs(ref_h)
     thresholds = (0.5, 0.35)
