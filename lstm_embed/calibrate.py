@@ -14,6 +14,7 @@ import numpy as np
 from lstm_embed._lstm import Model
 from lstm_embed.errors import ConversionError
 from lstm_embed.format import ModelSpec, write_model
+from lstm_embed.gptq import gptq_spec
 from lstm_embed.quantize import parallel_map, quantize_spec
 
 log = logging.getLogger("lstm_embed")
@@ -90,6 +91,15 @@ def _sequences(calibration) -> list[np.ndarray]:
                               "(T, input_size) arrays, with T > 0")
     if not all(np.isfinite(s).all() for s in seqs):
         raise ConversionError("calibration data contains NaN or infinity")
+    return seqs
+
+
+def _model_sequences(spec: ModelSpec, calibration) -> list[np.ndarray]:
+    """``_sequences`` of calibration data for ``spec``: refused unless each step has its input_size features."""
+    seqs = _sequences(calibration)
+    if any(s.shape[1] != spec.input_size for s in seqs):
+        got = next(s.shape[1] for s in seqs if s.shape[1] != spec.input_size)
+        raise ConversionError(f"calibration data has {got} features per step, the model takes {spec.input_size}")
     return seqs
 
 
@@ -172,7 +182,9 @@ def calibrate(spec: ModelSpec, calibration, dtype: str = "int8", tolerance: floa
     Without ``tolerance`` every layer gets ``dtype``. With it, every layer starts at the fastest mode and
     the layer that hurts most is moved to the next more accurate mode (int8-dynamic, int8-a16, int8, float32) until
     the output error is within the tolerance. ``spec`` may already carry its quantised weights
-    (``quantize.quantize_spec``); layers that do not are quantised once here.
+    (``quantize.quantize_spec``): they are measured as they are (layers without are quantised once here).
+    A spec without any is quantised here with its int8 values rounded by GPTQ against ``calibration``
+    (``gptq.gptq_spec``), as the converter stores them when given calibration data.
     """
     return _calibrate(spec, calibration, dtype, tolerance)[1]
 
@@ -180,12 +192,11 @@ def calibrate(spec: ModelSpec, calibration, dtype: str = "int8", tolerance: floa
 def _calibrate(spec: ModelSpec, calibration, dtype: str, tolerance: float | None
                ) -> tuple[ModelSpec, CalibrationReport]:
     """``calibrate``, also returning ``spec`` with every layer quantised (once)."""
-    seqs = _sequences(calibration)
-    if seqs[0].shape[1] != spec.input_size:
-        raise ConversionError(f"calibration data has {seqs[0].shape[1]} features per step, the model takes "
-                              f"{spec.input_size}")
+    seqs = _model_sequences(spec, calibration)
     layers = len(spec.layers)
-    spec = quantize_spec(spec)  # every layer quantised once (in threads), before any trial
+    # every layer quantised once, before any trial: a spec without int8 weights gets the clip search's
+    # scales with values rounded by GPTQ against these sequences (gptq.py); weights it carries are kept
+    spec = gptq_spec(spec, seqs) if spec.int8 is None else quantize_spec(spec)
     _outputs = _Runner(spec, seqs)
     ladder = (*INT8_MODES, "float32")
     modes = [dtype] * layers if tolerance is None else [ladder[0]] * layers
@@ -221,7 +232,7 @@ def quantize_and_choose(spec: ModelSpec, dtype: str, calibration=None, tolerance
         log.warning("converted to %s without calibration data: the quantization error was not measured "
                     "(pass calibration inputs to measure it and choose modes per layer)", dtype)
         return replace(quantize_spec(spec), layer_dtypes=[dtype] * len(spec.layers)), None
-    # each layer quantised once; calibration only chooses among these quantised layers
+    # each layer quantised once (GPTQ against the calibration data); calibration only chooses among these
     spec, report = _calibrate(spec, calibration, dtype, tolerance)
     log.info("%s", report)
     if tolerance is not None and report.max_error > tolerance:

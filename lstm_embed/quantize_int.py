@@ -33,7 +33,8 @@ import numpy as np
 
 from lstm_embed._lstm import FORMAT
 from lstm_embed.errors import ConversionError
-from lstm_embed.quantize import _cell, quantize_rows, quantize_spec
+from lstm_embed.gptq import gptq_spec
+from lstm_embed.quantize import quantize_rows, quantize_spec
 
 # Q11.20: the scale of gate pre-activations, the cell state and (bounded heads) the head's pre-activation.
 Z_BITS = 20
@@ -202,76 +203,6 @@ def calibration_error(spec: Any, data: bytes, seqs: list[np.ndarray]) -> tuple[f
     got = np.concatenate([ours.stream().run(s) for s in seqs]).astype(np.float64)
     diff = np.abs(got - ref)
     return float(diff.max()), float(diff.mean()), float(np.abs(ref).max())
-
-
-# Damping of GPTQ's Hessian, as a fraction of its mean diagonal (the GPTQ paper's default).
-GPTQ_DAMP = 0.01
-
-
-def gptq_rows(w: np.ndarray, z: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """int8 values of ``w`` ([rows, d], float) for the fixed per-row ``scale`` ([rows]), rounded to keep
-    ``w @ z.T`` close on the calibration activations ``z`` ([n, d]) rather than each weight close on its own:
-    GPTQ (Frantar et al., ICLR 2023). Columns are rounded one at a time, in order of decreasing input energy
-    (sum of z^2), and each column's rounding error is spread over the columns not yet rounded along the
-    inverse Hessian of the least-squares problem (H = z.T z + damping), so the next roundings compensate
-    it. With uncorrelated inputs (a diagonal H) this is round-to-nearest; values stay in [-127, 127].
-
-    Float64 through LAPACK (np.linalg): the result is deterministic on one machine; another BLAS could move a
-    weight that sits on a rounding tie (the file's checksums then differ; the accuracy does not)."""
-    w = np.array(w, dtype=np.float64)
-    z = np.asarray(z, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    d = w.shape[1]
-    hess = z.T @ z
-    energy = np.diag(hess).copy()
-    idle = energy == 0  # inputs that never move: their weights do not matter; keep H invertible
-    hess[idle, idle] = 1.0
-    order = np.argsort(-energy, kind="stable")
-    hess = hess[np.ix_(order, order)]
-    hess[np.diag_indices(d)] += GPTQ_DAMP * max(float(np.mean(np.diag(hess))), 1e-300)
-    upper = np.linalg.cholesky(np.linalg.inv(hess)).T
-    w = w[:, order]
-    safe = np.where(scale > 0, scale, 1.0)
-    q = np.empty(w.shape, dtype=np.int8)
-    for i in range(d):
-        qi = np.clip(np.rint(w[:, i] / safe), -127, 127)
-        q[:, i] = qi
-        err = (w[:, i] - scale * qi) / upper[i, i]
-        w[:, i + 1:] -= np.outer(err, upper[i, i + 1:])
-    out = np.empty_like(q)
-    out[:, order] = q
-    return out
-
-
-def _layer_activations(spec: Any, seqs: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per layer, the float model's (inputs, previous h) rows over every calibration step: what W_ih and
-    W_hh multiply. From the float32 file of ``spec`` run by the C engine's trace (each sequence from a zero
-    state, so the previous h of its first step is 0)."""
-    from lstm_embed._lstm import Model
-    from lstm_embed.format import write_model
-
-    model = Model.from_bytes(write_model(replace(spec, head_activation="none", layer_dtypes=[], int8=None,
-                                                 int16x8=None)))
-    hs = [model.stream().trace(s).h.astype(np.float64) for s in seqs]  # each (T, L, H)
-    out = []
-    for k in range(len(spec.layers)):
-        x = np.concatenate([np.asarray(s, np.float64) if k == 0 else h[:, k - 1] for s, h in zip(seqs, hs)])
-        prev = np.concatenate([np.vstack([np.zeros((1, h.shape[2])), h[:-1, k]]) for h in hs])
-        out.append((x, prev))
-    return out
-
-
-def gptq_spec(spec: Any, seqs: list[np.ndarray]) -> Any:
-    """``spec`` with its layers' int8 values rounded by ``gptq_rows`` against the calibration activations,
-    keeping the per-row scales of the int8 dtypes' clip search (``spec.int8`` must hold them)."""
-    acts = _layer_activations(spec, seqs)
-    int8 = []
-    for k, cells in enumerate(spec.layers):
-        cell, q = cells[0], spec.int8[k][0]
-        x, prev = acts[k]
-        s_ih, s_hh = q.scales[0], q.scales[1]
-        int8.append([_cell((gptq_rows(cell.w_ih, x, s_ih), s_ih), (gptq_rows(cell.w_hh, prev, s_hh), s_hh), None)])
-    return replace(spec, int8=int8)
 
 
 def integer_spec(spec: Any, seqs: list[np.ndarray]) -> Any:

@@ -31,7 +31,9 @@ sys.path[:0] = [_HERE, os.path.join(os.path.dirname(_HERE), "tests")]
 
 import a16_accuracy as a16  # noqa: E402  (the audio generator, mel front end and model loading)
 
-DTYPES = ("float32", "int8", "int8-a16", "int8-dynamic", "int16x8")
+# Each int8 dtype twice: converted without calibration data (weights rounded to nearest) and with the
+# calibration set ("/cal": weights rounded by GPTQ against it, lstm_embed/gptq.py). int16x8 always has it.
+DTYPES = ("float32", "int8", "int8-a16", "int8-dynamic", "int8/cal", "int8-a16/cal", "int8-dynamic/cal", "int16x8")
 
 
 def _runner(data: bytes, args):
@@ -47,11 +49,13 @@ def _runner(data: bytes, args):
     return lambda xs: model.stream().run(xs)
 
 
-def _convert(module, dtype: str, calibration, **kw) -> bytes:
+def _convert(module, label: str, calibration, **kw) -> bytes:
+    """The model file of one DTYPES entry: "dtype" or "dtype/cal" (converted with ``calibration``)."""
     import lstm_embed
 
-    return lstm_embed.convert_torch(module, dtype=dtype, calibration=calibration if dtype == "int16x8" else None,
-                                    **kw)
+    dtype = label.split("/")[0]
+    calibrated = label.endswith("/cal") or dtype == "int16x8"
+    return lstm_embed.convert_torch(module, dtype=dtype, calibration=calibration if calibrated else None, **kw)
 
 
 def _utterances(rng, n: int) -> list[np.ndarray]:
@@ -84,8 +88,8 @@ def resemblyzer(args) -> dict:
         emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-30)
         cos = (emb * ref).sum(1)
         out[dtype] = (float(cos.min()), float(cos.mean()))
-        print(f"resemblyzer {dtype:13s} cosine vs float32 PyTorch: min {cos.min():.5f} mean {cos.mean():.5f} "
-              f"({len(mels)} utterances; int16x8 calibrated on {len(calibration)} others)", flush=True)
+        print(f"resemblyzer {dtype:16s} cosine vs float32 PyTorch: min {cos.min():.5f} mean {cos.mean():.5f} "
+              f"({len(mels)} utterances; '/cal' and int16x8 calibrated on {len(calibration)} others)", flush=True)
     return out
 
 
@@ -111,7 +115,7 @@ def silero(args) -> dict:
                                             f"fp32 p within {np.abs(ref_p - th)[(p > th) != (ref_p > th)].max():.1e}"
                                             " of it)" if f else "")
             for f, th in zip(flips, thresholds))
-        print(f"silero-vad  {dtype:13s} decision flips of {len(feats)} chunks: {line}; "
+        print(f"silero-vad  {dtype:16s} decision flips of {len(feats)} chunks: {line}; "
               f"max |p - p_fp32| {np.abs(p - ref_p).max():.2e} (feature range {feats.min():.3g} .. "
               f"{feats.max():.3g}, calibration max {np.abs(calibration).max():.3g})", flush=True)
     return out
@@ -143,8 +147,8 @@ def digits(args) -> dict:
         run = _runner(_convert(model.lstm, dtype, x_train, head=model.fc, head_activation="softmax"), args)
         pred = np.array([run(x)[-1].argmax() for x in x_test])
         out[dtype] = float((pred == y_test).mean())
-        print(f"digits      {dtype:13s} held-out accuracy {out[dtype] * 100:.2f}% ({len(x_test)} images; "
-              f"int16x8 calibrated on the {len(x_train)} training images)", flush=True)
+        print(f"digits      {dtype:16s} held-out accuracy {out[dtype] * 100:.2f}% ({len(x_test)} images; "
+              f"'/cal' and int16x8 calibrated on the {len(x_train)} training images)", flush=True)
     return out
 
 
