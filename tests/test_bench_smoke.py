@@ -235,3 +235,26 @@ def test_a_peer_off_in_the_check_is_reported_not_timed(monkeypatch):
     assert cell.note.startswith("WRONG: off by 0.27") and cell.note.endswith("not timed")
     table = "\n".join(bench_report._timing_table({"peer": {"H=4": cell}}, ["H=4"]))
     assert "| peer | WRONG [1] |" in table and "- [1] off by 0.27" in table
+
+
+@pytest.mark.skipif(sys.platform != "linux" or shutil.which("cc") is None, reason="an LD_PRELOAD shim for Linux")
+def test_noamx_shim_refuses_only_the_amx_permission_request(tmp_path):
+    """tools/noamx.c (``bench.py --no-amx``): the AMX permission request fails with EPERM; other syscalls, and
+    other arch_prctl requests, go through."""
+    shim = tmp_path / "noamx.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", os.path.join(TOOLS, "noamx.c"), "-o", str(shim), "-ldl"],
+                   check=True)
+    probe = ("import ctypes, os\n"
+             "libc = ctypes.CDLL(None, use_errno=True)\n"
+             "req = libc.syscall(158, 0x1023, 18)\n"  # SYS_arch_prctl (x86-64), ARCH_REQ_XCOMP_PERM, XTILEDATA
+             "err = ctypes.get_errno()\n"
+             "bits = ctypes.c_uint64(0)\n"
+             "get = libc.syscall(158, 0x1022, ctypes.byref(bits))\n"  # ARCH_GET_XCOMP_PERM: passed through
+             "print(req, err, get, libc.syscall(39) == os.getpid())\n")  # SYS_getpid
+    if os.uname().machine != "x86_64":
+        pytest.skip("the probe uses x86-64 syscall numbers")
+    env = dict(os.environ, LD_PRELOAD=str(shim))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    req, err, get, pid_ok = out.split()
+    assert (int(req), int(err)) == (-1, 1)  # EPERM
+    assert int(get) in (0, -1) and pid_ok == "True"  # ARCH_GET_XCOMP_PERM is answered by the kernel (or ENOSYS/EINVAL on old ones)

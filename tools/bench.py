@@ -5,6 +5,7 @@
     python tools/bench.py --quick          # fewer repetitions
     python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite, < 60 s)
     python tools/bench.py --out results.md --plot step_latency.png
+    python tools/bench.py --no-amx         # every engine without AMX (tools/noamx.c), as on a CPU without it
 
 Every engine runs single-threaded. For every model size each engine is first checked against PyTorch
 fp32 on the same inputs (an engine whose outputs are off is reported with its error, not timed), then
@@ -438,6 +439,22 @@ def _set_threads() -> None:
         pass
 
 
+NO_AMX_ENV = "LSTM_BENCH_NO_AMX"  # set in the re-executed process that runs with tools/noamx.c preloaded
+
+
+def _exec_without_amx(argv) -> None:
+    """Re-run this command with tools/noamx.c built and preloaded (LD_PRELOAD must be set before the
+    process starts: the engines' libraries ask for AMX when they load). Does not return."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    shim = os.path.join(tempfile.mkdtemp(prefix="lstm_bench_"), "noamx.so")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", os.path.join(here, "noamx.c"), "-o", shim,
+                    "-ldl"], check=True)
+    env = dict(os.environ, LD_PRELOAD=" ".join(filter(None, [shim, os.environ.get("LD_PRELOAD")])))
+    env[NO_AMX_ENV] = "1"
+    os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *(sys.argv[1:] if argv is None else argv)],
+              env)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -445,7 +462,11 @@ def main(argv=None) -> int:
     mode.add_argument("--smoke", action="store_true", help="H = 64 only, minimal repetitions (tests)")
     parser.add_argument("--out", default="bench-results.md", help="Markdown report (default: %(default)s)")
     parser.add_argument("--plot", default="bench-step-latency.png", help="PNG plot, '' for none")
+    parser.add_argument("--no-amx", action="store_true",
+                        help="refuse AMX to every engine (tools/noamx.c preloaded): as on a CPU without AMX")
     args = parser.parse_args(argv)
+    if args.no_amx and os.environ.get(NO_AMX_ENV) != "1":
+        _exec_without_amx(argv)
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     plan = PLANS[name]
 

@@ -96,7 +96,9 @@ def machine_section() -> list:
         "",
         f"- CPU: {cpu.get('model name', platform.processor() or 'unknown')} (family {cpu.get('cpu family', '?')}, "
         f"model {cpu.get('model', '?')}), {os.cpu_count()} logical CPUs; caches {_caches()}",
-        f"- ISA flags: {' '.join(f for f in FLAGS if f in flags) or 'none of ' + ' '.join(FLAGS)}",
+        f"- ISA flags: {' '.join(f for f in FLAGS if f in flags) or 'none of ' + ' '.join(FLAGS)}"
+        + (" — **AMX refused to every engine** (`--no-amx`: tools/noamx.c preloaded, as on a CPU without AMX)"
+           if os.environ.get("LSTM_BENCH_NO_AMX") == "1" else ""),
         f"- OS: {platform.platform()}; Python {platform.python_version()}; C compiler: {_compiler()}",
         f"- Environment: {env}",
         f"- OpenBLAS (scipy-openblas32) kernel set in use: {core}, {blas_threads} thread(s); "
