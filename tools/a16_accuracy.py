@@ -12,8 +12,12 @@
   file, its decoder (ReLU, 1x1 conv, sigmoid) in NumPy. On synthetic streams of speech-like bursts and
   noise: how many chunk decisions (probability > 0.5, Silero's threshold, and > 0.35, its end-of-speech
   threshold) flip against the float32 PyTorch cell.
+- Random models (RANDOM_SHAPES, PyTorch's default initialisation) on N(0, 1) inputs and on inputs with a
+  wide dynamic range: abs error of the outputs against float32 PyTorch, each int8 dtype converted without
+  and with calibration data ("/cal": GPTQ weights).
 
     PYTHONPATH=. python tools/a16_accuracy.py [--utterances 24] [--vad-seconds 120] [--isa reference]
+                                               [--only resemblyzer|silero|random]
 """
 from __future__ import annotations
 
@@ -205,18 +209,62 @@ def silero(args) -> dict:
     return out
 
 
+# (input, hidden, layers) of the random models; inputs N(0, 1) ("normal") or with a wide dynamic range
+# ("wide": each feature a log-normal magnitude, e^N(0, 2), as mel energies are: values over ~6 decades)
+RANDOM_SHAPES = ((16, 64, 1), (40, 128, 2), (64, 256, 1), (40, 256, 3))
+
+
+def random_models(args) -> dict:
+    """Every int8 dtype, with and without calibration data, on seeded random nn.LSTMs (PyTorch's default
+    initialisation): mean and max abs error of the outputs against the float32 PyTorch model over held-out
+    sequences; calibration on separate sequences from the same distribution."""
+    import torch
+
+    import lstm_embed
+
+    out = {}
+    for inputs in ("normal", "wide"):
+        for inp, hidden, layers in RANDOM_SHAPES:
+            torch.manual_seed(args.seed + hidden + layers)
+            lstm = torch.nn.LSTM(inp, hidden, layers).eval()
+            rng = np.random.default_rng(args.seed + inp)
+
+            def draw(n):
+                x = rng.standard_normal((n, 200, inp))
+                if inputs == "wide":
+                    x = np.exp(2.0 * x) * 0.05  # ~1e-5 .. 1e2, positive, like filterbank energies
+                return x.astype(np.float32)
+
+            calib, test = draw(4), draw(4)
+            with torch.no_grad():
+                want = lstm(torch.from_numpy(test).transpose(0, 1))[0].transpose(0, 1).numpy().astype(np.float64)
+            for dtype in DTYPES[1:]:
+                for cal in (None, calib):
+                    data = lstm_embed.convert_torch(lstm, dtype=dtype, calibration=cal)
+                    model = lstm_embed.Model.from_bytes(data, isa=args.isa)
+                    got = np.stack([model.stream().run(t) for t in test]).astype(np.float64)
+                    err = np.abs(got - want)
+                    label = dtype + ("/cal" if cal is not None else "")
+                    out[(inputs, inp, hidden, layers, label)] = (float(err.mean()), float(err.max()))
+                    print(f"random {inputs:6s} I{inp}-H{hidden}-L{layers} {label:16s} abs error vs float32 "
+                          f"PyTorch: mean {err.mean():.2e} max {err.max():.2e}", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--utterances", type=int, default=24)
     ap.add_argument("--vad-seconds", type=float, default=120.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--isa", default="auto")
+    ap.add_argument("--only", choices=("resemblyzer", "silero", "random"), action="append")
     ap.add_argument("--resemblyzer-pt", default=os.environ.get("RESEMBLYZER_PT", "/tmp/rz/resemblyzer/pretrained.pt"))
     ap.add_argument("--silero-jit", default=os.environ.get("SILERO_JIT", "/tmp/a16_sv/silero_vad/data/silero_vad.jit"))
     args = ap.parse_args(argv)
     logging.getLogger("lstm_embed").setLevel(logging.ERROR)
-    resemblyzer(args)
-    silero(args)
+    for name, fn in (("resemblyzer", resemblyzer), ("silero", silero), ("random", random_models)):
+        if not args.only or name in args.only:
+            fn(args)
     return 0
 
 
