@@ -2,9 +2,7 @@
  * bench_a16_kernels.c - CPU time of the int8 x int16 product (gemv_s16: int8-a16 layers) against the
  * int8 x int8 one (gemv_s8: int8-dynamic) of the same kernel table, on the matrices of a 3-layer LSTM step:
  * per layer W = [ROWS, 4 (GX + GH)] in the blocked layout, the x part (groups [0, GX)) and the h part
- * ([GX, GX + GH)) each a call, as the engine makes them. gemv_s16 twice: with the row sums (what int8-a16
- * layers pass) and with NULL (int16x8 layers; on AVX-512 the form with one vpxord more per weight load).
- * The three are interleaved round after round (CLOCK_THREAD_CPUTIME_ID: time descheduled not counted);
+ * ([GX, GX + GH)) each a call, as the engine makes them. The two are interleaved round after round (CLOCK_THREAD_CPUTIME_ID: time descheduled not counted);
  * prints per SIMD ISA this CPU runs the minimum and the median over the rounds of the CPU nanoseconds per 3-layer pass and
  * the ratios to gemv_s8.
  *
@@ -70,14 +68,13 @@ int main(int argc, char **argv) {
     }
     int64_t *acc64 = (int64_t *)xalloc(2 * pr * sizeof(int64_t));
     int32_t *acc32 = (int32_t *)xalloc(2 * pr * sizeof(int32_t));
-    static double t[3][MAX_ROUNDS];
-    static const char *names[3] = {"gemv_s8", "gemv_s16", "gemv_s16_norowsum"};
+    static double t[2][MAX_ROUNDS];
+    static const char *names[2] = {"gemv_s8", "gemv_s16"};
     for (int isa = 0; isa < LSTM_ISA_COUNT; isa++) {
         if (isa == LSTM_ISA_AUTO || isa == LSTM_ISA_REFERENCE || isa == LSTM_ISA_BLAS || !lstm_isa_supported((lstm_isa)isa)) continue;
         const lstm_kernels *k = lstm_kernels_for((lstm_isa)isa);
         for (int r = 0; r < rounds; r++)
-            for (int kind = 0; kind < 3; kind++) {
-                const int32_t *rs = kind == 2 ? NULL : rowsum;
+            for (int kind = 0; kind < 2; kind++) {
                 double t0 = now();
                 for (int n = 0; n < reps; n++)
                     for (int l = 0; l < LAYERS; l++) {
@@ -85,18 +82,18 @@ int main(int argc, char **argv) {
                             k->gemv_s8(w[l], rows, groups, 0, gx, q8, rowsum, acc32);
                             k->gemv_s8(w[l], rows, groups, gx, groups, q8, rowsum + rows, acc32 + pr);
                         } else {
-                            k->gemv_s16(w[l], rows, groups, 0, gx, q16, rs, acc64);
-                            k->gemv_s16(w[l], rows, groups, gx, groups, q16, rs ? rs + rows : NULL, acc64 + pr);
+                            k->gemv_s16(w[l], rows, groups, 0, gx, q16, acc64);
+                            k->gemv_s16(w[l], rows, groups, gx, groups, q16, acc64 + pr);
                         }
                     }
                 t[kind][r] = (now() - t0) / reps;
             }
-        double lo[3], med[3];
-        for (int kind = 0; kind < 3; kind++) {
+        double lo[2], med[2];
+        for (int kind = 0; kind < 2; kind++) {
             qsort(t[kind], (size_t)rounds, sizeof(double), cmp);
             lo[kind] = t[kind][0], med[kind] = t[kind][rounds / 2];
         }
-        for (int kind = 0; kind < 3; kind++)
+        for (int kind = 0; kind < 2; kind++)
             printf("%-12s rows %zu groups %zu + %zu x %d  %-18s min %9.0f ns  median %9.0f ns  / gemv_s8 %.2fx / %.2fx\n",
                    lstm_isa_name((lstm_isa)isa), rows, gx, gh, LAYERS, names[kind], lo[kind], med[kind],
                    lo[kind] / lo[0], med[kind] / med[0]);

@@ -75,9 +75,9 @@ static void q16_sums(const lstm_model *m, const lstm_cell *c, size_t part, const
     int64_t *acc = (int64_t *)(void *)b->acc;
     for (size_t i = 0; i < n; i++) b->scale[i] = m->kern->quantize16(v + i * ldv, width, q + i * padded, padded);
     if (n == 1)
-        m->kern->gemv_s16(c->wq, rows, groups, g0, g1, q, c->rowsum + part * rows, acc);
+        m->kern->gemv_s16(c->wq, rows, groups, g0, g1, q, acc);
     else
-        m->kern->gemm_s16(c->wq, rows, groups, g0, g1, n, q, padded, c->rowsum + part * rows, acc, rows);
+        m->kern->gemm_s16(c->wq, rows, groups, g0, g1, n, q, padded, acc, rows);
 }
 
 /* The sums of a layer with quantised activations (int8-dynamic or int8-a16). */

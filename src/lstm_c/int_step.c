@@ -95,8 +95,8 @@ void lstm_int_layer(const lstm_model *m, uint32_t l, int32_t *data, const lstm_i
     }
 #else
     const int64_t *ax = sc->ax, *ah = sc->ah;
-    m->kern->gemv_s16(cell->wq, H4, groups, 0, cell->gx, sc->xq, NULL, sc->ax);
-    m->kern->gemv_s16(cell->wq, H4, groups, cell->gx, groups, sc->hq, NULL, sc->ah);
+    m->kern->gemv_s16(cell->wq, H4, groups, 0, cell->gx, sc->xq, sc->ax);
+    m->kern->gemv_s16(cell->wq, H4, groups, cell->gx, groups, sc->hq, sc->ah);
 #endif
     for (size_t u = 0; u < H; u++) {
         int32_t act[4];
@@ -130,7 +130,7 @@ void lstm_int_head(const lstm_model *m, const lstm_int_scratch *sc, int16_t *y) 
     }
     size_t groups = lstm_r4(m->layer_out) / 4;
     const int32_t *q = m->head_qp;
-    m->kern->gemv_s16(m->head_wq, n, groups, 0, groups, sc->xq, NULL, sc->ax); /* no row sums stored */
+    m->kern->gemv_s16(m->head_wq, n, groups, 0, groups, sc->xq, sc->ax);
     for (size_t j = 0; j < n; j++) {
         int32_t z = requant(sc->ax[j], q[LSTM_HQP_M * n + j], q[LSTM_HQP_S * n + j]) + q[LSTM_HQP_B * n + j];
         switch (m->info.head_activation) {

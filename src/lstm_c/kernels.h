@@ -97,14 +97,12 @@ typedef struct lstm_kernels {
     /* ---- int8-a16 layers (int8 weights x int16 activations) ---- */
     /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
      * unspecified), q int16 in [-32767, 32767]: int32 partial sums over blocks of at most
-     * LSTM_S16_BLOCK_GROUPS column groups, added into int64 (any order: integer sums are exact).
-     * rowsum[r] = sum over the same columns of W[r][k], or NULL (int16x8 layers store none): the AVX-512
-     * kernel, which feeds the activations' high bytes + 128 as unsigned, uses it when given; others ignore it. */
+     * LSTM_S16_BLOCK_GROUPS column groups, added into int64 (any order: integer sums are exact). */
     void (*gemv_s16)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                     const int32_t *rowsum, int64_t *acc);
+                     int64_t *acc);
     /* gemv_s16 for n vectors: vector i at q + i * ldq, its sums at acc + i * ldacc; only rows < rows written. */
     void (*gemm_s16)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                     const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc);
+                     const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
     /* Symmetric quantisation of v[n] to q[n] in [-32767, 32767] (round half to even), zero-padded to
      * `padded`; returns the scale max|v| / 32767 (0, and all-zero q, below LSTM_Q8_MIN_AMAX). */
     float (*quantize16)(const float *v, size_t n, int16_t *q, size_t padded);
@@ -165,14 +163,14 @@ void lstm_q8_gates_ref(float *y, const float *bias, const int32_t *acc_x, float 
 void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_ref(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                       const int32_t *rowsum, int64_t *acc);
+                       int64_t *acc);
 void lstm_s16_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                       const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc);
+                       const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 /* gemm_s16 built from a gemv_s16, vector by vector. */
 void lstm_s16_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int16_t *,
-                                           const int32_t *, int64_t *),
+                                           int64_t *),
                               const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                              const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc);
+                              const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 float lstm_quantize16_ref(const float *v, size_t n, int16_t *q, size_t padded);
 void lstm_q16_gates_ref(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                         const int64_t *acc_h, float sh, const float *scale_h, size_t n);

@@ -51,9 +51,9 @@ void lstm_q8_gates_neon(float *y, const float *bias, const int32_t *acc_x, float
 void lstm_cell_update_neon(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_neon(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                        const int32_t *rowsum, int64_t *acc);
+                        int64_t *acc);
 void lstm_s16_gemm_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                        const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc);
+                        const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 float lstm_quantize16_neon(const float *v, size_t n, int16_t *q, size_t padded);
 void lstm_q16_gates_neon(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                          const int64_t *acc_h, float sh, const float *scale_h, size_t n);
@@ -77,9 +77,9 @@ void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g
 void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
 void lstm_s16_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                            const int32_t *rowsum, int64_t *acc);
+                            int64_t *acc);
 void lstm_s16_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                            const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc);
+                            const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 /* the elementwise kernels in their scalar-FPU form (elementwise_cortex_m.c) */
 float lstm_quantize_cortex_m(const float *v, size_t n, int8_t *q, size_t padded);
 void lstm_q8_gates_cortex_m(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,

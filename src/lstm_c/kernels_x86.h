@@ -29,10 +29,9 @@
     void lstm_cell_update_##isa(size_t hidden, float *gates, float *c, float *hfull);                        \
     void lstm_activate_##isa(unsigned activation, float *v, size_t n);                                        \
     void lstm_s16_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,              \
-                             const int16_t *q, const int32_t *rowsum, int64_t *acc);                         \
+                             const int16_t *q, int64_t *acc);                                                \
     void lstm_s16_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,    \
-                             const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc,               \
-                             size_t ldacc);                                                                  \
+                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);                      \
     float lstm_quantize16_##isa(const float *v, size_t n, int16_t *q, size_t padded);                        \
     void lstm_q16_gates_##isa(float *y, const float *bias, const int64_t *acc_x, float sx,                   \
                               const float *scale_x, const int64_t *acc_h, float sh, const float *scale_h,     \

@@ -75,16 +75,14 @@ AVX2 static void tile_3(const int8_t *panel, size_t g0, size_t g1, const int16_t
 }
 
 AVX2 void lstm_s16_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
-                             const int16_t *q, const int32_t *rowsum, int64_t *acc) {
-    (void)rowsum; /* signed products (vpmaddwd): no offset to correct */
+                             const int16_t *q, int64_t *acc) {
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) tile_1(w + (r0 / 16) * groups * 64, g0, g1, q, r0, rows, acc, 1);
 }
 
 /* Panel after panel, each widened weight block feeding 3 vectors (12 accumulators, 3 broadcasts and the
  * weights: the 16 ymm registers). */
 AVX2 void lstm_s16_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                             const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc) {
-    (void)rowsum;
+                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
         const int8_t *panel = w + (r0 / 16) * groups * 64;
         size_t i = 0;

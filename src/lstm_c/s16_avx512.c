@@ -5,13 +5,10 @@
  * signed, [-128, 127]) and lo = q & 255 (unsigned, [0, 255]), so both halves of the product are vpdpbusd
  * (unsigned x signed bytes, 64 multiplies per instruction) on the int8 weight panels as they are stored, the
  * layout int8-dynamic reads; no weight is widened:
- *   lo: vpdpbusd(lo, w)                            = sum w * lo
- *   hi, with the weights' row sums R (int8-a16 layers; columns [g0, g1) within one block):
- *       vpdpbusd(hi + 128 as unsigned, w)          = sum w * hi + 128 * R, the accumulator starting at -128 * R
- *   hi, without them (int16x8 layers pass NULL; or more than one block):
- *       vpdpbusd(w ^ 0x80 = w + 128 as unsigned, hi) = sum w * hi + 128 * sum hi, starting at -128 * sum hi
- *       (the excess is a property of the vector, the same for every row; one vpxord more per weight load).
- * Either way the hi accumulator holds sum w * hi exactly. Per block of at most
+ *   lo: vpdpbusd(lo bytes, w)                       = sum w * lo
+ *   hi: vpdpbusd(w ^ 0x80 = w + 128 as unsigned, hi) = sum w * hi + 128 * sum hi
+ * The second sum's excess 128 * sum hi is the same for every row (a property of the vector, not of the
+ * weights, so no row sums are needed): its accumulator starts at -128 * sum hi. Per block of at most
  * LSTM_S16_BLOCK_GROUPS groups (512 columns) the row's sum is then 256 * hi_acc + lo_acc in int32, exact:
  * |hi_acc| <= 127 * 128 * 512 < 2^23, |lo_acc| <= 127 * 255 * 512 < 2^24, and the block's true sum
  * |sum w * q| <= 127 * 32768 * 512 = 2 130 706 432 < 2^31 (model.c rejects weight -128); wrapping int32
@@ -37,18 +34,16 @@ typedef struct {
     uint8_t lo[BLOCK_COLS];
 } split_block;
 
-/* Split q[0 .. 4n) (n <= BLOCK groups) into b, the high bytes as hi + 128 (unsigned) if `offset`; returns the
- * sum of the high bytes (signed). Each int16 lane of the running sum adds at most BLOCK_COLS / 32 = 16
- * values of magnitude <= 128: no overflow. */
-AVX512_INLINE int32_t split(const int16_t *q, size_t n, split_block *b, int offset) {
+/* Split q[0 .. 4n) (n <= BLOCK groups) into b; returns the sum of the high bytes. Each int16 lane of the
+ * running sum adds at most BLOCK_COLS / 32 = 16 values of magnitude <= 128: no overflow. */
+AVX512_INLINE int32_t split(const int16_t *q, size_t n, split_block *b) {
     __m512i s = _mm512_setzero_si512();
-    const __m256i flip = _mm256_set1_epi8((char)(offset ? 0x80 : 0));
     for (size_t k = 0; k < 4 * n; k += 32) { /* k + 32 <= BLOCK_COLS: the stores stay inside b */
         size_t left = 4 * n - k;
         __mmask32 m = left >= 32 ? (__mmask32)0xFFFFFFFFU : (__mmask32)((1U << left) - 1U);
         __m512i v = _mm512_maskz_loadu_epi16(m, q + k), h = _mm512_srai_epi16(v, 8);
         s = _mm512_add_epi16(s, h);
-        _mm256_storeu_si256((__m256i *)(void *)(b->hi + k), _mm256_xor_si256(_mm512_cvtepi16_epi8(h), flip));
+        _mm256_storeu_si256((__m256i *)(void *)(b->hi + k), _mm512_cvtepi16_epi8(h));
         _mm256_storeu_si256((__m256i *)(void *)(b->lo + k), _mm512_cvtepi16_epi8(v));
     }
     return _mm512_reduce_add_epi32(_mm512_madd_epi16(s, _mm512_set1_epi16(1)));
@@ -71,46 +66,26 @@ AVX512_INLINE void put8(int64_t *out, size_t r, size_t rows, __m256i v, int firs
 }
 
 /* P panels (16 P rows from r0; `base` is the first panel) x V vectors over groups [gb, gb + n) (one block):
- * each weight load feeds V vectors, each broadcast P panels; the 2 P V int32 accumulators stay in registers
- * (loops unrolled). With `rowsum` (RS: the block is all of [g0, g1); sb split with `offset`) the high bytes
- * are unsigned, else the weights (^ 0x80) are. The block's sums go into acc + v * ldacc (stored if `first`). */
-AVX512_INLINE void tile(int P, int V, int RS, const int8_t *base, size_t groups, size_t gb, size_t n,
-                        const split_block *sb, const int32_t *sumhi, const int32_t *rowsum, size_t r0, size_t rows,
-                        int first, int64_t *acc, size_t ldacc) {
+ * each weight load (and its ^ 0x80) feeds V vectors, each broadcast P panels; the 2 P V int32 accumulators
+ * stay in registers (loops unrolled). The block's sums go into acc + v * ldacc (stored if `first`). */
+AVX512_INLINE void tile(int P, int V, const int8_t *base, size_t groups, size_t gb, size_t n,
+                        const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows, int first,
+                        int64_t *acc, size_t ldacc) {
     __m512i ah[4][4], al[4][4];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    UNROLL for (int p = 0; p < P; p++)
-        UNROLL for (int v = 0; v < V; v++) al[p][v] = _mm512_setzero_si512();
-    if (RS) {
-        UNROLL for (int p = 0; p < P; p++) {
-            size_t r = r0 + 16 * (size_t)p;
-            __mmask16 valid = (__mmask16)(r + 16 <= rows ? 0xFFFF : rows > r ? (1U << (rows - r)) - 1U : 0U);
-            __m512i start = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                             _mm512_slli_epi32(_mm512_maskz_loadu_epi32(valid, rowsum + r), 7));
-            UNROLL for (int v = 0; v < V; v++) ah[p][v] = start;
-        }
-    } else {
-        UNROLL for (int v = 0; v < V; v++) {
-            __m512i start = _mm512_set1_epi32(-128 * sumhi[v]);
-            UNROLL for (int p = 0; p < P; p++) ah[p][v] = start;
-        }
+    UNROLL for (int v = 0; v < V; v++) {
+        __m512i start = _mm512_set1_epi32(-128 * sumhi[v]);
+        UNROLL for (int p = 0; p < P; p++) ah[p][v] = start, al[p][v] = _mm512_setzero_si512();
     }
     for (size_t g = 0; g < n; g++) {
         __m512i bh[4], bl[4];
         UNROLL for (int v = 0; v < V; v++) bh[v] = lanes(sb[v].hi, g), bl[v] = lanes(sb[v].lo, g);
         UNROLL for (int p = 0; p < P; p++) {
             __m512i w = _mm512_loadu_si512(base + ((size_t)p * groups + gb + g) * 64);
-            if (RS) {
-                UNROLL for (int v = 0; v < V; v++) {
-                    ah[p][v] = _mm512_dpbusd_epi32(ah[p][v], bh[v], w);
-                    al[p][v] = _mm512_dpbusd_epi32(al[p][v], bl[v], w);
-                }
-            } else {
-                __m512i wu = _mm512_xor_si512(w, flip);
-                UNROLL for (int v = 0; v < V; v++) {
-                    ah[p][v] = _mm512_dpbusd_epi32(ah[p][v], wu, bh[v]);
-                    al[p][v] = _mm512_dpbusd_epi32(al[p][v], bl[v], w);
-                }
+            __m512i wu = _mm512_xor_si512(w, flip);
+            UNROLL for (int v = 0; v < V; v++) {
+                ah[p][v] = _mm512_dpbusd_epi32(ah[p][v], wu, bh[v]);
+                al[p][v] = _mm512_dpbusd_epi32(al[p][v], bl[v], w);
             }
         }
     }
@@ -124,86 +99,61 @@ AVX512_INLINE void tile(int P, int V, int RS, const int8_t *base, size_t groups,
         }
 }
 
-/* tile_<P>x<V>_<RS>: the instances used. */
-#define TILE(P, V, RS)                                                                                       \
-    AVX512 static void tile_##P##x##V##_##RS(const int8_t *base, size_t groups, size_t gb, size_t n,         \
-                                             const split_block *sb, const int32_t *sumhi,                    \
-                                             const int32_t *rowsum, size_t r0, size_t rows, int first,       \
-                                             int64_t *acc, size_t ldacc) {                                   \
-        tile(P, V, RS, base, groups, gb, n, sb, sumhi, rowsum, r0, rows, first, acc, ldacc);                 \
+#define TILE(P, V)                                                                                           \
+    AVX512 static void tile_##P##x##V(const int8_t *base, size_t groups, size_t gb, size_t n,                \
+                                      const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows,   \
+                                      int first, int64_t *acc, size_t ldacc) {                               \
+        tile(P, V, base, groups, gb, n, sb, sumhi, r0, rows, first, acc, ldacc);                             \
     }
-TILE(4, 1, 0)
-TILE(1, 1, 0)
-TILE(2, 4, 0)
-TILE(1, 4, 0)
-TILE(4, 1, 1)
-TILE(1, 1, 1)
-TILE(2, 4, 1)
-TILE(1, 4, 1)
+TILE(4, 1)
+TILE(1, 1)
+TILE(2, 4)
+TILE(1, 4)
 
 /* Rows with no columns: every sum is 0. */
 static void zero_rows(int64_t *acc, size_t rows) { memset(acc, 0, rows * sizeof(int64_t)); }
 
 /* One vector: block after block, split once, then four panels (64 rows) at a time. */
 AVX512 static void one_vector(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
-                              const int16_t *q, const int32_t *rowsum, int64_t *acc) {
+                              const int16_t *q, int64_t *acc) {
     size_t panels = lstm_r16(rows) / 16;
-    int rs = rowsum && g1 - g0 <= BLOCK;
     split_block sb;
     if (g1 <= g0) zero_rows(acc, rows);
     for (size_t gb = g0; gb < g1; gb += BLOCK) {
         size_t n = g1 - gb < BLOCK ? g1 - gb : BLOCK, p = 0;
-        int32_t sumhi = split(q + (gb - g0) * 4, n, &sb, rs);
-        int first = gb == g0;
-        if (rs) {
-            for (; p + 4 <= panels; p += 4)
-                tile_4x1_1(w + p * groups * 64, groups, gb, n, &sb, &sumhi, rowsum, p * 16, rows, first, acc, 0);
-            for (; p < panels; p++)
-                tile_1x1_1(w + p * groups * 64, groups, gb, n, &sb, &sumhi, rowsum, p * 16, rows, first, acc, 0);
-        } else {
-            for (; p + 4 <= panels; p += 4)
-                tile_4x1_0(w + p * groups * 64, groups, gb, n, &sb, &sumhi, rowsum, p * 16, rows, first, acc, 0);
-            for (; p < panels; p++)
-                tile_1x1_0(w + p * groups * 64, groups, gb, n, &sb, &sumhi, rowsum, p * 16, rows, first, acc, 0);
-        }
+        int32_t sumhi = split(q + (gb - g0) * 4, n, &sb);
+        for (; p + 4 <= panels; p += 4)
+            tile_4x1(w + p * groups * 64, groups, gb, n, &sb, &sumhi, p * 16, rows, gb == g0, acc, 0);
+        for (; p < panels; p++)
+            tile_1x1(w + p * groups * 64, groups, gb, n, &sb, &sumhi, p * 16, rows, gb == g0, acc, 0);
     }
 }
 
 AVX512 void lstm_s16_gemv_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
-                                 const int16_t *q, const int32_t *rowsum, int64_t *acc) {
-    one_vector(w, rows, groups, g0, g1, q, rowsum, acc);
+                                 const int16_t *q, int64_t *acc) {
+    one_vector(w, rows, groups, g0, g1, q, acc);
 }
 
 /* Four vectors at a time: per block, the four are split once, then every pair of panels (its block of
  * weights, 16 KiB at most, stays in L1 for the four) feeds all four; the other vectors one by one. */
 AVX512 void lstm_s16_gemm_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                                 const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc) {
+                                 const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     size_t panels = lstm_r16(rows) / 16, i = 0;
-    int rs = rowsum && g1 - g0 <= BLOCK;
     split_block sb[4];
     int32_t sumhi[4];
     for (; i + 4 <= n; i += 4) {
-        int64_t *out = acc + i * ldacc;
         if (g1 <= g0)
-            for (size_t v = 0; v < 4; v++) zero_rows(out + v * ldacc, rows);
+            for (size_t v = 0; v < 4; v++) zero_rows(acc + (i + v) * ldacc, rows);
         for (size_t gb = g0; gb < g1; gb += BLOCK) {
             size_t nb = g1 - gb < BLOCK ? g1 - gb : BLOCK, p = 0;
-            int first = gb == g0;
-            for (size_t v = 0; v < 4; v++) sumhi[v] = split(q + (i + v) * ldq + (gb - g0) * 4, nb, &sb[v], rs);
-            if (rs) {
-                for (; p + 2 <= panels; p += 2)
-                    tile_2x4_1(w + p * groups * 64, groups, gb, nb, sb, sumhi, rowsum, p * 16, rows, first, out, ldacc);
-                for (; p < panels; p++)
-                    tile_1x4_1(w + p * groups * 64, groups, gb, nb, sb, sumhi, rowsum, p * 16, rows, first, out, ldacc);
-            } else {
-                for (; p + 2 <= panels; p += 2)
-                    tile_2x4_0(w + p * groups * 64, groups, gb, nb, sb, sumhi, rowsum, p * 16, rows, first, out, ldacc);
-                for (; p < panels; p++)
-                    tile_1x4_0(w + p * groups * 64, groups, gb, nb, sb, sumhi, rowsum, p * 16, rows, first, out, ldacc);
-            }
+            for (size_t v = 0; v < 4; v++) sumhi[v] = split(q + (i + v) * ldq + (gb - g0) * 4, nb, &sb[v]);
+            for (; p + 2 <= panels; p += 2)
+                tile_2x4(w + p * groups * 64, groups, gb, nb, sb, sumhi, p * 16, rows, gb == g0, acc + i * ldacc, ldacc);
+            for (; p < panels; p++)
+                tile_1x4(w + p * groups * 64, groups, gb, nb, sb, sumhi, p * 16, rows, gb == g0, acc + i * ldacc, ldacc);
         }
     }
-    for (; i < n; i++) one_vector(w, rows, groups, g0, g1, q + i * ldq, rowsum, acc + i * ldacc);
+    for (; i < n; i++) one_vector(w, rows, groups, g0, g1, q + i * ldq, acc + i * ldacc);
 }
 
 #else

@@ -49,14 +49,12 @@ static void panel(const int8_t *p, size_t g0, size_t g1, const int16_t *q, int64
 }
 
 void lstm_s16_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                            const int32_t *rowsum, int64_t *acc) {
-    (void)rowsum; /* signed products: no offset to correct */
+                            int64_t *acc) {
     for (size_t r0 = 0; r0 < rows; r0 += 16) panel(w + (r0 / 16) * groups * 64, g0, g1, q, acc + r0, rows - r0);
 }
 
 void lstm_s16_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                            const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc) {
-    (void)rowsum;
+                            const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     for (size_t r0 = 0; r0 < rows; r0 += 16)
         for (size_t i = 0; i < n; i++)
             panel(w + (r0 / 16) * groups * 64, g0, g1, q + i * ldq, acc + i * ldacc + r0, rows - r0);

@@ -7,8 +7,7 @@
 #include "kernels_arm.h"
 
 void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                       const int32_t *rowsum, int64_t *acc) {
-    (void)rowsum; /* exact int32 blocks of signed products: no offset to correct */
+                       int64_t *acc) {
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
         const int8_t *panel = w + (r0 / 16) * groups * 64;
         int64_t sum[16] = {0};
@@ -35,25 +34,25 @@ void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, s
 }
 
 void lstm_s16_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_t, size_t, const int16_t *,
-                                           const int32_t *, int64_t *),
+                                           int64_t *),
                               const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                              const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc) {
+                              const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     size_t full = rows / 16 * 16;
     int64_t tail[16];
     for (size_t i = 0; i < n; i++) {
         int64_t *out = acc + i * ldacc;
         if (full == rows) {
-            gemv(w, rows, groups, g0, g1, q + i * ldq, rowsum, out);
+            gemv(w, rows, groups, g0, g1, q + i * ldq, out);
             continue;
         }
         /* the kernel writes whole panels: run the last, partial panel into a 16-row buffer */
-        if (full) gemv(w, full, groups, g0, g1, q + i * ldq, rowsum, out);
-        gemv(w + full * groups * 4, rows - full, groups, g0, g1, q + i * ldq, rowsum ? rowsum + full : NULL, tail);
+        if (full) gemv(w, full, groups, g0, g1, q + i * ldq, out);
+        gemv(w + full * groups * 4, rows - full, groups, g0, g1, q + i * ldq, tail);
         memcpy(out + full, tail, (rows - full) * sizeof(int64_t));
     }
 }
 
 void lstm_s16_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                       const int16_t *q, size_t ldq, const int32_t *rowsum, int64_t *acc, size_t ldacc) {
-    lstm_s16_gemm_by_vectors(lstm_s16_gemv_ref, w, rows, groups, g0, g1, n, q, ldq, rowsum, acc, ldacc);
+                       const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
+    lstm_s16_gemm_by_vectors(lstm_s16_gemv_ref, w, rows, groups, g0, g1, n, q, ldq, acc, ldacc);
 }

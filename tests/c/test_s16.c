@@ -3,9 +3,8 @@
  *  - sums equal an independent plain int64 loop exactly, for random and extreme matrices, partial panels,
  *    column ranges [g0, g1) crossing the int32 block boundary (LSTM_S16_BLOCK_GROUPS), several vectors;
  *    gemm_s16 writes only rows < rows (sentinels past them stay);
- *  - with and without the row sums (int8-a16 layers pass them, int16x8 layers NULL), activations also among
- *    the byte-split kernels' edges (-32768, -256, -1, 255, 256, ...); one whole int32 block at the extremes
- *    (|sum| = 127 * 32768 * 512, just under 2^31);
+ *  - activations also among the byte-split kernel's edges (-32768, -256, -1, 255, 256, ...); one whole
+ *    int32 block at the extremes (|sum| = 127 * 32768 * 512, just under 2^31);
  *  - the overflow bound: max-magnitude weights (+-127) and activations (+-32767) at the largest column count
  *    a valid model can have (a bidirectional layer's input 2 * 65535 -> 131072 columns) give the exact
  *    sum (about 5.5e11, 2^39: far past int32) on every ISA;
@@ -59,15 +58,6 @@ static int16_t *make_q(rng *r, size_t n, int kind) {
     return q;
 }
 
-/* rowsum[r] = sum of W[r][k] over the columns of groups [g0, g1) (what an int8-a16 layer stores). */
-static int32_t *make_rowsum(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1) {
-    int32_t *s = (int32_t *)xmalloc((rows + 1) * sizeof(int32_t));
-    for (size_t r = 0; r < rows; r++) {
-        s[r] = 0;
-        for (size_t k = 4 * g0; k < 4 * g1; k++) s[r] += w[at(r, k, groups)];
-    }
-    return s;
-}
 
 /* The independent sums: one int64 accumulation per row, column by column. */
 static void plain_sums(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
@@ -91,7 +81,6 @@ static void test_sums_match_plain_loop(void) {
             size_t width = 4 * (g1 - g0), nv = 5, ldq = width + 4, ldacc = rows + 3;
             int8_t *w = make_w(&r, rows, groups, kind == 4 ? 0 : kind);
             int16_t *q = make_q(&r, nv * ldq, kind);
-            int32_t *rowsum = make_rowsum(w, rows, groups, g0, g1);
             int64_t *want = (int64_t *)xmalloc(nv * ldacc * sizeof(int64_t));
             int64_t *got = (int64_t *)xmalloc((nv * ldacc + pr) * sizeof(int64_t));
             for (size_t i = 0; i < nv * ldacc; i++) want[i] = -7;
@@ -101,26 +90,23 @@ static void test_sums_match_plain_loop(void) {
                 const lstm_kernels *k = lstm_kernels_for(isas[s]);
                 test_context("%s rows %lu groups %lu [%lu, %lu) kind %d", lstm_isa_name(isas[s]), (unsigned long)rows,
                              (unsigned long)groups, (unsigned long)g0, (unsigned long)g1, kind);
-                for (int rs = 0; rs < 2; rs++) { /* without row sums (int16x8 layers) and with them (int8-a16) */
-                    const int32_t *sums = rs ? rowsum : NULL;
-                    k->gemv_s16(w, rows, groups, g0, g1, q, sums, got); /* room for r16(rows) */
-                    CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
-                    for (size_t n = 1; n <= nv; n++) {
-                        for (size_t i = 0; i < nv * ldacc; i++) got[i] = -7;
-                        k->gemm_s16(w, rows, groups, g0, g1, n, q, ldq, sums, got, ldacc);
-                        CHECK(memcmp(got, want, n * ldacc * sizeof(int64_t)) == 0); /* sentinels past rows kept */
-                        for (size_t i = n * ldacc; i < nv * ldacc; i++) CHECK(got[i] == -7);
-                    }
+                k->gemv_s16(w, rows, groups, g0, g1, q, got); /* room for r16(rows) */
+                CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
+                for (size_t n = 1; n <= nv; n++) {
+                    for (size_t i = 0; i < nv * ldacc; i++) got[i] = -7;
+                    k->gemm_s16(w, rows, groups, g0, g1, n, q, ldq, got, ldacc);
+                    CHECK(memcmp(got, want, n * ldacc * sizeof(int64_t)) == 0); /* sentinels past rows kept */
+                    for (size_t i = n * ldacc; i < nv * ldacc; i++) CHECK(got[i] == -7);
                 }
             }
-            free(w), free(q), free(want), free(got), free(rowsum);
+            free(w), free(q), free(want), free(got);
         }
     test_context("");
 }
 
 /* One whole int32 block (LSTM_S16_BLOCK_GROUPS groups, 512 columns) at the extremes: weights all +127 or
- * all -127, activations all -32768 or +32767, so |sum| reaches 127 * 32768 * 512 = 2 130 706 432, just
- * under 2^31 (the byte-split kernels combine 256 hi + lo in int32 per block); with and without row sums. */
+ * all -127, activations all -32768, +32767, -256 or 255, so |sum| reaches 127 * 32768 * 512 = 2 130 706 432,
+ * just under 2^31 (the byte-split kernel combines 256 hi + lo in int32 per block), 4 vectors at once. */
 static void test_block_extremes(void) {
     const size_t groups = LSTM_S16_BLOCK_GROUPS, cols = 4 * groups, rows = 20;
     static const int16_t qs[] = {-32768, 32767, -256, 255};
@@ -130,7 +116,6 @@ static void test_block_extremes(void) {
             int8_t *w = make_w(&r, rows, groups, wk);
             int16_t *q = (int16_t *)xmalloc(4 * cols * sizeof(int16_t));
             for (size_t k = 0; k < 4 * cols; k++) q[k] = qs[qi];
-            int32_t *rowsum = make_rowsum(w, rows, groups, 0, groups);
             int64_t want[4 * 20], got[4 * 32];
             for (size_t v = 0; v < 4; v++) plain_sums(w, rows, groups, 0, groups, q + v * cols, want + v * rows);
             CHECK(want[0] == (int64_t)(wk == 2 ? 127 : -127) * qs[qi] * (int64_t)cols);
@@ -138,15 +123,12 @@ static void test_block_extremes(void) {
                 if (!lstm_isa_supported(isas[s])) continue;
                 const lstm_kernels *k = lstm_kernels_for(isas[s]);
                 test_context("%s, weights %d, q %d", lstm_isa_name(isas[s]), wk == 2 ? 127 : -127, qs[qi]);
-                for (int rs = 0; rs < 2; rs++) {
-                    const int32_t *sums = rs ? rowsum : NULL;
-                    k->gemv_s16(w, rows, groups, 0, groups, q, sums, got);
-                    CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
-                    k->gemm_s16(w, rows, groups, 0, groups, 4, q, cols, sums, got, rows);
-                    CHECK(memcmp(got, want, 4 * rows * sizeof(int64_t)) == 0);
-                }
+                k->gemv_s16(w, rows, groups, 0, groups, q, got);
+                CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
+                k->gemm_s16(w, rows, groups, 0, groups, 4, q, cols, got, rows);
+                CHECK(memcmp(got, want, 4 * rows * sizeof(int64_t)) == 0);
             }
-            free(w), free(q), free(rowsum);
+            free(w), free(q);
         }
     test_context("");
 }
@@ -162,7 +144,6 @@ static void test_overflow_bound(void) {
             size_t rows = row_counts[rc];
             int8_t *w = make_w(&r, rows, groups, kind == 4 ? 1 : kind);
             int16_t *q = make_q(&r, cols * 2, 2);
-            int32_t *rowsum = make_rowsum(w, rows, groups, 0, groups);
             if (kind == 4) /* q = 32767 * sign(w) on row 0, -32767 * sign(w) on the second vector */
                 for (size_t k = 0; k < cols; k++) {
                     int s = w[at(0, k, groups)] > 0 ? 1 : -1;
@@ -179,15 +160,12 @@ static void test_overflow_bound(void) {
                 if (!lstm_isa_supported(isas[s])) continue;
                 const lstm_kernels *k = lstm_kernels_for(isas[s]);
                 test_context("%s, %lu rows, kind %d", lstm_isa_name(isas[s]), (unsigned long)rows, kind);
-                for (int rs = 0; rs < 2; rs++) {
-                    const int32_t *sums = rs ? rowsum : NULL;
-                    k->gemv_s16(w, rows, groups, 0, groups, q, sums, got);
-                    CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
-                    k->gemm_s16(w, rows, groups, 0, groups, 2, q, cols, sums, got, rows);
-                    CHECK(memcmp(got, want, 2 * rows * sizeof(int64_t)) == 0);
-                }
+                k->gemv_s16(w, rows, groups, 0, groups, q, got);
+                CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
+                k->gemm_s16(w, rows, groups, 0, groups, 2, q, cols, got, rows);
+                CHECK(memcmp(got, want, 2 * rows * sizeof(int64_t)) == 0);
             }
-            free(w), free(q), free(want), free(got), free(rowsum);
+            free(w), free(q), free(want), free(got);
         }
     /* one int32 block at its limit: 512 columns of 127 x 32767 = 2130641408, the largest block sum */
     CHECK((int64_t)127 * 32767 * 4 * LSTM_S16_BLOCK_GROUPS <= 2147483647);

@@ -163,7 +163,7 @@ int count_int16x8(lstm_isa isa, const unsigned char *model, size_t len, const fl
     report(isa_name, dt, H, "products", t, weights);
     const int32_t *sum_x = ax32, *sum_h = ah32;
 #else
-    MEASURE(t, (kt->gemv_s16(w, H4, groups, 0, gx, xq, NULL, ax), kt->gemv_s16(w, H4, groups, gx, groups, hq, NULL, ah)));
+    MEASURE(t, (kt->gemv_s16(w, H4, groups, 0, gx, xq, ax), kt->gemv_s16(w, H4, groups, gx, groups, hq, ah)));
     report(isa_name, dt, H, "products", t, weights);
     const int64_t *sum_x = ax, *sum_h = ah;
 #endif
