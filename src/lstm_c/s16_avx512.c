@@ -79,6 +79,7 @@ AVX512_INLINE void tile(int P, int V, int PF, const int8_t *base, size_t groups,
         __m512i start = _mm512_set1_epi32(-128 * sumhi[v]);
         UNROLL for (int p = 0; p < P; p++) ah[p][v] = start, al[p][v] = _mm512_setzero_si512();
     }
+#pragma GCC unroll 2 /* two groups per iteration: 1.66x gemv_s8's time instead of 1.90x at H = 64 */
     for (size_t g = 0; g < n; g++) {
         __m512i bh[4], bl[4];
         UNROLL for (int v = 0; v < V; v++) bh[v] = lanes(sb[v].hi, g), bl[v] = lanes(sb[v].lo, g);
