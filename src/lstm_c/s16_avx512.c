@@ -10,9 +10,9 @@
  * The second sum's excess 128 * sum hi is the same for every row (a property of the vector, not of the
  * weights, so no row sums are needed): its accumulator starts at -128 * sum hi. Per block of at most
  * LSTM_S16_BLOCK_GROUPS groups (512 columns) the row's sum is then 256 * hi_acc + lo_acc in int32, exact:
- * |hi_acc| <= 127 * 128 * 512 < 2^23, |lo_acc| <= 127 * 255 * 512 < 2^24, and the block's true sum
- * |sum w * q| <= 127 * 32768 * 512 = 2 130 706 432 < 2^31 (model.c rejects weight -128); wrapping int32
- * arithmetic gives it exactly. The block sums are sign-extended and added into the int64 outputs.
+ * |hi_acc| <= 127 * 128 * 512 < 2^23 at the end (< 2^25 while it runs), |lo_acc| <= 127 * 255 * 512 < 2^24,
+ * and 256 * hi_acc as well as the block's true sum |sum w * q| are <= 127 * 32768 * 512 = 2 130 706 432
+ * < 2^31 (model.c rejects weight -128): no int32 operation overflows. The block sums are sign-extended and added into the int64 outputs.
  * The bytes are split once per block and vector into a stack buffer (1 KiB per vector) and reused by every
  * panel. Integer sums: the reference's, bit for bit. */
 #include "kernels.h"
@@ -28,7 +28,7 @@
 #define BLOCK LSTM_S16_BLOCK_GROUPS /* groups per split block and per int32 sum */
 #define BLOCK_COLS (4 * BLOCK)
 
-/* One block of a vector split into bytes: hi[k] = q[k] >> 8, lo[k] = q[k] & 255, and sum_k hi[k]. */
+/* One block of a vector split into bytes: hi[k] = q[k] >> 8, lo[k] = q[k] & 255. */
 typedef struct {
     int8_t hi[BLOCK_COLS];
     uint8_t lo[BLOCK_COLS];
