@@ -3,6 +3,8 @@
  *  - sums equal an independent plain int64 loop exactly, for random and extreme matrices, partial panels,
  *    column ranges [g0, g1) crossing the int32 block boundary (LSTM_S16_BLOCK_GROUPS), several vectors;
  *    gemm_s16 writes only rows < rows (sentinels past them stay);
+ *  - activations also among the byte-split kernel's edges (-32768, -256, -1, 255, 256, ...); one whole
+ *    int32 block at the extremes (|sum| = 127 * 32768 * 512, just under 2^31);
  *  - the overflow bound: max-magnitude weights (+-127) and activations (+-32767) at the largest column count
  *    a valid model can have (a bidirectional layer's input 2 * 65535 -> 131072 columns) give the exact
  *    sum (about 5.5e11, 2^39: far past int32) on every ISA;
@@ -41,14 +43,21 @@ static int8_t *make_w(rng *r, size_t rows, size_t groups, int kind) {
     return w;
 }
 
-/* kind 0: random in [-32767, 32767]; 1: +-32767; 2: all +32767; 3: all -32767. */
+/* The byte-split kernels' edges (q = 256 hi + lo, s16_avx512.c): hi = -128, -1, 0, 127 with lo = 0, 255. */
+static const int16_t edges[] = {-32768, -32767, -256, -255, -1, 0, 1, 255, 256, 32512, 32767, -129};
+#define N_EDGES (sizeof edges / sizeof edges[0])
+
+/* kind 0: random in [-32767, 32767]; 1: +-32767; 2: all +32767; 3: all -32767; 4: random among `edges`
+ * (-32768 included: int16x8 inputs reach it). */
 static int16_t *make_q(rng *r, size_t n, int kind) {
     int16_t *q = (int16_t *)xmalloc(n * sizeof(int16_t));
     for (size_t i = 0; i < n; i++)
-        q[i] = (int16_t)(kind == 2 ? 32767 : kind == 3 ? -32767 : kind == 1 ? ((rng_next(r) & 1) ? 32767 : -32767)
-                                                                         : (int)(rng_next(r) % 65535) - 32767);
+        q[i] = (int16_t)(kind == 4 ? edges[rng_next(r) % N_EDGES]
+                         : kind == 2 ? 32767 : kind == 3 ? -32767 : kind == 1 ? ((rng_next(r) & 1) ? 32767 : -32767)
+                                                                              : (int)(rng_next(r) % 65535) - 32767);
     return q;
 }
+
 
 /* The independent sums: one int64 accumulation per row, column by column. */
 static void plain_sums(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
@@ -66,11 +75,11 @@ static void test_sums_match_plain_loop(void) {
                                        {80, 257}, {17, 300}, {1024, 74}};
     rng r = {777};
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
-        for (int kind = 0; kind < 4; kind++) {
+        for (int kind = 0; kind < 5; kind++) { /* weights of kind 4: random, as kind 0 */
             size_t rows = shapes[sh][0], groups = shapes[sh][1], pr = lstm_r16(rows);
             size_t g0 = groups > 2 ? rng_next(&r) % (groups / 2) : 0, g1 = groups - (groups > 3 ? rng_next(&r) % 2 : 0);
             size_t width = 4 * (g1 - g0), nv = 5, ldq = width + 4, ldacc = rows + 3;
-            int8_t *w = make_w(&r, rows, groups, kind);
+            int8_t *w = make_w(&r, rows, groups, kind == 4 ? 0 : kind);
             int16_t *q = make_q(&r, nv * ldq, kind);
             int64_t *want = (int64_t *)xmalloc(nv * ldacc * sizeof(int64_t));
             int64_t *got = (int64_t *)xmalloc((nv * ldacc + pr) * sizeof(int64_t));
@@ -91,6 +100,35 @@ static void test_sums_match_plain_loop(void) {
                 }
             }
             free(w), free(q), free(want), free(got);
+        }
+    test_context("");
+}
+
+/* One whole int32 block (LSTM_S16_BLOCK_GROUPS groups, 512 columns) at the extremes: weights all +127 or
+ * all -127, activations all -32768, +32767, -256 or 255, so |sum| reaches 127 * 32768 * 512 = 2 130 706 432,
+ * just under 2^31 (the byte-split kernel combines 256 hi + lo in int32 per block), 4 vectors at once. */
+static void test_block_extremes(void) {
+    const size_t groups = LSTM_S16_BLOCK_GROUPS, cols = 4 * groups, rows = 20;
+    static const int16_t qs[] = {-32768, 32767, -256, 255};
+    rng r = {99};
+    for (int wk = 2; wk <= 3; wk++)
+        for (size_t qi = 0; qi < sizeof qs / sizeof qs[0]; qi++) {
+            int8_t *w = make_w(&r, rows, groups, wk);
+            int16_t *q = (int16_t *)xmalloc(4 * cols * sizeof(int16_t));
+            for (size_t k = 0; k < 4 * cols; k++) q[k] = qs[qi];
+            int64_t want[4 * 20], got[4 * 32];
+            for (size_t v = 0; v < 4; v++) plain_sums(w, rows, groups, 0, groups, q + v * cols, want + v * rows);
+            CHECK(want[0] == (int64_t)(wk == 2 ? 127 : -127) * qs[qi] * (int64_t)cols);
+            for (size_t s = 0; s < N_ISAS; s++) {
+                if (!lstm_isa_supported(isas[s])) continue;
+                const lstm_kernels *k = lstm_kernels_for(isas[s]);
+                test_context("%s, weights %d, q %d", lstm_isa_name(isas[s]), wk == 2 ? 127 : -127, qs[qi]);
+                k->gemv_s16(w, rows, groups, 0, groups, q, got);
+                CHECK(memcmp(got, want, rows * sizeof(int64_t)) == 0);
+                k->gemm_s16(w, rows, groups, 0, groups, 4, q, cols, got, rows);
+                CHECK(memcmp(got, want, 4 * rows * sizeof(int64_t)) == 0);
+            }
+            free(w), free(q);
         }
     test_context("");
 }
@@ -239,6 +277,7 @@ static void test_panel_armv6m(void) {
 
 int main(void) {
     run_test("sums_match_plain_loop", test_sums_match_plain_loop);
+    run_test("block_extremes", test_block_extremes);
     run_test("overflow_bound", test_overflow_bound);
     run_test("quantize16", test_quantize16);
     run_test("q16_gates", test_q16_gates);
