@@ -45,7 +45,7 @@ LSTM_DECLARE_ISA_KERNELS(avx512)
 #if defined(__linux__) && !defined(LSTM_NO_AMX) &&                                                            \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define LSTM_HAVE_AMX_KERNELS 1
-/* gemm_s8 on AMX tiles (TDPBSSD); fewer than 4 vectors, or no columns, go to lstm_s8_gemm_avx512. */
+/* gemm_s8 on AMX tiles (TDPBSSD); one vector, or no columns, go to lstm_s8_gemm_avx512. */
 void lstm_s8_gemm_amx(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, const int8_t *q,
                       size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
 #endif
