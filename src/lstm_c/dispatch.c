@@ -60,11 +60,10 @@ static const lstm_kernels avx2_kernels = LSTM_TABLE(avx2, avx2, avx2, avx2);
 static const lstm_kernels avx512_kernels = LSTM_TABLE(avx512, avx512, avx512, avx512);
 #endif
 #ifdef LSTM_HAVE_AMX_KERNELS
-/* The AVX-512 VNNI table with the batched int8 x int8 product on AMX tiles; the one-vector product (AMX
- * gains nothing at n = 1, docs/amx.md) and the int8 x int16 ones stay AVX-512 (aliases). */
+/* The AVX-512 VNNI table with the batched products (int8 x int8, int8 x int16) on AMX tiles; the
+ * one-vector products stay AVX-512 (aliases: AMX gains nothing at n = 1, docs/amx.md). */
 #define lstm_s8_gemv_amx lstm_s8_gemv_avx512
 #define lstm_s16_gemv_amx lstm_s16_gemv_avx512
-#define lstm_s16_gemm_amx lstm_s16_gemm_avx512
 static const lstm_kernels amx_kernels = LSTM_TABLE(avx512, avx512, amx, avx512);
 #endif
 
