@@ -48,8 +48,8 @@ LSTM_DECLARE_ISA_KERNELS(avx512)
 /* gemm_s8 on AMX tiles (TDPBSSD); one vector, or no columns, go to lstm_s8_gemm_avx512. */
 void lstm_s8_gemm_amx(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, const int8_t *q,
                       size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
-/* gemm_s16 on AMX tiles (activations split into high and low bytes, s16_amx.c); one vector, or no columns,
- * go to lstm_s16_gemm_avx512. */
+/* gemm_s16 on AMX tiles (activations split into high and low bytes, s16_amx.c); fewer than 5 vectors, or
+ * no columns, go to lstm_s16_gemm_avx512. */
 void lstm_s16_gemm_amx(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                        const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 #endif

@@ -1,6 +1,7 @@
 /* test_amx.c - the AMX table's batched products (gemm_s8 and gemm_s16 of LSTM_ISA_AMX_INT8, s8_amx.c and
  * s16_amx.c) against the reference, bit for bit, over the shapes that exercise their edges:
- *  - n = 1 .. 40 vectors: the AVX-512 path at 1, whole and partial A tiles (n % 16), odd block counts;
+ *  - n = 1 .. 40 vectors: the AVX-512 paths (gemm_s8 at 1, gemm_s16 below 5), whole and partial A tiles
+ *    (n % 16), odd block counts;
  *  - rows not a multiple of 16 (the last panel through a buffer: entries past `rows` must stay sentinels);
  *  - column-group ranges [g0, g1) of 1 .. 70 groups: K tails (not a multiple of 16 groups), g0 > 0 (the
  *    h part of a [W_ih | W_hh] matrix), g1 < groups (its x part), g0 == g1;
