@@ -7,10 +7,11 @@
  * TDPBSSD multiplies signed by signed bytes: no +128 offset and no rowsum correction (the AVX-512 VNNI
  * kernel needs both); the sums are exact integers, the same bits as every other table.
  *
- * Tiles: 0, 1 accumulators (2 blocks of 16 vectors x one panel); 2, 3 their activations over 64 columns;
- * 4 the panel's 64 columns; 5, 6, 7 the same for the last kt < 16 groups (a K tail, its own shapes: no
- * padding and no copies, every load stays inside the caller's arrays). A call configures the tiles once for
- * its blocks of 16 vectors and once more for a last block of n % 16, and releases them before it returns. */
+ * Tiles (configure): accumulators 0-3 for 2 blocks of 16 vectors x 2 panels, activations 4, 5, weights 6,
+ * 7. The whole chunks of 16 groups are one pass; a K tail of fewer groups is a second pass with tiles of its
+ * width, which loads the first pass's sums back; a last block of n % 16 vectors has tiles of that many rows.
+ * No padding, no copies of the operands: every tile load stays inside the caller's arrays. A call releases
+ * the tiles before it returns. */
 #include "kernels.h"
 #ifdef LSTM_HAVE_X86_KERNELS
 #include "kernels_x86.h"
