@@ -132,7 +132,7 @@ AMX static void pass(const int8_t *w, size_t rows, size_t groups, size_t g0, siz
     if (r0 < rows) {
         const int8_t *panel = w + (r0 / 16) * pstride;
         size_t used = (rows - r0) * sizeof(int32_t);
-        int32_t part[16 * 16];
+        int32_t part[16 * 16] = {0}; /* columns past rows: loaded and stored, never copied out */
         for (size_t i = i0; i < end; i += m) {
             if (accumulate)
                 for (size_t v = 0; v < m; v++) memcpy(part + 16 * v, acc + (i + v) * ldacc + r0, used);
