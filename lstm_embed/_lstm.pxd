@@ -54,6 +54,7 @@ cdef extern from "lstm.h" nogil:
         LSTM_ISA_NEON_DOT
         LSTM_ISA_CORTEX_M_DSP
         LSTM_ISA_BLAS
+        LSTM_ISA_AMX_INT8
 
     int lstm_isa_supported(lstm_isa isa)
     lstm_isa lstm_isa_best()

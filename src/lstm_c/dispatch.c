@@ -1,5 +1,8 @@
 /* dispatch.c - which instruction sets this build and CPU can run, and the kernel table of each: the one
  * place where kernels are chosen (a model picks its table when it is opened). */
+#if defined(__linux__) && defined(__x86_64__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1 /* syscall(): the AMX permission request below */
+#endif
 #include "kernels.h"
 #include "lstm.h"
 
@@ -7,6 +10,12 @@
 #include "kernels_x86.h"
 #endif
 #include "kernels_arm.h"
+
+#ifdef LSTM_HAVE_AMX_KERNELS
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__linux__) && (defined(LSTM_HAVE_NEON_DOT_KERNELS) || (defined(LSTM_NEON32) && !defined(__ARM_NEON)))
 #include <sys/auxv.h>
@@ -49,6 +58,13 @@ static const lstm_kernels blas_kernels = LSTM_TABLE(cblas, ref, ref, ref);
 #ifdef LSTM_HAVE_X86_KERNELS
 static const lstm_kernels avx2_kernels = LSTM_TABLE(avx2, avx2, avx2, avx2);
 static const lstm_kernels avx512_kernels = LSTM_TABLE(avx512, avx512, avx512, avx512);
+#endif
+#ifdef LSTM_HAVE_AMX_KERNELS
+/* The AVX-512 VNNI table with the batched products (int8 x int8, int8 x int16) on AMX tiles; the
+ * one-vector products stay AVX-512 (aliases: AMX gains nothing at n = 1, docs/amx.md). */
+#define lstm_s8_gemv_amx lstm_s8_gemv_avx512
+#define lstm_s16_gemv_amx lstm_s16_gemv_avx512
+static const lstm_kernels amx_kernels = LSTM_TABLE(avx512, avx512, amx, avx512);
 #endif
 
 #ifdef LSTM_HAVE_NEON_KERNELS
@@ -98,6 +114,31 @@ static int arm_has(lstm_isa isa) {
 }
 #endif
 
+#ifdef LSTM_HAVE_AMX_KERNELS
+#define LSTM_ARCH_GET_XCOMP_PERM 0x1022
+#define LSTM_ARCH_REQ_XCOMP_PERM 0x1023
+#define LSTM_XFEATURE_XTILEDATA 18
+
+/* AMX-TILE and AMX-INT8 (CPUID 7.0:EDX bits 24, 25), the tile state enabled by the OS (XCR0 bits 17, 18),
+ * and the tile data permitted to this process: Linux raises SIGILL on the first tile instruction until the
+ * process has asked (arch_prctl ARCH_REQ_XCOMP_PERM, Linux 5.16+). The request is process-wide, idempotent
+ * and made here, never in a step path; where it is refused (older kernel, seccomp, a sigaltstack too small
+ * for the larger signal frame) AMX is unsupported. */
+static int amx_usable(void) {
+    unsigned a, b, c, d, xcr0_lo, xcr0_hi;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0; /* OSXSAVE: XGETBV available */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || ((d >> 24) & 3) != 3) return 0;
+    __asm__ __volatile__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    (void)xcr0_hi;
+    if (((xcr0_lo >> 17) & 3) != 3) return 0;
+    unsigned long permitted = 0;
+    if (syscall(SYS_arch_prctl, LSTM_ARCH_GET_XCOMP_PERM, &permitted) == 0 &&
+        ((permitted >> LSTM_XFEATURE_XTILEDATA) & 1))
+        return 1;
+    return syscall(SYS_arch_prctl, LSTM_ARCH_REQ_XCOMP_PERM, LSTM_XFEATURE_XTILEDATA) == 0;
+}
+#endif
+
 #ifdef LSTM_HAVE_X86_KERNELS
 static int x86_has(lstm_isa isa) {
     __builtin_cpu_init();
@@ -107,6 +148,9 @@ static int x86_has(lstm_isa isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vnni");
+#ifdef LSTM_HAVE_AMX_KERNELS
+    case LSTM_ISA_AMX_INT8: return x86_has(LSTM_ISA_AVX512_VNNI) && amx_usable();
+#endif
     default: return 0;
     }
 }
@@ -119,6 +163,9 @@ int lstm_isa_supported(lstm_isa isa) {
 #ifdef LSTM_HAVE_X86_KERNELS
     case LSTM_ISA_AVX2:
     case LSTM_ISA_AVX512_VNNI: return x86_has(isa);
+#endif
+#ifdef LSTM_HAVE_AMX_KERNELS
+    case LSTM_ISA_AMX_INT8: return x86_has(isa);
 #endif
 #ifdef LSTM_HAVE_NEON_KERNELS
     case LSTM_ISA_NEON:
@@ -135,7 +182,7 @@ int lstm_isa_supported(lstm_isa isa) {
 }
 
 lstm_isa lstm_isa_best(void) {
-    static const lstm_isa order[] = {LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2, LSTM_ISA_NEON_DOT, LSTM_ISA_NEON,
+    static const lstm_isa order[] = {LSTM_ISA_AMX_INT8, LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2, LSTM_ISA_NEON_DOT, LSTM_ISA_NEON,
                                        LSTM_ISA_CORTEX_M_DSP};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (lstm_isa_supported(order[i])) return order[i];
@@ -152,6 +199,7 @@ const char *lstm_isa_name(lstm_isa isa) {
     case LSTM_ISA_NEON_DOT: return "neon_dot";
     case LSTM_ISA_CORTEX_M_DSP: return "cortex_m_dsp";
     case LSTM_ISA_BLAS: return "blas";
+    case LSTM_ISA_AMX_INT8: return "amx_int8";
     }
     return "unknown";
 }
@@ -161,6 +209,9 @@ const lstm_kernels *lstm_kernels_for(lstm_isa isa) {
 #ifdef LSTM_HAVE_X86_KERNELS
     case LSTM_ISA_AVX2: return &avx2_kernels;
     case LSTM_ISA_AVX512_VNNI: return &avx512_kernels;
+#endif
+#ifdef LSTM_HAVE_AMX_KERNELS
+    case LSTM_ISA_AMX_INT8: return &amx_kernels;
 #endif
 #ifdef LSTM_HAVE_NEON_KERNELS
     case LSTM_ISA_NEON: return &neon_kernels;

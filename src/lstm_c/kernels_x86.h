@@ -40,4 +40,18 @@
 LSTM_DECLARE_ISA_KERNELS(avx2)
 LSTM_DECLARE_ISA_KERNELS(avx512)
 
+/* AMX (AMX-TILE, AMX-INT8; s8_amx.c): Linux only (the process must ask the kernel for the tile state,
+ * dispatch.c), compilers that know the instructions (GCC 11, clang 12 and later); LSTM_NO_AMX leaves it out. */
+#if defined(__linux__) && !defined(LSTM_NO_AMX) &&                                                            \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define LSTM_HAVE_AMX_KERNELS 1
+/* gemm_s8 on AMX tiles (TDPBSSD); one vector, or no columns, go to lstm_s8_gemm_avx512. */
+void lstm_s8_gemm_amx(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, const int8_t *q,
+                      size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+/* gemm_s16 on AMX tiles (activations split into high and low bytes, s16_amx.c); fewer than 5 vectors, or
+ * no columns, go to lstm_s16_gemm_avx512. */
+void lstm_s16_gemm_amx(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                       const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+#endif
+
 #endif /* LSTM_KERNELS_X86_H */
