@@ -139,4 +139,108 @@ LSTM_INLINE float lstm_tanh1_branch(float x) {
     return x < 0.0f ? -big : big;
 }
 
+/* ---- The precise elementwise of fp32 layers (issue 14) -------------------------------------------------
+ * sigmoid, tanh and exp in double arithmetic, each rounded once to float at the end: before that rounding
+ * the relative error is below 2^-36 (exp's polynomial: 2^-40.2), so the float result is the correctly
+ * rounded value except when the exact one lies within 2^-12 ulp of a rounding boundary (max 0.5 + 2^-12 ulp
+ * and mean ~0.25 ulp, against 1-2 ulp for the float functions above: tests/c/test_precise.c). Branch-free
+ * and without libm, so the loops over them vectorise (AVX2 4, AVX-512 8 doubles a vector). IEEE double
+ * operations in a fixed order, so every ISA computes the same bits with this code; with x87 excess
+ * precision LSTM_RD rounds where exactness is needed (the rounding constant) and the rest carries more
+ * precision than double, deterministic for that build. */
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0 && FLT_EVAL_METHOD != 1 && FLT_EVAL_METHOD != -1
+LSTM_INLINE double lstm_round_double(double x) {
+    volatile double v = x;
+    return v;
+}
+#define LSTM_RD(x) lstm_round_double(x)
+#else
+#define LSTM_RD(x) (x)
+#endif
+
+/* 1.5 * 2^52: added to a double of magnitude below 2^51, the sum's low bits are the nearest integer */
+#define LSTM_ROUND_MAGIC_D 6755399441055744.0
+
+/* exp(x) = scale (1 + rq) and expm1(x) = (scale - 1) + scale rq, for x in [-700, 700] (the caller clamps):
+ * x = n ln2 + r with |r| <= ln2/2 (r = x - n ln2 rounded: an absolute error below 2^-45 for |n| <= 256, and
+ * none for n = 0), scale = 2^n placed in the exponent bits as lstm_exp_in_range does (t's bits are
+ * 0x4338000000000000 + n, so (bits << 52) + (1023 << 52) = (n + 1023) << 52), and rq = r q(r), q(r) ~
+ * (exp(r) - 1) / r by the degree-7 minimax polynomial (relative error 2^-37.7 with these double
+ * coefficients; Remez on [-ln2/2, ln2/2]), in Estrin's form: its dependency chain is 6 operations deep
+ * against Horner's 14, and these loops are bound by that latency. Written as r q, expm1 keeps its relative
+ * accuracy near 0 (no 1 - exp cancellation). Measured over [-120, 0]: exp 2^-39.0, expm1 2^-37.7. */
+LSTM_INLINE double lstm_exp_parts(double x, double *scale) {
+    const double log2e = 1.4426950408889634, ln2 = 0.6931471805599453;
+    const double c0 = 9.999999999955728e-01, c1 = 5.00000000012053e-01, c2 = 1.666666678535095e-01,
+                 c3 = 4.1666665951442756e-02, c4 = 8.33328375155215e-03, c5 = 1.3888978331311251e-03,
+                 c6 = 1.9907451099083023e-04, c7 = 2.4801568926125298e-05;
+    double t = LSTM_RD(LSTM_RD(x * log2e) + LSTM_ROUND_MAGIC_D);
+    double n = t - LSTM_ROUND_MAGIC_D;
+    double r = x - n * ln2;
+    double r2 = r * r, r4 = r2 * r2;
+    double q = ((c0 + c1 * r) + r2 * (c2 + c3 * r)) + r4 * ((c4 + c5 * r) + r2 * (c6 + c7 * r));
+    uint64_t bits;
+    memcpy(&bits, &t, 8);
+    bits = (bits << 52) + ((uint64_t)1023 << 52);
+    memcpy(scale, &bits, 8);
+    return r * q;
+}
+
+LSTM_INLINE double lstm_exp_d(double x) {
+    double scale, rq = lstm_exp_parts(x, &scale);
+    return scale * rq + scale;
+}
+
+/* 1 / d for d in [1, 2], without a double division (a vector unit's is 3-4 times slower than its float
+ * division per value): the float quotient (relative error < 2^-23) refined by one Newton step in double
+ * (error squared: < 2^-45). */
+LSTM_INLINE double lstm_recip_1_2(double d) {
+    float df = LSTM_R((float)d), one = 1.0f;
+    double y = (double)LSTM_R(one / df);
+    return y + y * (1.0 - d * y);
+}
+
+/* sigmoid(x) in double: e = exp(-|x|) in (0, 1], sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) below (the
+ * denominator in [1, 2] either way). |x| is clamped to 120: sigmoid(-103.98) already rounds to 0 in float
+ * and sigmoid(17.33) to 1. Relative error below 2^-37. */
+LSTM_INLINE double lstm_sigmoid_d(float x) {
+    double a = (double)x;
+    a = a < 0.0 ? -a : a;
+    a = a < 120.0 ? a : 120.0;
+    double e = lstm_exp_d(-a);
+    double r = lstm_recip_1_2(1.0 + e);
+    return x < 0.0f ? e * r : r;
+}
+
+LSTM_INLINE float lstm_sigmoid_p(float x) { return LSTM_R((float)lstm_sigmoid_d(x)); }
+
+/* tanh(a) for a = |x| >= 0 in double: m = expm1(-2a) in (-1, 0], tanh(a) = -m / (2 + m) (the denominator in
+ * [1, 2]); a clamped to 10 (tanh(9.02) rounds to 1 in float). 0 - m, not -m: tanh(+0) = +0. Relative error
+ * below 2^-36, down to denormal a. */
+LSTM_INLINE double lstm_tanh_abs_d(double a) {
+    a = a < 10.0 ? a : 10.0;
+    double scale, rq = lstm_exp_parts(-2.0 * a, &scale);
+    double m = (scale - 1.0) + scale * rq;
+    return (0.0 - m) * lstm_recip_1_2(2.0 + m);
+}
+
+/* tanh(x), rounded once: the magnitude from |x|, then x's sign bit (tanh is odd; tanh(-0) = -0) */
+LSTM_INLINE float lstm_tanh_p(float x) {
+    double a = (double)x;
+    a = a < 0.0 ? -a : a;
+    float t = LSTM_R((float)lstm_tanh_abs_d(a));
+    uint32_t tb, xb;
+    memcpy(&tb, &t, 4);
+    memcpy(&xb, &x, 4);
+    tb |= xb & 0x80000000U;
+    memcpy(&t, &tb, 4);
+    return t;
+}
+
+/* tanh of a double (the unrounded cell state), not rounded: o * tanh(c) is formed in double */
+LSTM_INLINE double lstm_tanh_signed_d(double x) {
+    double t = lstm_tanh_abs_d(x < 0.0 ? -x : x);
+    return x < 0.0 ? -t : t;
+}
+
 #endif /* LSTM_ELEMENTWISE_H */

@@ -111,6 +111,13 @@ typedef struct lstm_kernels {
      * (|acc| < 2^53, so even a conversion through double rounds once). */
     void (*q16_gates)(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                       const int64_t *acc_h, float sh, const float *scale_h, size_t n);
+    /* ---- fp32 layers (issue 14) ---- */
+    /* cell_update and activate for fp32 layers and the head of a model whose layers are all fp32: sigmoid,
+     * tanh and exp in double rounded once to float, c = f c + i g rounded once, h = o tanh(c) from the
+     * unrounded c (elementwise.h). Where double is not in hardware (LSTM_F32_FLOAT_ELEMENTWISE) these are
+     * cell_update and activate. */
+    void (*cell_update_f32)(size_t hidden, float *gates, float *c, float *hfull);
+    void (*activate_f32)(unsigned activation, float *v, size_t n);
 } lstm_kernels;
 
 /* int8-a16 sums: column groups per int32 block. 127 * 32767 * 4 * 128 = 2130641408 < 2^31 - 1, so a block's
@@ -162,6 +169,8 @@ void lstm_q8_gates_ref(float *y, const float *bias, const int32_t *acc_x, float 
                        const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_ref(unsigned activation, float *v, size_t n);
+void lstm_cell_update_f32_ref(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_f32_ref(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                        int64_t *acc);
 void lstm_s16_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
@@ -174,6 +183,13 @@ void lstm_s16_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_
 float lstm_quantize16_ref(const float *v, size_t n, int16_t *q, size_t padded);
 void lstm_q16_gates_ref(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                         const int64_t *acc_h, float sh, const float *scale_h, size_t n);
+
+/* fp32 layers on a core without double-precision hardware (32-bit ARM without a double FPU: Cortex-M0, M4,
+ * soft-float ABIs) keep the float cell_update and activate: double would run in software, several times
+ * slower than the float code (docs/accuracy.md). Define it to choose the float kernels anywhere. */
+#if !defined(LSTM_F32_FLOAT_ELEMENTWISE) && defined(__arm__) && !(defined(__ARM_FP) && (__ARM_FP & 8))
+#define LSTM_F32_FLOAT_ELEMENTWISE 1
+#endif
 
 #if defined(LSTM_USE_CBLAS)
 LSTM_DECLARE_F32_KERNELS(cblas)
