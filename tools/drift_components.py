@@ -96,19 +96,11 @@ def exp_parts(x):
     return scale, r * q
 
 
-def recip_1_2(d):
-    """lstm_recip_1_2: the float quotient refined by one Newton step in double"""
-    y = (F32(1.0) / np.asarray(d, F64).astype(F32)).astype(F64)
-    return y + y * (F64(1.0) - d * y)
-
-
 def sigmoid_precise(x):
-    x = np.asarray(x, F32)
-    a = np.minimum(np.abs(x.astype(F64)), F64(120.0))
-    scale, rq = exp_parts(-a)
-    e = scale * rq + scale
-    r = recip_1_2(F64(1.0) + e)
-    return np.where(x < 0, e * r, r).astype(F32)
+    """lstm_sigmoid_p: 1 / (1 + exp(-x)) in double, x clamped to [-120, 40], rounded once"""
+    d = np.minimum(np.maximum(np.asarray(x, F32).astype(F64), F64(-120.0)), F64(40.0))
+    scale, rq = exp_parts(-d)
+    return (F64(1.0) / (F64(1.0) + (scale * rq + scale))).astype(F32)
 
 
 def tanh_abs_precise(a):
@@ -116,7 +108,7 @@ def tanh_abs_precise(a):
     a = np.minimum(np.asarray(a, F64), F64(10.0))
     scale, rq = exp_parts(F64(-2.0) * a)
     m = (scale - F64(1.0)) + scale * rq
-    return (F64(0.0) - m) * recip_1_2(F64(2.0) + m)
+    return (F64(0.0) - m) / (F64(2.0) + m)
 
 
 def tanh_precise(x):
