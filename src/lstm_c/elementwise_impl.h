@@ -146,7 +146,7 @@ LSTM_EW_ATTR static void LSTM_EW(softmax_f32)(float *v, size_t n) {
     }
 }
 
-/* the head of a model whose layers are all fp32 */
+/* the head of a model whose top layer is fp32 */
 LSTM_EW_ATTR void LSTM_EW(lstm_activate_f32)(unsigned activation, float *v, size_t n) {
     switch (activation) {
     case LSTM_ACT_SIGMOID:

@@ -146,11 +146,14 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     }
 }
 
-/* Whether every layer of the model is fp32: then its head's activation is the precise one (kernels.h). */
-static int all_fp32(const lstm_model *m) {
-    for (uint32_t l = 0; l < m->info.num_layers; l++)
-        for (uint32_t d = 0; d < m->info.num_directions; d++)
-            if (m->cells[l][d].dtype != LSTM_LAYER_FP32) return 0;
+/* Whether the top layer (the head's input) is fp32 in every direction: then the head's activation is the
+ * precise one (kernels.h). The top layer, not every layer: calibration runs a model layer by layer as
+ * one-layer models (lstm_embed/calibrate.py), the head with the top one, and must get the whole model's
+ * bits. A model of quantised layers keeps the float head, the same bits on every target. */
+static int top_fp32(const lstm_model *m) {
+    const lstm_cell *top = m->cells[m->info.num_layers - 1];
+    for (uint32_t d = 0; d < m->info.num_directions; d++)
+        if (top[d].dtype != LSTM_LAYER_FP32) return 0;
     return 1;
 }
 
@@ -163,7 +166,7 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
     }
     broadcast_rows(ys, n, out, m->head_b, out);
     lstm_f32_gemm_canonical(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
-    void (*activate)(unsigned, float *, size_t) = all_fp32(m) ? m->kern->activate_f32 : m->kern->activate;
+    void (*activate)(unsigned, float *, size_t) = top_fp32(m) ? m->kern->activate_f32 : m->kern->activate;
     for (size_t r = 0; r < n; r++) activate(m->info.head_activation, ys + r * out, out);
 }
 

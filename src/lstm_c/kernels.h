@@ -16,7 +16,7 @@
  *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
  *    compiled per ISA: float operations, the same bits on every ISA and target (int8, int8-dynamic and
  *    int8-a16 layers, and every layer on a build without double hardware).
- *  - cell_update_f32 and activate_f32 (fp32 layers, and the head of a model whose layers are all fp32) run
+ *  - cell_update_f32 and activate_f32 (fp32 layers, and the head of a model whose top layer is fp32) run
  *    the precise functions of elementwise.h: double operations rounded once to float, the same source for
  *    every ISA (the same bits on x86-64 SSE2 / AVX2 / AVX-512, aarch64 and i386's x87: .ci/cross.sh's
  *    xcheck), within 0.5 ulp + 2^-13 of the exact value.
@@ -117,7 +117,7 @@ typedef struct lstm_kernels {
     void (*q16_gates)(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                       const int64_t *acc_h, float sh, const float *scale_h, size_t n);
     /* ---- fp32 layers (issue 14) ---- */
-    /* cell_update and activate for fp32 layers and the head of a model whose layers are all fp32: sigmoid,
+    /* cell_update and activate for fp32 layers and the head of a model whose top layer is fp32: sigmoid,
      * tanh and exp in double rounded once to float, c = f c + i g rounded once, h = o tanh(c) from the
      * unrounded c (elementwise.h). Where double is not in hardware (LSTM_F32_FLOAT_ELEMENTWISE) these are
      * cell_update and activate. */
