@@ -93,3 +93,29 @@ def test_step_run_and_step_many_agree_on_trained_model(trained):
     together = np.stack([model.step_many(many, xs[:, t]) for t in range(xs.shape[1])], axis=1)
     assert np.array_equal(run[0], stepped)
     assert np.array_equal(run, together)
+
+
+def test_emulation_is_the_engine(trained):
+    """tools/drift_components.py's emulation of the fp32 engine (two-level sums, precise elementwise) gives
+    the engine's bits: "fma" those of avx2 / avx512_vnni, "muladd" those of the reference table."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    from drift_components import Emulated
+
+    lstm, streams = trained
+    xs = streams[:2, :120].astype(np.float32)
+    sd = {k: v.detach() for k, v in lstm.state_dict().items()}
+    data = lstm_embed.convert_torch(lstm)
+    families = {"reference": "muladd", "avx2": "fma", "avx512_vnni": "fma"}
+    checked = 0
+    for isa, family in families.items():
+        if isa not in lstm_embed.supported_isas():
+            continue
+        want = Emulated(sd, family=family, block=16, sup=16, act="precise", cell="precise").run(xs)
+        model = lstm_embed.Model.from_bytes(data, isa=isa)
+        got = np.stack([model.stream().run(x) for x in xs])
+        assert np.array_equal(got, want), f"{isa}: emulation differs by {np.abs(got - want).max():.3g}"
+        checked += 1
+    assert checked >= 1

@@ -3,14 +3,19 @@ fp32 arithmetic, one component at a time swapped for exact float64 (issue 14).
 
 The emulation follows src/lstm_c bit for bit (checked: the same bits as the avx512_vnni / avx2 tables for
 family "fma" and the reference table for "muladd": one chain before issue 14, block=16 then, block=16 with
-sup=16 now):
+sup=16 and the float elementwise before the precise elementwise, block=16, sup=16, act="precise",
+cell="precise" now; tests/test_drift.py::test_emulation_is_the_engine):
   products   gates = bias (b_ih + b_hh rounded to float), then the x terms, then the h terms, each term
              one fused multiply-add ("fma") or a rounded multiply then a rounded add ("muladd"); `chains`
              interleaved accumulators (term k into k mod chains, pairwise at the end) or, with `block`,
              blocks of that many terms each summed from 0, `sup` blocks summed from 0 per superblock, then
              added to the gate (kernels.h);
-  activations  exp / sigmoid / tanh of src/lstm_c/elementwise.h, in float32 operations;
-  cell       c = f * c + i * g and h = o * tanh(c), each operation rounded to float.
+  activations  exp / sigmoid / tanh of src/lstm_c/elementwise.h: act="ours" the float ones (quantised
+             layers; fp32 layers before the precise elementwise), act="precise" those of fp32 layers now
+             (double operations, rounded once to float32);
+  cell       cell="f32": c = f * c + i * g and h = o * tanh(c), each operation rounded to float;
+             cell="precise" (fp32 layers now): c in double from the float activations, rounded once,
+             h = o * tanh(c) in double from the unrounded c, rounded once.
 Swaps (Emulated keywords; "exact" = computed in float64, rounded to float32 once):
   products="exact"   each gate's whole sum (bias included) in float64, rounded once
   products="torch"   round(W_ih x) + b_ih, round(W_hh h) + b_hh, then their sum (PyTorch's split, each
@@ -70,12 +75,63 @@ def tanh_ours(x):
     return np.where(a < F32(0.625), small, big).astype(F32)
 
 
+# ---- elementwise.h's precise functions of fp32 layers (double, rounded once), in float64 operations --------
+F64 = np.float64
+EXP_Q = (9.999999999955728e-01, 5.00000000012053e-01, 1.666666678535095e-01, 4.1666665951442756e-02,
+         8.33328375155215e-03, 1.3888978331311251e-03, 1.9907451099083023e-04, 2.4801568926125298e-05)
+
+
+def exp_parts(x):
+    """lstm_exp_parts: (scale = 2^n, r q(r)) with exp(x) = scale + scale r q, expm1(x) = (scale - 1) + scale r q"""
+    x = np.asarray(x, F64)
+    magic = F64(6755399441055744.0)
+    t = x * F64(1.4426950408889634) + magic
+    n = t - magic
+    r = x - n * F64(0.6931471805599453)
+    r2 = r * r
+    r4 = r2 * r2
+    c0, c1, c2, c3, c4, c5, c6, c7 = (F64(c) for c in EXP_Q)
+    q = ((c0 + c1 * r) + r2 * (c2 + c3 * r)) + r4 * ((c4 + c5 * r) + r2 * (c6 + c7 * r))
+    scale = ((t.view(np.uint64) << np.uint64(52)) + (np.uint64(1023) << np.uint64(52))).view(F64)
+    return scale, r * q
+
+
+def sigmoid_precise(x):
+    """lstm_sigmoid_p: 1 / (1 + exp(-x)) in double, x clamped to [-120, 40], rounded once"""
+    d = np.minimum(np.maximum(np.asarray(x, F32).astype(F64), F64(-120.0)), F64(40.0))
+    scale, rq = exp_parts(-d)
+    return (F64(1.0) / (F64(1.0) + (scale * rq + scale))).astype(F32)
+
+
+def tanh_abs_precise(a):
+    """lstm_tanh_abs_d, in double, not rounded"""
+    a = np.minimum(np.asarray(a, F64), F64(10.0))
+    scale, rq = exp_parts(F64(-2.0) * a)
+    m = (scale - F64(1.0)) + scale * rq
+    return (F64(0.0) - m) / (F64(2.0) + m)
+
+
+def tanh_precise(x):
+    x = np.asarray(x, F32)
+    t = tanh_abs_precise(np.abs(x.astype(F64))).astype(F32)
+    return np.where(np.signbit(x), -t, t).astype(F32)
+
+
+def tanh_signed_precise(x64):
+    t = tanh_abs_precise(np.abs(x64))
+    return np.where(x64 < 0, -t, t)
+
+
 def sigmoid_exact(x):
     return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))).astype(F32)
 
 
 def tanh_exact(x):
     return np.tanh(np.asarray(x, np.float64)).astype(F32)
+
+
+ACTS = {"ours": (sigmoid_ours, tanh_ours), "precise": (sigmoid_precise, tanh_precise),
+        "exact": (sigmoid_exact, tanh_exact)}
 
 
 # ---- products --------------------------------------------------------------------------------------------
@@ -129,7 +185,7 @@ class Emulated:
         """xs (S, T, I) float32 -> last layer's h (S, T, H) float32"""
         seq = np.asarray(xs, F32)
         S, T, _ = seq.shape
-        sig, tanh = (sigmoid_ours, tanh_ours) if self.act == "ours" else (sigmoid_exact, tanh_exact)
+        sig, tanh = ACTS[self.act]
         for (cell,) in self.ref.layers:
             H = cell.hidden
             w_ih, w_hh = cell.w_ih.astype(F32), cell.w_hh.astype(F32)
@@ -158,7 +214,11 @@ class Emulated:
                     z = chain_part(z, w_hh, h, self.family, self.chains, self.block, self.sup)
                 zi, zf, zg, zo = np.split(z, 4, axis=1)
                 i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
-                if self.cell == "exact":
+                if self.cell == "precise":  # elementwise_impl.h's lstm_cell_update_f32
+                    c64 = f.astype(F64) * c.astype(F64) + i.astype(F64) * g.astype(F64)
+                    c = c64.astype(F32)
+                    h = (o.astype(F64) * tanh_signed_precise(c64)).astype(F32)
+                elif self.cell == "exact":
                     c64 = f.astype(np.float64) * c + i.astype(np.float64) * g
                     c = c64.astype(F32)
                     h = (o.astype(np.float64) * np.tanh(c64) if self.act != "ours"
@@ -176,8 +236,12 @@ CONFIGS = {
     "ours mul+add, 1 chain (before)": dict(family="muladd", chains=1),
     "ours fma, blocks of 16": dict(family="fma", block=16),
     "ours mul+add, blocks of 16": dict(family="muladd", block=16),
-    "ours fma, blocks of 16 in superblocks of 16 (now)": dict(family="fma", block=16, sup=16),
-    "ours mul+add, blocks of 16 in superblocks of 16 (now)": dict(family="muladd", block=16, sup=16),
+    "ours fma, blocks of 16 in superblocks of 16": dict(family="fma", block=16, sup=16),
+    "ours mul+add, blocks of 16 in superblocks of 16": dict(family="muladd", block=16, sup=16),
+    "ours fma, superblocks, precise elementwise (now)": dict(family="fma", block=16, sup=16, act="precise",
+                                                             cell="precise"),
+    "ours mul+add, superblocks, precise elementwise (now)": dict(family="muladd", block=16, sup=16,
+                                                                act="precise", cell="precise"),
     "(a) products exact": dict(products="exact"),
     "(a) products as torch (2 parts)": dict(products="torch"),
     "(a) fma, 2 chains": dict(family="fma", chains=2),
@@ -254,7 +318,7 @@ def local_errors(sd, xs, cfg):
     err|, mean |gate pre-activation err|)."""
     ref = ReferenceLSTM(sd)
     emu = Emulated(sd, **cfg)
-    sig, tanh = (sigmoid_ours, tanh_ours) if emu.act == "ours" else (sigmoid_exact, tanh_exact)
+    sig, tanh = ACTS[emu.act]
     seq = np.concatenate(list(np.asarray(xs, np.float64)))  # (S*T, I) as one batch of independent steps
     errs = []
     cur = [np.asarray(x, np.float64) for x in xs]
@@ -295,7 +359,11 @@ def local_errors(sd, xs, cfg):
             z = chain_part(z, w_hh, h0, emu.family, emu.chains, emu.block, emu.sup)
         zi, zf, zg, zo = np.split(z, 4, axis=1)
         i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
-        if emu.cell == "exact":
+        if emu.cell == "precise":
+            c64p = f.astype(F64) * c0.astype(F64) + i.astype(F64) * g.astype(F64)
+            cc = c64p.astype(F32)
+            hh = (o.astype(F64) * tanh_signed_precise(c64p)).astype(F32)
+        elif emu.cell == "exact":
             cc = f.astype(np.float64) * c0 + i.astype(np.float64) * g
             hh = o.astype(np.float64) * np.tanh(cc)
         else:

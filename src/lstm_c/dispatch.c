@@ -37,7 +37,7 @@
 #define LSTM_TABLE(f32, s8f, s8, ew)                                                                        \
     {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemm_f32_##s8f,               \
      lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew,      \
-     lstm_activate_##ew, LSTM_S16_ENTRIES(s8, ew)}
+     lstm_activate_##ew, LSTM_S16_ENTRIES(s8, ew), LSTM_F32_EW_ENTRIES(ew)}
 
 /* int8-a16 entries: the int8 x int16 products named after the table's int8 x int8 suffix (lstm_s16_gemv_<s8>),
  * the int16 quantisation and epilogue after its elementwise one. NEON_DOT shares NEON's (SDOT is int8
@@ -46,6 +46,18 @@
     lstm_s16_gemv_##s8, lstm_s16_gemm_##s8, lstm_quantize16_##ew, lstm_q16_gates_##ew
 #define lstm_s16_gemv_neon_dot lstm_s16_gemv_neon
 #define lstm_s16_gemm_neon_dot lstm_s16_gemm_neon
+
+/* fp32 layers' elementwise kernels: the precise ones of elementwise_impl.h, except where double is not in
+ * hardware (kernels.h: LSTM_F32_FLOAT_ELEMENTWISE) and on the Cortex-M DSP table (whose FPU, if any, is
+ * single-precision on the M4 and M33; an M7 with a double FPU too: the scalar form has no precise
+ * variant), which keep the float ones. */
+#ifdef LSTM_F32_FLOAT_ELEMENTWISE
+#define LSTM_F32_EW_ENTRIES(ew) lstm_cell_update_##ew, lstm_activate_##ew
+#else
+#define LSTM_F32_EW_ENTRIES(ew) lstm_cell_update_f32_##ew, lstm_activate_f32_##ew
+#endif
+#define lstm_cell_update_f32_cortex_m lstm_cell_update_cortex_m
+#define lstm_activate_f32_cortex_m lstm_activate_cortex_m
 
 /* Portable C: the twin of every SIMD table (fp32 in the "mul+add" order of kernels.h). */
 static const lstm_kernels reference_kernels = LSTM_TABLE(ref, ref, ref, ref);

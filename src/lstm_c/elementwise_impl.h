@@ -110,6 +110,57 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n
     }
 }
 
+/* Cortex-M (scalar form) and cores without double hardware: fp32 layers keep the float kernels (dispatch.c) */
+#if !defined(LSTM_EW_SCALAR) && !defined(LSTM_F32_FLOAT_ELEMENTWISE)
+/* fp32 layers: the precise functions of elementwise.h. The activations are rounded to float (the trace
+ * shows them); c = f c + i g from them in double (the products are exact) rounded once; h = o tanh(c) from
+ * the unrounded c, rounded once. The gates first, then the state, as long simple loops (GCC vectorises
+ * these; one fused loop over all five it does not). */
+LSTM_EW_ATTR void LSTM_EW(lstm_cell_update_f32)(size_t hidden, float *gates, float *c, float *hfull) {
+    float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
+    for (size_t j = 0; j < 2 * hidden; j++) gi[j] = lstm_sigmoid_p(gi[j]);
+    for (size_t j = 0; j < hidden; j++) gg[j] = lstm_tanh_p(gg[j]);
+    for (size_t j = 0; j < hidden; j++) go[j] = lstm_sigmoid_p(go[j]);
+    for (size_t j = 0; j < hidden; j++) {
+        double cd = (double)gf[j] * (double)c[j] + (double)gi[j] * (double)gg[j];
+        c[j] = LSTM_R((float)cd);
+        hfull[j] = LSTM_R((float)((double)go[j] * lstm_tanh_signed_d(cd)));
+    }
+}
+
+/* softmax with exp in double: the sum in double in index order, then each exp again times 1 / sum, rounded
+ * once (recomputing costs less than a double buffer the caller would have to provide) */
+LSTM_EW_ATTR static void LSTM_EW(softmax_f32)(float *v, size_t n) {
+    if (n == 0) return;
+    float mx = v[0];
+    for (size_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)v[i] - (double)mx;
+        sum += lstm_exp_d(d > -150.0 ? d : -150.0); /* exp(-150) is 0 in the float result */
+    }
+    double inv = 1.0 / sum;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)v[i] - (double)mx;
+        v[i] = LSTM_R((float)(lstm_exp_d(d > -150.0 ? d : -150.0) * inv));
+    }
+}
+
+/* the head of a model whose top layer is fp32 */
+LSTM_EW_ATTR void LSTM_EW(lstm_activate_f32)(unsigned activation, float *v, size_t n) {
+    switch (activation) {
+    case LSTM_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) v[i] = lstm_sigmoid_p(v[i]);
+        break;
+    case LSTM_ACT_TANH:
+        for (size_t i = 0; i < n; i++) v[i] = lstm_tanh_p(v[i]);
+        break;
+    case LSTM_ACT_SOFTMAX: LSTM_EW(softmax_f32)(v, n); break;
+    default: LSTM_EW(lstm_activate)(activation, v, n); break; /* relu, none: exact either way */
+    }
+}
+#endif
+
 /* int8-a16 layers: in their own file */
 #include "elementwise_q16_impl.h"
 

@@ -127,11 +127,15 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
                         float *scratch) {
     size_t H = m->info.hidden_size, P = m->info.proj_size;
     float *hfull = scratch + m->off_hfull;
+    /* fp32 layers: the precise cell (kernels.h); quantised layers keep the float one, the same bits on every
+     * target */
+    void (*cell_update)(size_t, float *, float *, float *) =
+        cell->dtype == LSTM_LAYER_FP32 ? m->kern->cell_update_f32 : m->kern->cell_update;
     if (P == 0) {
-        m->kern->cell_update(H, gates, c, h);
+        cell_update(H, gates, c, h);
         return;
     }
-    m->kern->cell_update(H, gates, c, hfull);
+    cell_update(H, gates, c, hfull);
     memset(hfull + H, 0, (lstm_r4(H) - H) * sizeof(float));
     memset(h, 0, P * sizeof(float));
     if (cell->hrq) {
@@ -140,6 +144,17 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     } else {
         m->kern->f32_gemv(cell->w_hr, P, H, 0, H, hfull, h);
     }
+}
+
+/* Whether the top layer (the head's input) is fp32 in every direction: then the head's activation is the
+ * precise one (kernels.h). The top layer, not every layer: calibration runs a model layer by layer as
+ * one-layer models (lstm_embed/calibrate.py), the head with the top one, and must get the whole model's
+ * bits. A model of quantised layers keeps the float head, the same bits on every target. */
+static int top_fp32(const lstm_model *m) {
+    const lstm_cell *top = m->cells[m->info.num_layers - 1];
+    for (uint32_t d = 0; d < m->info.num_directions; d++)
+        if (top[d].dtype != LSTM_LAYER_FP32) return 0;
+    return 1;
 }
 
 /* ys[n][head] = act(X[n][layer_out] W_head^T + b), or a copy of X when the model has no head. */
@@ -151,7 +166,8 @@ static void output_rows(const lstm_model *m, const float *x, size_t ldx, size_t 
     }
     broadcast_rows(ys, n, out, m->head_b, out);
     lstm_f32_gemm_canonical(n, out, m->layer_out, x, ldx, m->head_w, m->layer_out, ys, out);
-    for (size_t r = 0; r < n; r++) m->kern->activate(m->info.head_activation, ys + r * out, out);
+    void (*activate)(unsigned, float *, size_t) = top_fp32(m) ? m->kern->activate_f32 : m->kern->activate;
+    for (size_t r = 0; r < n; r++) activate(m->info.head_activation, ys + r * out, out);
 }
 
 /* One step of a checked state with `scratch` (scratch_floats, 64-byte aligned): the state's own or a

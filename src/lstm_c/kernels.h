@@ -14,7 +14,12 @@
  *    in kernels_arm.h: LSTM_HAVE_ARMV6M_KERNELS), which the int16x8 layer (int_step.c) also calls
  *    directly; the same sums.
  *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
- *    compiled per ISA.
+ *    compiled per ISA: float operations, the same bits on every ISA and target (int8, int8-dynamic and
+ *    int8-a16 layers, and every layer on a build without double hardware).
+ *  - cell_update_f32 and activate_f32 (fp32 layers, and the head of a model whose top layer is fp32) run
+ *    the precise functions of elementwise.h: double operations rounded once to float, the same source for
+ *    every ISA (the same bits on x86-64 SSE2 / AVX2 / AVX-512, aarch64 and i386's x87: .ci/cross.sh's
+ *    xcheck), within 0.5 ulp + 2^-13 of the exact value.
  *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in two
  *    levels. Blocks of LSTM_F32_BLOCK (16) columns from k0 (the last may be shorter): each block is one
  *    chain from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn. Superblocks of LSTM_F32_SUPER (16)
@@ -111,6 +116,13 @@ typedef struct lstm_kernels {
      * (|acc| < 2^53, so even a conversion through double rounds once). */
     void (*q16_gates)(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                       const int64_t *acc_h, float sh, const float *scale_h, size_t n);
+    /* ---- fp32 layers (issue 14) ---- */
+    /* cell_update and activate for fp32 layers and the head of a model whose top layer is fp32: sigmoid,
+     * tanh and exp in double rounded once to float, c = f c + i g rounded once, h = o tanh(c) from the
+     * unrounded c (elementwise.h). Where double is not in hardware (LSTM_F32_FLOAT_ELEMENTWISE) these are
+     * cell_update and activate. */
+    void (*cell_update_f32)(size_t hidden, float *gates, float *c, float *hfull);
+    void (*activate_f32)(unsigned activation, float *v, size_t n);
 } lstm_kernels;
 
 /* int8-a16 sums: column groups per int32 block. 127 * 32767 * 4 * 128 = 2130641408 < 2^31 - 1, so a block's
@@ -162,6 +174,8 @@ void lstm_q8_gates_ref(float *y, const float *bias, const int32_t *acc_x, float 
                        const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 void lstm_cell_update_ref(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_ref(unsigned activation, float *v, size_t n);
+void lstm_cell_update_f32_ref(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_f32_ref(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                        int64_t *acc);
 void lstm_s16_gemm_ref(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
@@ -174,6 +188,13 @@ void lstm_s16_gemm_by_vectors(void (*gemv)(const int8_t *, size_t, size_t, size_
 float lstm_quantize16_ref(const float *v, size_t n, int16_t *q, size_t padded);
 void lstm_q16_gates_ref(float *y, const float *bias, const int64_t *acc_x, float sx, const float *scale_x,
                         const int64_t *acc_h, float sh, const float *scale_h, size_t n);
+
+/* fp32 layers on a core without double-precision hardware (32-bit ARM without a double FPU: Cortex-M0, M4,
+ * soft-float ABIs) keep the float cell_update and activate: double would run in software, several times
+ * slower than the float code (docs/accuracy.md). Define it to choose the float kernels anywhere. */
+#if !defined(LSTM_F32_FLOAT_ELEMENTWISE) && defined(__arm__) && !(defined(__ARM_FP) && (__ARM_FP & 8))
+#define LSTM_F32_FLOAT_ELEMENTWISE 1
+#endif
 
 #if defined(LSTM_USE_CBLAS)
 LSTM_DECLARE_F32_KERNELS(cblas)

@@ -50,6 +50,8 @@ void lstm_q8_gates_neon(float *y, const float *bias, const int32_t *acc_x, float
                         const int32_t *acc_h, float sh, const float *scale_h, size_t n);
 void lstm_cell_update_neon(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_neon(unsigned activation, float *v, size_t n);
+void lstm_cell_update_f32_neon(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_activate_f32_neon(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                         int64_t *acc);
 void lstm_s16_gemm_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,

@@ -28,6 +28,8 @@
                              size_t n);                                                                      \
     void lstm_cell_update_##isa(size_t hidden, float *gates, float *c, float *hfull);                        \
     void lstm_activate_##isa(unsigned activation, float *v, size_t n);                                        \
+    void lstm_cell_update_f32_##isa(size_t hidden, float *gates, float *c, float *hfull);                    \
+    void lstm_activate_f32_##isa(unsigned activation, float *v, size_t n);                                    \
     void lstm_s16_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,              \
                              const int16_t *q, int64_t *acc);                                                \
     void lstm_s16_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,    \

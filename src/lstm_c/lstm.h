@@ -132,8 +132,12 @@ typedef enum lstm_layer_dtype {
 /* Instruction-set paths of the kernels. Every kernel that has ISA variants (fp32 and int8 products,
  * activation quantisation, the gate epilogue, the cell update and activations) comes from one table per
  * ISA, chosen when a model is opened (or by lstm_model_set_isa); nothing else picks code behind it.
- * int8, int8-dynamic, int8-a16 and int16x8 layers and every head give bit-identical results on every ISA and
- * target; fp32 layers use fused multiply-add where the ISA has it and agree within float rounding (README). */
+ * int8, int8-dynamic, int8-a16 and int16x8 layers and their heads give bit-identical results on every ISA and
+ * target; fp32 layers use fused multiply-add where the ISA has it and agree within float rounding (README).
+ * fp32 layers, and the head of a model whose top layer is fp32, compute sigmoid, tanh, exp and the cell
+ * in double rounded once to float (within 0.5 ulp + 2^-13), except on targets without double-precision
+ * hardware (Cortex-M, soft-float ARM), which use the float functions of quantised layers (absolute error
+ * below 1e-7, 1-2 ulp where the result is not tiny). */
 typedef enum lstm_isa {
     LSTM_ISA_AUTO = 0,          /* the best this CPU has (chosen when the model is opened) */
     LSTM_ISA_REFERENCE = 1,     /* portable C, always available */
