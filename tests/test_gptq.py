@@ -31,6 +31,21 @@ def correlated(rng, n, d, mix=None):
     return rng.standard_normal((n, 3)) @ mix + 0.1 * rng.standard_normal((n, d))
 
 
+def correlated_model():
+    """(an LSTM(8, 32) whose strong recurrent part makes h correlated over time, calibration sequences,
+    held-out sequences, PyTorch's outputs on those), fixed seeds."""
+    torch.manual_seed(7)
+    lstm = torch.nn.LSTM(8, 32, 1)
+    with torch.no_grad():
+        lstm.weight_hh_l0.mul_(3.0)
+    rng = np.random.default_rng(7)
+    make = lambda n: np.cumsum(rng.standard_normal((n, 60, 8)), axis=1).astype(np.float32) * 0.3
+    calib, test = make(6), make(4)
+    with torch.no_grad():
+        want = lstm(torch.from_numpy(test).transpose(0, 1))[0].transpose(0, 1).numpy()
+    return lstm, calib, test, want
+
+
 def test_uncorrelated_inputs_give_round_to_nearest():
     """With orthogonal activation columns the Hessian is diagonal: no error is passed on, GPTQ is RTN."""
     rng = np.random.default_rng(0)
@@ -94,15 +109,7 @@ def test_converter_stores_gptq_weights_with_the_int8_scales():
 def test_gptq_model_is_closer_to_float_than_round_to_nearest():
     """On a trained-like model (correlated h), the integer model's outputs with GPTQ weights are closer to
     the float model's than with the int8 dtypes' round-to-nearest values, on held-out inputs."""
-    torch.manual_seed(7)
-    lstm = torch.nn.LSTM(8, 32, 1)
-    with torch.no_grad():  # a strong recurrent part makes h correlated over time
-        lstm.weight_hh_l0.mul_(3.0)
-    rng = np.random.default_rng(7)
-    make = lambda n: np.cumsum(rng.standard_normal((n, 60, 8)), axis=1).astype(np.float32) * 0.3
-    calib, test = make(6), make(4)
-    with torch.no_grad():
-        want = lstm(torch.from_numpy(test).transpose(0, 1))[0].transpose(0, 1).numpy()
+    lstm, calib, test, want = correlated_model()
     data = lstm_embed.convert_torch(lstm, dtype="int16x8", calibration=calib)
     ours = np.stack([lstm_embed.Model.from_bytes(data).stream().run(t) for t in test])
     import lstm_embed.quantize_int as qi
@@ -165,15 +172,7 @@ def test_bidirectional_calibrated_conversion_keeps_round_to_nearest():
 def test_calibrated_int8_is_closer_to_float_than_round_to_nearest(dtype):
     """On a model with correlated h, calibration data (GPTQ values) brings every int8 dtype's outputs closer
     to the float model's than the uncalibrated file (round-to-nearest), on held-out inputs."""
-    torch.manual_seed(7)
-    lstm = torch.nn.LSTM(8, 32, 1)
-    with torch.no_grad():
-        lstm.weight_hh_l0.mul_(3.0)
-    rng = np.random.default_rng(7)
-    make = lambda n: np.cumsum(rng.standard_normal((n, 60, 8)), axis=1).astype(np.float32) * 0.3
-    calib, test = make(6), make(4)
-    with torch.no_grad():
-        want = lstm(torch.from_numpy(test).transpose(0, 1))[0].transpose(0, 1).numpy()
+    lstm, calib, test, want = correlated_model()
 
     def error(data):
         model = lstm_embed.Model.from_bytes(data)

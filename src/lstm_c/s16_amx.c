@@ -19,6 +19,7 @@
 #endif
 
 #ifdef LSTM_HAVE_AMX_KERNELS
+#include "amx_tiles.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -29,16 +30,6 @@
  * of W_hh at H = 256: 14.4 against 18.1 us); AMX wins from 5 on (17.0 against 22.5 us; docs/amx.md). */
 #define AMX16_MIN_VECTORS 5
 #define SPLIT_COLS (4 * LSTM_S16_BLOCK_GROUPS) /* bytes per vector in the split buffers */
-
-typedef struct tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-/* GCC's AMX intrinsics are asm statements that do not name the memory they read: a compiler barrier after
- * C code writes what a tile instruction reads (the configuration, the split buffers, a weight copy). */
-#define MEMORY_BARRIER() __asm__ __volatile__("" ::: "memory")
 
 AMX16 static void configure(void) {
     tile_config cfg;

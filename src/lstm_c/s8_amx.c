@@ -18,6 +18,7 @@
 #endif
 
 #ifdef LSTM_HAVE_AMX_KERNELS
+#include "amx_tiles.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -26,17 +27,6 @@
 /* Below this many vectors the AVX-512 VNNI kernel is as fast or faster (one vector: 5.5 against 5.9 us at
  * 1024 rows x 256 columns; docs/amx.md). */
 #define AMX_MIN_VECTORS 2
-
-/* The 64-byte operand of LDTILECFG (palette 1). */
-typedef struct tile_config {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-
-/* GCC's AMX intrinsics are asm statements that do not tell the compiler which memory they read (LDTILECFG
- * names only the operand's first 8 bytes): a compiler barrier after the configuration is written. */
-#define MEMORY_BARRIER() __asm__ __volatile__("" ::: "memory")
 
 /* Tiles for blocks of m vectors (m <= 16) and kk column groups (kk <= 16): accumulators 0-3 (m x 16 int32),
  * activations 4, 5 (m x 4 kk bytes), weights 6, 7 (kk x 64 bytes). */
