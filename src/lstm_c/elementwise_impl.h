@@ -2,18 +2,14 @@
  * instantiated once per ISA: define LSTM_EW_SUFFIX (name suffix) and LSTM_EW_ATTR (a target attribute, or
  * nothing) and include this file; it defines lstm_quantize_<suffix> and the others. The source is the
  * same for every ISA, so every ISA computes the same bits (elementwise.h). Define LSTM_EW_SCALAR for a
- * scalar FPU (Cortex-M): the branching forms of exp, sigmoid and tanh (elementwise.h) and one pass over
- * the gates per hidden unit, the same operations on the same values. */
+ * scalar FPU (Cortex-M): the branching form of exp (elementwise.h) and one pass over the gates per hidden
+ * unit, the same operations on the same values. */
 #include "elementwise.h"
 
 #ifdef LSTM_EW_SCALAR
 #define LSTM_EW_EXP lstm_exp_branch
-#define LSTM_EW_SIGMOID lstm_sigmoid1_branch
-#define LSTM_EW_TANH lstm_tanh1_branch
 #else
 #define LSTM_EW_EXP lstm_exp_clamped
-#define LSTM_EW_SIGMOID lstm_sigmoid1
-#define LSTM_EW_TANH lstm_tanh1
 #endif
 
 #define LSTM_EW_PASTE2(a, b) a##_##b
@@ -63,12 +59,12 @@ LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *gates, float *
     float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
 #ifdef LSTM_EW_SCALAR
     for (size_t j = 0; j < hidden; j++) { /* one unit at a time: each value loaded and stored once */
-        float i = LSTM_EW_SIGMOID(gi[j]), f = LSTM_EW_SIGMOID(gf[j]), g = LSTM_EW_TANH(gg[j]);
-        float o = LSTM_EW_SIGMOID(go[j]);
+        float i = lstm_sigmoid1(gi[j]), f = lstm_sigmoid1(gf[j]), g = lstm_tanh1(gg[j]);
+        float o = lstm_sigmoid1(go[j]);
         gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
         float cj = LSTM_R(LSTM_R(f * c[j]) + LSTM_R(i * g));
         c[j] = cj;
-        hfull[j] = LSTM_R(o * LSTM_EW_TANH(cj));
+        hfull[j] = LSTM_R(o * lstm_tanh1(cj));
     }
 #else
     /* the gates first, as long simple loops; then the state, with one more tanh per unit */
@@ -97,10 +93,10 @@ LSTM_EW_ATTR static void LSTM_EW(softmax)(float *v, size_t n) {
 LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n) {
     switch (activation) {
     case LSTM_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_SIGMOID(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = lstm_sigmoid1(v[i]);
         break;
     case LSTM_ACT_TANH:
-        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_TANH(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = lstm_tanh1(v[i]);
         break;
     case LSTM_ACT_RELU:
         for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
@@ -166,7 +162,5 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate_f32)(unsigned activation, float *v, size
 
 #undef LSTM_EW
 #undef LSTM_EW_EXP
-#undef LSTM_EW_SIGMOID
-#undef LSTM_EW_TANH
 #undef LSTM_EW_PASTE
 #undef LSTM_EW_PASTE2
