@@ -53,7 +53,7 @@ LSTM_INLINE uint32_t lstm_max_abs_bits_inline(const float *v, size_t n) {
  * polynomial (relative error < 1e-7); 2^n placed straight into the exponent bits. t = x log2e + 1.5 * 2^23
  * is the float 1.5 * 2^23 + n exactly (|n| <= 127), so its bits are 0x4b400000 + n and (bits << 23) +
  * 0x3f800000 = (n + 127) << 23 modulo 2^32: the bits of 2^n with no float-to-int conversion. Softmax's exp;
- * sigmoid uses the same steps with the scaling done on the bits (lstm_sigmoid1). */
+ * sigmoid and tanh (below) share its reduction. */
 LSTM_INLINE float lstm_exp_in_range(float x) {
     const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
     float t = LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC);
