@@ -59,9 +59,10 @@ LSTM_EW_ATTR void LSTM_EW(lstm_q8_gates)(float *y, const float *bias, const int3
 /* c = f c + i g and hfull = o tanh(c) over the activations. restrict: the buffers are distinct (kernels.h's
  * callers), and without it clang's cost model, weighing the runtime overlap checks of six pointers, left
  * this loop scalar (3x slower cell update with clang); GCC versioned it. */
-LSTM_EW_ATTR static void LSTM_EW(cell_state)(size_t hidden, const float *restrict gi, const float *restrict gf,
-                                             const float *restrict gg, const float *restrict go,
-                                             float *restrict c, float *restrict hfull) {
+LSTM_EW_ATTR static void LSTM_EW(cell_state)(size_t hidden, const float *restrict gi,
+                                             const float *restrict gf, const float *restrict gg,
+                                             const float *restrict go, float *restrict c,
+                                             float *restrict hfull) {
     for (size_t j = 0; j < hidden; j++) {
         float cj = LSTM_R(LSTM_R(gf[j] * c[j]) + LSTM_R(gi[j] * gg[j]));
         c[j] = cj;

@@ -2,9 +2,9 @@
  * lstm_tanh1; also fp32 layers' where double is not in hardware) against libm in double: ulp and absolute
  * errors over two grids of [-20, 20] (every 127th float: dense near 0, down to denormals; and 2 million
  * evenly spaced values), bounds on the maximum and mean errors; and their shape: odd tanh with
- * tanh(+-0) = +-0, monotonic (sigmoid but for a few one-ulp steps), saturated where float rounds to 1. Through the
- * reference table's activate (the kernel every table's bits equal: test_isa.c). The figures are printed;
- * they are the same on every target (the same IEEE operations: elementwise.h). */
+ * tanh(+-0) = +-0, monotonic (sigmoid but for a few one-ulp steps), saturated where float rounds to 1.
+ * Through the reference table's activate (the kernel every table's bits equal: test_isa.c). The figures
+ * are printed; they are the same on every target (the same IEEE operations: elementwise.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
