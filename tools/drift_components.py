@@ -44,35 +44,46 @@ F32 = np.float32
 
 
 # ---- elementwise.h in float32 operations -------------------------------------------------------------
-def exp_clamped(x):
-    x = np.asarray(x, F32)
-    log2e, ln2_hi, ln2_lo = F32(1.44269504089), F32(0.693145751953125), F32(1.428606765330187e-06)
-    magic = F32(12582912.0)
-    x = np.minimum(np.maximum(x, F32(-87.3)), F32(88.0))
-    n = (x * log2e + magic) - magic
-    r = (x - n * ln2_hi) - n * ln2_lo
-    p = np.full_like(r, F32(0.0013843654))
-    for c in (0.0083741555, 0.041668002, 0.16666432, 0.49999994, 1.0, 1.0):
-        p = p * r + F32(c)
-    bits = ((n.astype(np.int32) + 127) << 23).astype(np.int32)
-    return p * bits.view(F32)
+def _clamp_abs_bits(x, max_bits, keep_sign):
+    b = np.asarray(x, F32).view(np.uint32)
+    a = np.minimum(b & np.uint32(0x7FFFFFFF), np.uint32(max_bits))
+    return (a | (b & np.uint32(0x80000000)) if keep_sign else a).astype(np.uint32).view(F32)
 
 
 def sigmoid_ours(x):
-    return F32(1.0) / (F32(1.0) + exp_clamped(-np.asarray(x, F32)))
+    """lstm_sigmoid1: P / (P + 2^n Q), e^-r = Q(r) / P(r) by Pade [3/3]"""
+    x = _clamp_abs_bits(x, 0x42AD0000, True)
+    mlog2e, ln2_hi, ln2_lo = F32(-1.44269504089), F32(0.693145751953125), F32(1.428606765330187e-06)
+    magic = F32(12582912.0)
+    t = x * mlog2e + magic
+    n = t - magic
+    r = (x + n * ln2_hi) + n * ln2_lo
+    r2 = r * r
+    e = F32(1.0) + r2 * F32(0.1)
+    o = r * (F32(0.5) + r2 * F32(0.008333333333))
+    p, q = e + o, e - o
+    q = (q.view(np.uint32) + (t.view(np.uint32) << np.uint32(23))).astype(np.uint32).view(F32)
+    return (p / (p + q)).astype(F32)
 
 
 def tanh_ours(x):
+    """lstm_tanh1: ((1 - 2^n) - 2^n m) / ((1 + 2^n) + 2^n m), m = expm1(r), with x's sign bit"""
     x = np.asarray(x, F32)
-    a = np.abs(x)
-    z = x * x
-    p = np.full_like(z, F32(-5.70498872745e-3))
-    for c in (2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1, -3.33332819422e-1):
-        p = p * z + F32(c)
-    small = (p * z) * x + x
-    big = F32(1.0) - F32(2.0) / (exp_clamped(F32(2.0) * a) + F32(1.0))
-    big = np.where(x < 0, -big, big)
-    return np.where(a < F32(0.625), small, big).astype(F32)
+    a = _clamp_abs_bits(x, 0x41200000, False)
+    log2e, ln2_hi, ln2_lo = F32(1.44269504089), F32(0.693145751953125), F32(1.428606765330187e-06)
+    magic, one = F32(12582912.0), F32(1.0)
+    y = F32(-2.0) * a
+    t = y * log2e + magic
+    n = t - magic
+    r = (y - n * ln2_hi) - n * ln2_lo
+    q = np.full_like(r, F32(0.0013882509665563703))
+    for c in (0.008366580121219158, 0.04166720062494278, 0.1666654348373413, 0.4999999701976776):
+        q = q * r + F32(c)
+    m = r + r * (r * q)
+    s = ((t.view(np.uint32) << np.uint32(23)) + np.uint32(0x3F800000)).astype(np.uint32).view(F32)
+    sm = s * m
+    v = ((one - s) - sm) / ((one + s) + sm)
+    return (v.view(np.uint32) | (x.view(np.uint32) & np.uint32(0x80000000))).astype(np.uint32).view(F32)
 
 
 # ---- elementwise.h's precise functions of fp32 layers (double, rounded once), in float64 operations --------

@@ -52,7 +52,8 @@ LSTM_INLINE uint32_t lstm_max_abs_bits_inline(const float *v, size_t n) {
 /* exp(x) for x in [-87.3, 88] (the caller clamps): x = n ln2 + r with |r| <= ln2/2; exp(r) by a degree-6
  * polynomial (relative error < 1e-7); 2^n placed straight into the exponent bits. t = x log2e + 1.5 * 2^23
  * is the float 1.5 * 2^23 + n exactly (|n| <= 127), so its bits are 0x4b400000 + n and (bits << 23) +
- * 0x3f800000 = (n + 127) << 23 modulo 2^32: the bits of 2^n with no float-to-int conversion. */
+ * 0x3f800000 = (n + 127) << 23 modulo 2^32: the bits of 2^n with no float-to-int conversion. Softmax's exp;
+ * sigmoid and tanh (below) share its reduction. */
 LSTM_INLINE float lstm_exp_in_range(float x) {
     const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
     float t = LSTM_R(LSTM_R(x * log2e) + LSTM_ROUND_MAGIC);
@@ -83,41 +84,99 @@ LSTM_INLINE float lstm_exp_clamped(float x) {
     return lstm_exp_in_range(x);
 }
 
-LSTM_INLINE float lstm_sigmoid1(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + lstm_exp_clamped(-x))); }
-
-/* tanh(x): below |x| = 0.625 an odd polynomial, x + x^3 P(x^2) (the minimax coefficients of Cephes'
- * tanhf, relative error ~1.5e-7); above, 1 - 2 / (exp(2|x|) + 1) with the sign of x (no cancellation:
- * tanh is above 0.55 there). The old 2 sigmoid(2x) - 1 lost up to 4096 ulp near 0 (absolute 1.8e-7, mean
- * 3.5e-8 over [-10, 10]; this: 1.3 ulp, 7.9e-8, mean 1.45e-8, against float64). */
-LSTM_INLINE float lstm_tanh_small(float x) {
-    float z = LSTM_R(x * x);
-    const float t4 = 2.06390887954e-2f, t3 = -5.37397155531e-2f, t2 = 1.33314422036e-1f, t1 = -3.33332819422e-1f;
-    float p = -5.70498872745e-3f; /* float objects, not literals, in the arithmetic (see lstm_exp_in_range) */
-    p = LSTM_R(LSTM_R(p * z) + t4);
-    p = LSTM_R(LSTM_R(p * z) + t3);
-    p = LSTM_R(LSTM_R(p * z) + t2);
-    p = LSTM_R(LSTM_R(p * z) + t1);
-    return LSTM_R(LSTM_R(LSTM_R(p * z) * x) + x);
+/* min(|x|, the float whose bits are max_bits) with the sign bit `sign` (0 or 0x80000000), on the bits: for a
+ * non-negative float the integer order of the bits is the numeric order (NaN, which cannot reach here from
+ * finite inputs, clamps to the bound). Integer operations, not float selects: GCC turned sigmoid's two
+ * clamps into a split of the loop into clamped and unclamped paths with masks (7 vector operations). */
+LSTM_INLINE float lstm_clamp_abs_bits(float x, uint32_t max_bits, uint32_t sign) {
+    uint32_t b, a;
+    memcpy(&b, &x, 4);
+    a = b & 0x7fffffffU;
+    a = a < max_bits ? a : max_bits;
+    b = a | (b & sign);
+    memcpy(&x, &b, 4);
+    return x;
 }
 
-/* the other half, for a = |x| >= 0.625, given exp */
-#define LSTM_TANH_BIG(x, a, exp_fn)                                                                          \
-    LSTM_R(1.0f - LSTM_R(2.0f / LSTM_R(exp_fn(LSTM_R(2.0f * (a))) + 1.0f)))
+#define LSTM_SIGMOID_CLAMP_BITS 0x42ad0000U /* 86.5f */
+#define LSTM_TANH_CLAMP_BITS 0x41200000U    /* 10.0f */
 
-/* Both halves are computed and one is selected, so compilers vectorise it. */
+/* sigmoid(x) = 1 / (1 + exp(-x)) for x clamped to [-86.5, 86.5] (above 16.7 the result is 1 anyway; below
+ * -86.5 it stays 2.7e-38 instead of going on down to 0). -x = n ln2 - r' as in lstm_exp_in_range (with the
+ * signs folded into the constants: r' = (x + n ln2_hi) + n ln2_lo), and e^-r' by its Pade [3/3] form
+ * Q(r') / P(r'), P(r) = E + O, Q(r) = E - O, E = 1 + r^2 / 10, O = r (1/2 + r^2 / 120) (relative error
+ * below 6.1e-9 for |r'| <= ln2/2): sigmoid = P / (P + 2^n Q), one division for the rational function and
+ * the sigmoid. 2^n is added into Q's exponent field (t's bits << 23 = n << 23 modulo 2^32): Q in
+ * [0.84, 1.19] and |n| <= 125 keep 2^n Q normal, where the product would be exact. 22 vector operations
+ * against the 30 of 1 / (1 + exp) with exp's degree-6 polynomial and float clamps. Over [-20, 20]
+ * (tests/c/test_ew_accuracy.c): max 2.52 ulp, mean 0.45 ulp, absolute 9.2e-8 (the old form: 2.47 ulp,
+ * 0.43, 8.9e-8); where n changes, results within 1.1e-5 of 1 can step down by one ulp (4 places). */
+LSTM_INLINE float lstm_sigmoid1(float x) {
+    x = lstm_clamp_abs_bits(x, LSTM_SIGMOID_CLAMP_BITS, 0x80000000U);
+    const float mlog2e = -1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+    float t = LSTM_R(LSTM_R(x * mlog2e) + LSTM_ROUND_MAGIC);
+    float n = LSTM_R(t - LSTM_ROUND_MAGIC);
+    float r = LSTM_R(LSTM_R(x + LSTM_R(n * ln2_hi)) + LSTM_R(n * ln2_lo));
+    const float one = 1.0f, half = 0.5f, e2 = 0.1f, o3 = 0.008333333333f; /* 1/10, 1/120 */
+    float r2 = LSTM_R(r * r);
+    float e = LSTM_R(one + LSTM_R(r2 * e2));
+    float o = LSTM_R(r * LSTM_R(half + LSTM_R(r2 * o3)));
+    float p = LSTM_R(e + o), q = LSTM_R(e - o);
+    uint32_t bits, qb;
+    memcpy(&bits, &t, 4);
+    memcpy(&qb, &q, 4);
+    qb += bits << 23;
+    memcpy(&q, &qb, 4);
+    return LSTM_R(p / LSTM_R(p + q));
+}
+
+/* tanh(x) for a = |x| clamped to 10 (tanh(9.02) rounds to 1), one formula for every x: e = e^-2a =
+ * 2^n (1 + m) with -2a = n ln2 + r as in lstm_exp_in_range, m = e^r - 1 = r + r (r q(r)), q the degree-4
+ * minimax polynomial of (e^r - 1 - r) / r^2 on [-ln2/2, ln2/2] (relative error of m 1.7e-8 with these
+ * float coefficients; the final r + ... rounds once), and tanh(a) = (1 - e) / (1 + e) =
+ * ((1 - 2^n) - 2^n m) / ((1 + 2^n) + 2^n m): 2^n m is exact, and for n = 0 the numerator is -m, so small
+ * |x| keeps its relative accuracy (no 1 - e cancellation). The quotient is +0 or positive (m <= 0 for
+ * n = 0, and 2^n e^r < 1 else), so x's sign bit is or-ed into it (tanh(-0) = -0). 30 vector operations
+ * against the ~45 of the old form, which computed a polynomial for |x| < 0.625 and 1 - 2 / (exp(2|x|) + 1)
+ * for every value and selected one. Over [-20, 20]
+ * (tests/c/test_ew_accuracy.c): max 1.88 ulp, mean 0.26 ulp, absolute 1.09e-7 (the old form: 1.28 ulp,
+ * 0.13, 7.6e-8). */
 LSTM_INLINE float lstm_tanh1(float x) {
-    float a = x < 0.0f ? -x : x;
-    float small = lstm_tanh_small(x);
-    float big = LSTM_TANH_BIG(x, a, lstm_exp_clamped);
-    big = x < 0.0f ? -big : big;
-    return a < 0.625f ? small : big;
+    float a = lstm_clamp_abs_bits(x, LSTM_TANH_CLAMP_BITS, 0);
+    const float log2e = 1.44269504089f, ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+    const float mtwo = -2.0f, one = 1.0f;
+    float y = LSTM_R(mtwo * a);
+    float t = LSTM_R(LSTM_R(y * log2e) + LSTM_ROUND_MAGIC);
+    float n = LSTM_R(t - LSTM_ROUND_MAGIC);
+    float r = LSTM_R(LSTM_R(y - LSTM_R(n * ln2_hi)) - LSTM_R(n * ln2_lo));
+    const float q3 = 0.008366580121219158f, q2 = 0.04166720062494278f, q1 = 0.1666654348373413f,
+                q0 = 0.4999999701976776f;
+    float q = 0.0013882509665563703f;
+    q = LSTM_R(LSTM_R(q * r) + q3);
+    q = LSTM_R(LSTM_R(q * r) + q2);
+    q = LSTM_R(LSTM_R(q * r) + q1);
+    q = LSTM_R(LSTM_R(q * r) + q0);
+    float m = LSTM_R(r + LSTM_R(r * LSTM_R(r * q)));
+    uint32_t bits;
+    memcpy(&bits, &t, 4);
+    bits = (bits << 23) + 0x3f800000U; /* 2^n, n in [-29, 0] */
+    float s;
+    memcpy(&s, &bits, 4);
+    float sm = LSTM_R(s * m);
+    float v = LSTM_R(LSTM_R(LSTM_R(one - s) - sm) / LSTM_R(LSTM_R(one + s) + sm)); /* >= +0 */
+    uint32_t vb, xb;
+    memcpy(&vb, &v, 4);
+    memcpy(&xb, &x, 4);
+    vb |= xb & 0x80000000U;
+    memcpy(&v, &vb, 4);
+    return v;
 }
 
-/* The same functions for a scalar FPU (Cortex-M), where a branch is cheaper than computing what a vector
- * unit would select from: the same operations on the same values, so the same bits.
- *  - exp: for |x| < 87.3 both clamps leave x as it is, so one test replaces two clamps (NaN and values
- *    outside take the clamped path);
- *  - tanh: only the half that is selected. */
+/* exp for a scalar FPU (Cortex-M's softmax), where a branch is cheaper than computing what a vector unit
+ * would select from: the same operations on the same values, so the same bits. For |x| < 87.3 both clamps
+ * leave x as it is, so one test replaces two clamps (NaN and values outside take the clamped path).
+ * Sigmoid and tanh have nothing to select (integer clamps, one formula), so every table uses them as
+ * they are. */
 #if defined(__GNUC__) || defined(__clang__)
 #define LSTM_FABSF(x) __builtin_fabsf(x)
 #define LSTM_LIKELY(c) __builtin_expect(!!(c), 1)
@@ -131,22 +190,13 @@ LSTM_INLINE float lstm_exp_branch(float x) {
     return lstm_exp_clamped(x);
 }
 
-LSTM_INLINE float lstm_sigmoid1_branch(float x) { return LSTM_R(1.0f / LSTM_R(1.0f + lstm_exp_branch(-x))); }
-
-LSTM_INLINE float lstm_tanh1_branch(float x) {
-    float a = LSTM_FABSF(x); /* lstm_tanh1's a where it is used: |x| >= 0.625 is not -0.0 */
-    if (a < 0.625f) return lstm_tanh_small(x);
-    float big = LSTM_TANH_BIG(x, a, lstm_exp_branch);
-    return x < 0.0f ? -big : big;
-}
-
 /* ---- The precise elementwise of fp32 layers (issue 14) -------------------------------------------------
  * sigmoid, tanh and exp in double arithmetic, each rounded once to float at the end: before that rounding
  * the relative error is below 2^-36 (exp's polynomial: 2^-37.7), so the float result is the correctly
  * rounded value unless the exact one lies within ~2^-13 ulp of a rounding boundary. Measured over 17.7
  * million inputs (tests/c/test_precise.c): max 0.500007 ulp (sigmoid), 0.500054 ulp (tanh), 99.99997% /
- * 99.9996% correctly rounded, against up to 4e6 ulp (tiny sigmoid results: exp's clamp) and 1.28 ulp, 92% /
- * 99.7%, for the float functions above. Branch-free and without libm, so the loops over them vectorise
+ * 99.9996% correctly rounded, against up to 1.9e7 ulp (tiny sigmoid results: exp's clamp) and 1.88 ulp,
+ * 96.7% / 93.9%, for the float functions above (a -DLSTM_F32_FLOAT_ELEMENTWISE build of the same test). Branch-free and without libm, so the loops over them vectorise
  * (AVX2 4, AVX-512 8 doubles a vector). IEEE double operations in a fixed order, so every ISA computes the
  * same bits with this code; with x87 excess precision LSTM_RD rounds where exactness is needed (the
  * rounding constant) and the rest carries more precision than double (.ci/cross.sh's xcheck: i386 gave the

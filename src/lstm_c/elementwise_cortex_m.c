@@ -1,6 +1,6 @@
 /* elementwise_cortex_m.c - the elementwise kernels of elementwise_impl.h for the Cortex-M DSP table, in
- * their scalar form (LSTM_EW_SCALAR): the FPU works one float at a time, so the branching exp, sigmoid and
- * tanh of elementwise.h and one pass per hidden unit, the same operations on the same values as the
+ * their scalar form (LSTM_EW_SCALAR): the FPU works one float at a time, so the branching exp of
+ * elementwise.h and one pass per hidden unit, the same operations on the same values as the
  * portable twin, hence the same bits. With a single-precision FPU the gate epilogue is written in assembly
  * (below). */
 #include "kernels_arm.h"

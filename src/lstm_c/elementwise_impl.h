@@ -2,13 +2,13 @@
  * instantiated once per ISA: define LSTM_EW_SUFFIX (name suffix) and LSTM_EW_ATTR (a target attribute, or
  * nothing) and include this file; it defines lstm_quantize_<suffix> and the others. The source is the
  * same for every ISA, so every ISA computes the same bits (elementwise.h). Define LSTM_EW_SCALAR for a
- * scalar FPU (Cortex-M): the branching forms of exp, sigmoid and tanh (elementwise.h) and one pass over
- * the gates per hidden unit, the same operations on the same values. */
+ * scalar FPU (Cortex-M): the branching form of exp (elementwise.h) and one pass over the gates per hidden
+ * unit, the same operations on the same values. */
 /* GCC vectorises these loops at -O3 only: at -O1 and -O2 its "very cheap" cost model refuses loops that
  * need an epilogue, and the kernels ran 5-8x slower (tools/bench_elementwise.c at H = 64, GCC 12: 1743 ns
  * at -O2 against 227 at -O3 for the float cell update on AVX-512, 2368 against 421 for the precise one).
  * The same IEEE operations either way, so the same bits. -Os stays unvectorised (size is what it asks for).
- * Clang vectorises at -O2 once the cell loops' arrays are known not to overlap (restrict below). */
+ * Clang vectorises the cell loops at -O2 once their arrays are known not to overlap (restrict below). */
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__) && defined(__OPTIMIZE__)
 #pragma GCC push_options
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -18,12 +18,8 @@
 
 #ifdef LSTM_EW_SCALAR
 #define LSTM_EW_EXP lstm_exp_branch
-#define LSTM_EW_SIGMOID lstm_sigmoid1_branch
-#define LSTM_EW_TANH lstm_tanh1_branch
 #else
 #define LSTM_EW_EXP lstm_exp_clamped
-#define LSTM_EW_SIGMOID lstm_sigmoid1
-#define LSTM_EW_TANH lstm_tanh1
 #endif
 
 #define LSTM_EW_PASTE2(a, b) a##_##b
@@ -69,28 +65,39 @@ LSTM_EW_ATTR void LSTM_EW(lstm_q8_gates)(float *y, const float *bias, const int3
 }
 #endif
 
-LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *restrict gates, float *restrict c,
-                                            float *restrict hfull) {
+#ifndef LSTM_EW_SCALAR
+/* c = f c + i g and hfull = o tanh(c) over the activations. restrict: the buffers are distinct (kernels.h's
+ * callers), and without it clang's cost model, weighing the runtime overlap checks of six pointers, left
+ * this loop scalar (3x slower cell update with clang); GCC versioned it. */
+LSTM_EW_ATTR static void LSTM_EW(cell_state)(size_t hidden, const float *restrict gi,
+                                             const float *restrict gf, const float *restrict gg,
+                                             const float *restrict go, float *restrict c,
+                                             float *restrict hfull) {
+    for (size_t j = 0; j < hidden; j++) {
+        float cj = LSTM_R(LSTM_R(gf[j] * c[j]) + LSTM_R(gi[j] * gg[j]));
+        c[j] = cj;
+        hfull[j] = LSTM_R(go[j] * lstm_tanh1(cj));
+    }
+}
+#endif
+
+LSTM_EW_ATTR void LSTM_EW(lstm_cell_update)(size_t hidden, float *gates, float *c, float *hfull) {
     float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
 #ifdef LSTM_EW_SCALAR
     for (size_t j = 0; j < hidden; j++) { /* one unit at a time: each value loaded and stored once */
-        float i = LSTM_EW_SIGMOID(gi[j]), f = LSTM_EW_SIGMOID(gf[j]), g = LSTM_EW_TANH(gg[j]);
-        float o = LSTM_EW_SIGMOID(go[j]);
+        float i = lstm_sigmoid1(gi[j]), f = lstm_sigmoid1(gf[j]), g = lstm_tanh1(gg[j]);
+        float o = lstm_sigmoid1(go[j]);
         gi[j] = i, gf[j] = f, gg[j] = g, go[j] = o;
         float cj = LSTM_R(LSTM_R(f * c[j]) + LSTM_R(i * g));
         c[j] = cj;
-        hfull[j] = LSTM_R(o * LSTM_EW_TANH(cj));
+        hfull[j] = LSTM_R(o * lstm_tanh1(cj));
     }
 #else
     /* the gates first, as long simple loops; then the state, with one more tanh per unit */
     for (size_t j = 0; j < 2 * hidden; j++) gi[j] = lstm_sigmoid1(gi[j]);
     for (size_t j = 0; j < hidden; j++) gg[j] = lstm_tanh1(gg[j]);
     for (size_t j = 0; j < hidden; j++) go[j] = lstm_sigmoid1(go[j]);
-    for (size_t j = 0; j < hidden; j++) {
-        float cj = LSTM_R(LSTM_R(gf[j] * c[j]) + LSTM_R(gi[j] * gg[j]));
-        c[j] = cj;
-        hfull[j] = LSTM_R(go[j] * lstm_tanh1(cj));
-    }
+    LSTM_EW(cell_state)(hidden, gi, gf, gg, go, c, hfull);
 #endif
 }
 
@@ -108,10 +115,10 @@ LSTM_EW_ATTR static void LSTM_EW(softmax)(float *v, size_t n) {
 LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n) {
     switch (activation) {
     case LSTM_ACT_SIGMOID:
-        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_SIGMOID(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = lstm_sigmoid1(v[i]);
         break;
     case LSTM_ACT_TANH:
-        for (size_t i = 0; i < n; i++) v[i] = LSTM_EW_TANH(v[i]);
+        for (size_t i = 0; i < n; i++) v[i] = lstm_tanh1(v[i]);
         break;
     case LSTM_ACT_RELU:
         for (size_t i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
@@ -182,7 +189,5 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate_f32)(unsigned activation, float *v, size
 #endif
 #undef LSTM_EW
 #undef LSTM_EW_EXP
-#undef LSTM_EW_SIGMOID
-#undef LSTM_EW_TANH
 #undef LSTM_EW_PASTE
 #undef LSTM_EW_PASTE2

@@ -339,12 +339,13 @@ static void test_int8_dynamic_models(void) { compare_models(2); }
 static void test_int8_a16_models(void) { compare_models(3); }
 
 /* The elementwise kernels at the edges of their branches (the Cortex-M table branches where the others
- * select): around |x| = 0.625 (tanh's two halves), 43.65 and 87.3 (exp's clamps, 2|x| for tanh), 88,
- * signed zeros, subnormals, huge values and infinities, as gates, cell states and head inputs; q8_gates
- * for n = 1 .. 9 (odd counts) with extreme sums. All bit for bit against the reference. */
+ * select) and clamps: around |x| = 0.1733 (the first switch of tanh's reduction), 0.625, 10 (tanh's clamp),
+ * 43.65, 86.5 (sigmoid's clamp), 87.3 and 88 (exp's clamps), signed zeros, subnormals, huge values and
+ * infinities, as gates, cell states and head inputs; q8_gates for n = 1 .. 9 (odd counts) with extreme
+ * sums. All bit for bit against the reference. */
 static void test_elementwise_edges(void) {
-    static const float base[] = {0.0f,  1e-45f, 1e-38f, 0.5f,   0.625f, 1.0f,  3.0f,   10.0f, 43.65f,
-                                 87.3f, 88.0f,  100.0f, 1e30f,  INFINITY};
+    static const float base[] = {0.0f,   1e-45f, 1e-38f, 0.1733f, 0.5f,   0.625f, 1.0f, 3.0f,
+                                 10.0f,  43.65f, 86.5f,  87.3f,   88.0f, 100.0f, 1e30f, INFINITY};
     float vals[6 * sizeof base / sizeof base[0]];
     size_t nv = 0, nfinite;
     for (size_t i = 0; i < sizeof base / sizeof base[0]; i++) {
