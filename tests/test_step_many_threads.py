@@ -40,3 +40,69 @@ def test_bad_input_in_any_group_changes_no_stream(model):
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(InvalidArgumentError):
             model.step_many(streams, xs, threads=bad)
+
+
+def worker_threads():
+    import threading
+    return [t for t in threading.enumerate() if t.name == "lstm_embed.step_many"]
+
+
+def test_workers_are_kept_and_reused(model):
+    """The group threads persist between calls (a lock hand-off, no pool submit and no new thread per
+    call): 100 calls with threads=3 leave no more workers than the first did, and all of them alive."""
+    streams = [model.stream() for _ in range(12)]
+    xs = np.ones((12, model.input_size), np.float32)
+    model.step_many(streams, xs, threads=3)
+    first = set(worker_threads())
+    for _ in range(100):
+        model.step_many(streams, xs, threads=3)
+    now = set(worker_threads())
+    assert len(first) >= 2 and now == first and all(t.is_alive() for t in now)
+
+
+def test_concurrent_threaded_calls_do_not_share_workers(model):
+    """Four Python threads each stepping their own streams with threads=2 at the same time: every result has
+    the bits of the same steps taken one call at a time (a worker shared between two calls would mix up
+    their groups or workspaces)."""
+    from concurrent.futures import ThreadPoolExecutor
+    rng = np.random.default_rng(9)
+    xs = rng.standard_normal((4, 8, 30, model.input_size)).astype(np.float32)  # caller, step, stream
+
+    def run(c, threads):
+        streams = [model.stream() for _ in range(30)]
+        return np.stack([model.step_many(streams, xs[c, t], threads=threads) for t in range(8)])
+
+    want = [run(c, 1) for c in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda c: run(c, 2), range(4)))
+    for c in range(4):
+        np.testing.assert_array_equal(got[c], want[c])
+
+
+def _step_in_child(data, conn):
+    m = Model.from_bytes(data)
+    streams = [m.stream() for _ in range(6)]
+    conn.send(m.step_many(streams, np.ones((6, m.input_size), np.float32), threads=2))
+    conn.close()
+
+
+def test_forked_child_gets_new_workers(model):
+    """A child forked after threaded calls has none of the parent's threads: its step_many(threads=2) must
+    start its own worker, not wait forever on one that does not exist there (bounded: 60 s)."""
+    import multiprocessing
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    streams = [model.stream() for _ in range(6)]
+    xs = np.ones((6, model.input_size), np.float32)
+    want = model.step_many(streams, xs, threads=2)  # the parent now has idle workers
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_step_in_child, args=(model.to_bytes(), child))
+    proc.start()
+    try:
+        assert parent.poll(60), "the forked child's step_many(threads=2) did not finish in 60 s"
+        np.testing.assert_array_equal(parent.recv(), want)
+    finally:
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
