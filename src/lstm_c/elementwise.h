@@ -130,6 +130,16 @@ LSTM_INLINE float lstm_sigmoid1(float x) {
     return LSTM_R(p / LSTM_R(p + q));
 }
 
+/* v (>= +0) with the sign bit of x: tanh is odd, and tanh(-0) = -0 */
+LSTM_INLINE float lstm_sign_of(float v, float x) {
+    uint32_t vb, xb;
+    memcpy(&vb, &v, 4);
+    memcpy(&xb, &x, 4);
+    vb |= xb & 0x80000000U;
+    memcpy(&v, &vb, 4);
+    return v;
+}
+
 /* tanh(x) for a = |x| clamped to 10 (tanh(9.02) rounds to 1), one formula for every x: e = e^-2a =
  * 2^n (1 + m) with -2a = n ln2 + r as in lstm_exp_in_range, m = e^r - 1 = r + r (r q(r)), q the degree-4
  * minimax polynomial of (e^r - 1 - r) / r^2 on [-ln2/2, ln2/2] (relative error of m 1.7e-8 with these
@@ -164,12 +174,7 @@ LSTM_INLINE float lstm_tanh1(float x) {
     memcpy(&s, &bits, 4);
     float sm = LSTM_R(s * m);
     float v = LSTM_R(LSTM_R(LSTM_R(one - s) - sm) / LSTM_R(LSTM_R(one + s) + sm)); /* >= +0 */
-    uint32_t vb, xb;
-    memcpy(&vb, &v, 4);
-    memcpy(&xb, &x, 4);
-    vb |= xb & 0x80000000U;
-    memcpy(&v, &vb, 4);
-    return v;
+    return lstm_sign_of(v, x);
 }
 
 /* exp for a scalar FPU (Cortex-M's softmax), where a branch is cheaper than computing what a vector unit
@@ -271,13 +276,7 @@ LSTM_INLINE double lstm_tanh_abs_d(double a) {
 LSTM_INLINE float lstm_tanh_p(float x) {
     double a = (double)x;
     a = a < 0.0 ? -a : a;
-    float t = LSTM_R((float)lstm_tanh_abs_d(a));
-    uint32_t tb, xb;
-    memcpy(&tb, &t, 4);
-    memcpy(&xb, &x, 4);
-    tb |= xb & 0x80000000U;
-    memcpy(&t, &tb, 4);
-    return t;
+    return lstm_sign_of(LSTM_R((float)lstm_tanh_abs_d(a)), x);
 }
 
 /* tanh of a double (the unrounded cell state), not rounded: o * tanh(c) is formed in double */
