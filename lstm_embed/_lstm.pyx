@@ -447,6 +447,17 @@ cdef class Model:
                                    "Model.from_bytes(data)")
         return 0
 
+    cdef object _claim_many_work(self, size_t wlen):
+        """The model's step_many workspace (grown to wlen bytes), marked busy, or None when another call
+        holds it; the caller sets _many_busy back to False when done."""
+        if self._many_busy:
+            return None
+        self._many_busy = True
+        if self._many_work is None or <size_t>cnp.PyArray_SIZE(self._many_work) < wlen:
+            self._many_work = None  # release the smaller one before allocating
+            self._many_work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
+        return self._many_work
+
     cdef int _usable(self) except -1:
         self._opened()
         if self._closed:
@@ -729,15 +740,11 @@ cdef class Model:
                 states[i] = s._s
             if groups > 1:
                 st = _step_many_threaded(self, states, n, x, y, groups)
-            elif not self._many_busy:  # reuse the model's workspace unless another thread is using it
-                self._many_busy = True
-                own_work = True
-                if self._many_work is None or <size_t>cnp.PyArray_SIZE(self._many_work) < wlen:
-                    self._many_work = None
-                    self._many_work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
-                work = self._many_work
-            else:
-                work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
+            else:  # the model's workspace unless another thread is using it
+                work = self._claim_many_work(wlen)
+                own_work = work is not None
+                if not own_work:
+                    work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
             if groups == 1:
                 with nogil:
                     st = lstm_step_many(self._m, states, n, <const float *>cnp.PyArray_DATA(x),
@@ -871,14 +878,11 @@ cdef lstm_status _step_many_threaded(Model m, lstm_state **states, Py_ssize_t n,
                                    xs + bounds[g] * inp * sizeof(float), ys + bounds[g] * outp * sizeof(float)))
             started.append(workers[g - 1])
         wlen = lstm_step_many_workspace_size(m._m, bounds[1])
-        if not m._many_busy:  # group 0 takes the model's workspace unless another call holds it
-            m._many_busy = own = True
-            if m._many_work is None or <size_t>cnp.PyArray_SIZE(m._many_work) < wlen:
-                m._many_work = None
-                m._many_work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
-            codes.append(_run_group(m, sp, bounds[1], xs, ys, m._many_work))
-        else:
-            codes.append(_run_group(m, sp, bounds[1], xs, ys, _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")))
+        work = m._claim_many_work(wlen)  # group 0: the model's workspace unless another call holds it
+        own = work is not None
+        if not own:
+            work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
+        codes.append(_run_group(m, sp, bounds[1], xs, ys, work))
     finally:  # every group has finished before the caller releases the streams, whatever happened here
         results = [w.wait() for w in started]
         if own:
