@@ -4,7 +4,7 @@ fp32 arithmetic, one component at a time swapped for exact float64 (issue 14).
 The emulation follows src/lstm_c bit for bit (checked: the same bits as the avx512_vnni / avx2 tables for
 family "fma" and the reference table for "muladd": one chain before issue 14, block=16 then, block=16 with
 sup=16 and the float elementwise before the precise elementwise, block=16, sup=16, act="precise",
-cell="precise" now; tests/test_drift.py::test_emulation_is_the_engine):
+cell="precise" until the fused cell, cell="fused" now; tests/test_drift.py::test_emulation_is_the_engine):
   products   gates = bias (b_ih + b_hh rounded to float), then the x terms, then the h terms, each term
              one fused multiply-add ("fma") or a rounded multiply then a rounded add ("muladd"); `chains`
              interleaved accumulators (term k into k mod chains, pairwise at the end) or, with `block`,
@@ -14,8 +14,11 @@ cell="precise" now; tests/test_drift.py::test_emulation_is_the_engine):
              layers; fp32 layers before the precise elementwise), act="precise" those of fp32 layers now
              (double operations, rounded once to float32);
   cell       cell="f32": c = f * c + i * g and h = o * tanh(c), each operation rounded to float;
-             cell="precise" (fp32 layers now): c in double from the float activations, rounded once,
-             h = o * tanh(c) in double from the unrounded c, rounded once.
+             cell="precise" (fp32 layers until the fused cell): c in double from the float activations,
+             rounded once, h = o * tanh(c) in double from the unrounded c, rounded once;
+             cell="fused" (fp32 layers now, elementwise_cell_f32.h): c and h from the pre-activations in
+             double, one division each, each rounded once; its exp in the family's operations (fma64: a
+             double fused multiply-add emulated exactly).
 Swaps (Emulated keywords; "exact" = computed in float64, rounded to float32 once):
   products="exact"   each gate's whole sum (bias included) in float64, rounded once
   products="torch"   round(W_ih x) + b_ih, round(W_hh h) + b_hh, then their sum (PyTorch's split, each
@@ -133,6 +136,79 @@ def tanh_signed_precise(x64):
     return np.where(x64 < 0, -t, t)
 
 
+# ---- elementwise_cell_f32.h: the fused precise cell of fp32 layers (one division for c, one for h) -------
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _split(a):
+    t = F64(134217729.0) * a  # 2^27 + 1 (Dekker)
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def fma64(a, b, c):
+    """fma(a, b, c) of doubles, correctly rounded, in float64 operations: a b exactly as p + e (Dekker), then
+    RN(th + RO(tl + e)) with (th, tl) = TwoSum(c, p) and RO rounding to odd (Boldo and Melquiond, "Emulation
+    of FMA and correctly rounded sums: proved algorithms using rounding to odd", 2008)."""
+    a, b, c = (np.asarray(v, F64) for v in (a, b, c))
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    th, tl = _two_sum(c, p)
+    v, err = _two_sum(tl, e)
+    even = (v.view(np.int64) & 1) == 0
+    v = np.where((err != 0) & even, np.nextafter(v, np.where(err > 0, np.inf, -np.inf)), v)
+    return th + v
+
+
+def _fma_family(family):
+    if family == "fma":
+        return fma64, lambda a, b, c: fma64(-a, b, c)
+    return (lambda a, b, c: a * b + c), (lambda a, b, c: c - a * b)
+
+
+def cell_fused(zi, zf, zg, zo, c, family):
+    """lstm_cell_update_f32 (elementwise_cell_f32.h) from the pre-activations: (c', h) as float32"""
+    fma, fnma = _fma_family(family)
+    c0, c1, c2, c3, c4, c5, c6, c7 = (F64(v) for v in EXP_Q)
+    magic = F64(6755399441055744.0)
+
+    def parts(x):
+        t = fma(x, F64(1.4426950408889634), magic)
+        n = t - magic
+        r = fnma(n, F64(0.6931471805599453), x)
+        r2 = r * r
+        r4 = r2 * r2
+        q = fma(r4, fma(r2, fma(c7, r, c6), fma(c5, r, c4)), fma(r2, fma(c3, r, c2), fma(c1, r, c0)))
+        scale = ((t.view(np.uint64) << np.uint64(52)) + (np.uint64(1023) << np.uint64(52))).view(F64)
+        return scale, r * q
+
+    def sig_den(x):
+        nd = np.minimum(np.maximum(-np.asarray(x, F64), F64(-40.0)), F64(120.0))
+        scale, rq = parts(nd)
+        return F64(1.0) + fma(scale, rq, scale)
+
+    def tanh_parts(x):
+        x = np.asarray(x, F64)
+        a = np.minimum(np.abs(x), F64(20.0))
+        scale, rq = parts(a * F64(-2.0))
+        m = fma(scale, rq, scale - F64(1.0))
+        num = F64(0.0) - m
+        return np.where(np.signbit(x), -num, num), F64(2.0) + m
+
+    di, df = sig_den(zi.astype(F64)), sig_den(zf.astype(F64))
+    ng, dg = tanh_parts(zg.astype(F64))
+    dig = di * dg
+    cd = fma(np.asarray(c, F32).astype(F64), dig, ng * df) / (df * dig)
+    do = sig_den(zo.astype(F64))
+    nc, dc = tanh_parts(cd)
+    return cd.astype(F32), (nc / (do * dc)).astype(F32)
+
+
 def sigmoid_exact(x):
     return (0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, np.float64)))).astype(F32)
 
@@ -224,8 +300,12 @@ class Emulated:
                         z = chain_part(np.broadcast_to(b_sum, (S, 4 * H)), w_ih, x, self.family, self.chains, self.block, self.sup)
                     z = chain_part(z, w_hh, h, self.family, self.chains, self.block, self.sup)
                 zi, zf, zg, zo = np.split(z, 4, axis=1)
+                if self.cell == "fused":  # elementwise_cell_f32.h (now): from the pre-activations
+                    c, h = cell_fused(zi, zf, zg, zo, c, self.family)
+                    out[:, t] = h
+                    continue
                 i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
-                if self.cell == "precise":  # elementwise_impl.h's lstm_cell_update_f32
+                if self.cell == "precise":  # the five-division precise cell (2026-11-30 until the fused one)
                     c64 = f.astype(F64) * c.astype(F64) + i.astype(F64) * g.astype(F64)
                     c = c64.astype(F32)
                     h = (o.astype(F64) * tanh_signed_precise(c64)).astype(F32)
@@ -249,10 +329,14 @@ CONFIGS = {
     "ours mul+add, blocks of 16": dict(family="muladd", block=16),
     "ours fma, blocks of 16 in superblocks of 16": dict(family="fma", block=16, sup=16),
     "ours mul+add, blocks of 16 in superblocks of 16": dict(family="muladd", block=16, sup=16),
-    "ours fma, superblocks, precise elementwise (now)": dict(family="fma", block=16, sup=16, act="precise",
-                                                             cell="precise"),
-    "ours mul+add, superblocks, precise elementwise (now)": dict(family="muladd", block=16, sup=16,
-                                                                act="precise", cell="precise"),
+    "ours fma, superblocks, precise elementwise": dict(family="fma", block=16, sup=16, act="precise",
+                                                       cell="precise"),
+    "ours mul+add, superblocks, precise elementwise": dict(family="muladd", block=16, sup=16,
+                                                          act="precise", cell="precise"),
+    "ours fma, superblocks, fused precise cell (now)": dict(family="fma", block=16, sup=16, act="precise",
+                                                            cell="fused"),
+    "ours mul+add, superblocks, fused precise cell (now)": dict(family="muladd", block=16, sup=16,
+                                                               act="precise", cell="fused"),
     "(a) products exact": dict(products="exact"),
     "(a) products as torch (2 parts)": dict(products="torch"),
     "(a) fma, 2 chains": dict(family="fma", chains=2),
@@ -370,7 +454,9 @@ def local_errors(sd, xs, cfg):
             z = chain_part(z, w_hh, h0, emu.family, emu.chains, emu.block, emu.sup)
         zi, zf, zg, zo = np.split(z, 4, axis=1)
         i, f, g, o = sig(zi), sig(zf), tanh(zg), sig(zo)
-        if emu.cell == "precise":
+        if emu.cell == "fused":
+            cc, hh = cell_fused(zi, zf, zg, zo, c0, emu.family)
+        elif emu.cell == "precise":
             c64p = f.astype(F64) * c0.astype(F64) + i.astype(F64) * g.astype(F64)
             cc = c64p.astype(F32)
             hh = (o.astype(F64) * tanh_signed_precise(c64p)).astype(F32)

@@ -130,22 +130,11 @@ LSTM_EW_ATTR void LSTM_EW(lstm_activate)(unsigned activation, float *v, size_t n
 
 /* Cortex-M (scalar form) and cores without double hardware: fp32 layers keep the float kernels (dispatch.c) */
 #if !defined(LSTM_EW_SCALAR) && !defined(LSTM_F32_FLOAT_ELEMENTWISE)
-/* fp32 layers: the precise functions of elementwise.h. The activations are rounded to float (the trace
- * shows them); c = f c + i g from them in double (the products are exact) rounded once; h = o tanh(c) from
- * the unrounded c, rounded once. The gates first, then the state, as long simple loops (GCC vectorises
- * these; one fused loop over all five it does not). */
-LSTM_EW_ATTR void LSTM_EW(lstm_cell_update_f32)(size_t hidden, float *restrict gates, float *restrict c,
-                                                float *restrict hfull) {
-    float *gi = gates, *gf = gates + hidden, *gg = gates + 2 * hidden, *go = gates + 3 * hidden;
-    for (size_t j = 0; j < 2 * hidden; j++) gi[j] = lstm_sigmoid_p(gi[j]);
-    for (size_t j = 0; j < hidden; j++) gg[j] = lstm_tanh_p(gg[j]);
-    for (size_t j = 0; j < hidden; j++) go[j] = lstm_sigmoid_p(go[j]);
-    for (size_t j = 0; j < hidden; j++) {
-        double cd = (double)gf[j] * (double)c[j] + (double)gi[j] * (double)gg[j];
-        c[j] = LSTM_R((float)cd);
-        hfull[j] = LSTM_R((float)((double)go[j] * lstm_tanh_signed_d(cd)));
-    }
-}
+/* fp32 layers: the precise cell update (elementwise_cell_f32.h; an includer with its own vector form
+ * defines LSTM_EW_OWN_CELL_F32) */
+#ifndef LSTM_EW_OWN_CELL_F32
+#include "elementwise_cell_f32.h"
+#endif
 
 /* softmax with exp in double: the sum in double in index order, then each exp again times 1 / sum, rounded
  * once (recomputing costs less than a double buffer the caller would have to provide) */

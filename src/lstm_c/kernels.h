@@ -16,10 +16,15 @@
  *  - quantize, q8_gates, quantize16, q16_gates, cell_update and activate run the code of elementwise.h,
  *    compiled per ISA: float operations, the same bits on every ISA and target (int8, int8-dynamic and
  *    int8-a16 layers, and every layer on a build without double hardware).
- *  - cell_update_f32 and activate_f32 (fp32 layers, and the head of a model whose top layer is fp32) run
- *    the precise functions of elementwise.h: double operations rounded once to float, the same source for
- *    every ISA (the same bits on x86-64 SSE2 / AVX2 / AVX-512, aarch64 and i386's x87: .ci/cross.sh's
- *    xcheck), within 0.5 ulp + 2^-13 of the exact value.
+ *  - activate_f32 (the head of a model whose top layer is fp32) runs the precise functions of
+ *    elementwise.h: double operations rounded once to float, the same source for every ISA (the same bits
+ *    on x86-64 SSE2 / AVX2 / AVX-512, aarch64 and i386's x87: .ci/cross.sh's xcheck), within 0.5 ulp +
+ *    2^-13 of the exact value.
+ *  - cell_update_f32 (fp32 layers) is the fused precise cell of elementwise_cell_f32.h: c and h from the
+ *    pre-activations in double, one division each, each rounded once (within 0.5 ulp + 2^-33 of the terms
+ *    f c and i g). In the two families of the fp32 sums below: "fma" (AVX2 and AVX-512: cell_f32_x86.c,
+ *    aarch64 NEON: elementwise_arm.c, all through cell_f32_simd.h) and "mul+add" (reference, 32-bit NEON:
+ *    the portable form); each family gives the same bits on every table and target that runs it.
  *  - f32_gemv / f32_gemm (fp32 layer weights, packed panels of lstm_format.h) sum every output in two
  *    levels. Blocks of LSTM_F32_BLOCK (16) columns from k0 (the last may be shorter): each block is one
  *    chain from 0, acc = acc + w[r][k] * x[k - k0] for its k in turn. Superblocks of LSTM_F32_SUPER (16)
