@@ -4,7 +4,7 @@
  * (docs/accuracy.md, "Precise elementwise"). x86-64 with AVX-512 only.
  *
  *     cc -std=c99 -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math -D_GNU_SOURCE -Isrc/lstm_c \
- *        tools/bench_elementwise.c src/lstm_c/elementwise_x86.c -o bench_elementwise
+ *        tools/bench_elementwise.c src/lstm_c/elementwise_x86.c src/lstm_c/cell_f32_x86.c -o bench_elementwise
  *     ./bench_elementwise 64 */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>

@@ -319,7 +319,9 @@ LSTM_API lstm_status lstm_model_int_scales(const lstm_model *model, float *input
  * lstm_trace_floats: floats of one step's trace: per layer, in order, the gate activations i, f, g, o
  * (4 * hidden_size, in that order), the cell state c (hidden_size) and h (proj_size or hidden_size), all
  * after the step (an int16x8 model's fixed-point values in real units: gates and h as q / 2^15, c as
- * c / 2^20). 0 if model is NULL or closed. */
+ * c / 2^20). An fp32 layer's cell forms c and h from the pre-activations without rounding the gates to
+ * float, so its traced gates are the step's pre-activations through the library's precise sigmoid and
+ * tanh, each within 0.5 ulp of exact (c and h are the step's own). 0 if model is NULL or closed. */
 LSTM_API size_t lstm_trace_floats(const lstm_model *model);
 
 /* lstm_step_trace: lstm_step (the same bits in y and the state) that also writes the step's trace into
