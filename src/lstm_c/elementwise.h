@@ -205,7 +205,8 @@ LSTM_INLINE float lstm_exp_branch(float x) {
  * (AVX2 4, AVX-512 8 doubles a vector). IEEE double operations in a fixed order, so every ISA computes the
  * same bits with this code; with x87 excess precision LSTM_RD rounds where exactness is needed (the
  * rounding constant) and the rest carries more precision than double (.ci/cross.sh's xcheck: i386 gave the
- * bits of x86-64's portable table). */
+ * bits of x86-64's portable table). The head of an fp32 model uses these (activate_f32); the fused cell of
+ * fp32 layers (elementwise_cell_f32.h) shares their exp polynomial and constants. */
 #if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD != 0 && FLT_EVAL_METHOD != 1 && FLT_EVAL_METHOD != -1
 LSTM_INLINE double lstm_round_double(double x) {
     volatile double v = x;
@@ -287,12 +288,6 @@ LSTM_INLINE float lstm_tanh_p(float x) {
     double a = (double)x;
     a = a < 0.0 ? -a : a;
     return lstm_sign_of(LSTM_R((float)lstm_tanh_abs_d(a)), x);
-}
-
-/* tanh of a double (the unrounded cell state), not rounded: o * tanh(c) is formed in double */
-LSTM_INLINE double lstm_tanh_signed_d(double x) {
-    double t = lstm_tanh_abs_d(x < 0.0 ? -x : x);
-    return x < 0.0 ? -t : t;
 }
 
 #endif /* LSTM_ELEMENTWISE_H */
