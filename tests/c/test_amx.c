@@ -1,5 +1,6 @@
 /* test_amx.c - the AMX table's batched products (gemm_s8 and gemm_s16 of LSTM_ISA_AMX_INT8, s8_amx.c and
- * s16_amx.c) against the reference, bit for bit, over the shapes that exercise their edges:
+ * s16_amx.c) against the reference, bit for bit, over the shapes that exercise their edges (and, with the
+ * same checker, every other table's gemm_s8 over the edges of the AVX2 kernel's chunks):
  *  - n = 1 .. 40 vectors: the AVX-512 paths (gemm_s8 at 1, gemm_s16 below 5), whole and partial A tiles
  *    (n % 16), odd block counts;
  *  - rows not a multiple of 16 (the last panel through a buffer: entries past `rows` must stay sentinels);
@@ -215,8 +216,31 @@ static void test_dispatch(void) {
     }
 }
 
+/* Every other table's gemm_s8 against the reference on the shapes that cross the AVX2 kernel's edges: its
+ * activations widened on the stack in chunks of vectors (8192 int16s: 15 vectors of 512 columns, 63 of
+ * 128), the chunk remainders of 1 and 2 vectors, and rows wider than 3 vectors fit there (4 x 700 = 2800
+ * columns: the kernel that widens per use). */
+static void test_gemm_s8_every_table(void) {
+    rng r = {91};
+    const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
+    for (int isa = 1; isa < LSTM_ISA_COUNT; isa++) {
+        if (isa == LSTM_ISA_REFERENCE || !lstm_isa_supported((lstm_isa)isa)) continue;
+        const lstm_kernels *k = lstm_kernels_for((lstm_isa)isa);
+        static const size_t ns[] = {1, 2, 3, 4, 14, 15, 16, 17, 31, 64, 65};
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            check_shape(k, ref, &r, 64, 128, 0, 128, ns[i], (int)(i % 3));
+            check_shape(k, ref, &r, 40, 160, 32, 160, ns[i], (int)((i + 1) % 3));
+        }
+        check_shape(k, ref, &r, 16, 32, 0, 32, 64, 0);
+        check_shape(k, ref, &r, 20, 700, 0, 700, 7, 1);
+        check_shape(k, ref, &r, 17, 700, 3, 690, 4, 0);
+    }
+    test_context("");
+}
+
 int main(void) {
     run_test("amx dispatch", test_dispatch);
+    run_test("every table's gemm_s8 against the reference", test_gemm_s8_every_table);
     run_test("amx gemm_s8 against the reference", test_gemm_s8);
     run_test("amx gemm_s16 against the reference", test_gemm_s16);
     return test_summary();
