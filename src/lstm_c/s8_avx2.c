@@ -82,6 +82,22 @@ AVX2_INLINE __m256i q_int16(const int8_t *q) {
     return _mm256_cvtepi8_epi16(_mm_set1_epi32(q4));
 }
 
+/* One vector's 4 accumulators of a panel (rows 4j..4j+3 as pair sums in acc[j]) as 16 row sums in row
+ * order; the first `valid` stored at o. */
+AVX2_INLINE void store_panel_sums(const __m256i *acc, int32_t *o, size_t valid) {
+    __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[0], acc[1]), 0xD8);
+    __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2], acc[3]), 0xD8);
+    if (valid >= 16) {
+        _mm256_storeu_si256((__m256i *)(void *)o, lo);
+        _mm256_storeu_si256((__m256i *)(void *)(o + 8), hi);
+    } else {
+        int32_t t[16];
+        _mm256_storeu_si256((__m256i *)(void *)t, lo);
+        _mm256_storeu_si256((__m256i *)(void *)(t + 8), hi);
+        memcpy(o, t, valid * sizeof(int32_t));
+    }
+}
+
 /* One panel (16 rows) against V vectors (q + v * ldq): the loop of lstm_s8_gemv_avx2 with each 16-byte
  * weight load widened once for all V vectors. Row sums stored for the first `valid` rows of the panel. */
 AVX2_INLINE void panel_s8(int V, const int8_t *panel, size_t g0, size_t g1, const int8_t *q, size_t ldq,
@@ -98,20 +114,7 @@ AVX2_INLINE void panel_s8(int V, const int8_t *panel, size_t g0, size_t g1, cons
             UNROLL for (int v = 0; v < V; v++) acc[v][j] = _mm256_add_epi32(acc[v][j], _mm256_madd_epi16(wv, qb[v]));
         }
     }
-    UNROLL for (int v = 0; v < V; v++) {
-        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][0], acc[v][1]), 0xD8);
-        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][2], acc[v][3]), 0xD8);
-        int32_t *o = out + (size_t)v * ldout;
-        if (valid >= 16) {
-            _mm256_storeu_si256((__m256i *)(void *)o, lo);
-            _mm256_storeu_si256((__m256i *)(void *)(o + 8), hi);
-        } else {
-            int32_t t[16];
-            _mm256_storeu_si256((__m256i *)(void *)t, lo);
-            _mm256_storeu_si256((__m256i *)(void *)(t + 8), hi);
-            memcpy(o, t, valid * sizeof(int32_t));
-        }
-    }
+    UNROLL for (int v = 0; v < V; v++) store_panel_sums(acc[v], out + (size_t)v * ldout, valid);
 }
 
 AVX2 static void panel_s8_3(const int8_t *p, size_t g0, size_t g1, const int8_t *q, size_t ldq, int32_t *o,
@@ -149,20 +152,7 @@ AVX2_INLINE void panel_s16q(int V, const int8_t *panel, size_t g0, size_t g1, co
             }
         }
     }
-    UNROLL for (int v = 0; v < V; v++) {
-        __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][0], acc[v][1]), 0xD8);
-        __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[v][2], acc[v][3]), 0xD8);
-        int32_t *o = out + (size_t)v * ldout;
-        if (valid >= 16) {
-            _mm256_storeu_si256((__m256i *)(void *)o, lo);
-            _mm256_storeu_si256((__m256i *)(void *)(o + 8), hi);
-        } else {
-            int32_t t[16];
-            _mm256_storeu_si256((__m256i *)(void *)t, lo);
-            _mm256_storeu_si256((__m256i *)(void *)(t + 8), hi);
-            memcpy(o, t, valid * sizeof(int32_t));
-        }
-    }
+    UNROLL for (int v = 0; v < V; v++) store_panel_sums(acc[v], out + (size_t)v * ldout, valid);
 }
 
 AVX2 static void panel_s16q_3(const int8_t *p, size_t g0, size_t g1, const int16_t *q, size_t ldq, int32_t *o,
