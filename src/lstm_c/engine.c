@@ -205,19 +205,17 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
             add_input_part(m, cell, in, gates, scratch);
             add_hidden_part(m, cell, h, gates, scratch);
         }
+        /* the trace's gates: the pre-activations through the layer's own activation functions, the ones its
+         * cell runs (the fp32 cell never forms them as floats: elementwise_cell_f32.h) */
         float *t = trace ? trace + (size_t)l * (5 * (H4 / 4) + hr) : NULL;
-        /* fp32 layers: the precise cell does not form the activations (elementwise_cell_f32.h), so the trace
-         * takes them from the pre-activations with activate_f32, the functions of the head */
-        if (t && cell->dtype == LSTM_LAYER_FP32) memcpy(t, gates, H4 * sizeof(float));
+        if (t) memcpy(t, gates, H4 * sizeof(float));
         finish_cell(m, cell, gates, h, c, scratch);
         if (t) {
-            if (cell->dtype == LSTM_LAYER_FP32) {
-                m->kern->activate_f32(LSTM_ACT_SIGMOID, t, H4 / 2);
-                m->kern->activate_f32(LSTM_ACT_TANH, t + H4 / 2, H4 / 4);
-                m->kern->activate_f32(LSTM_ACT_SIGMOID, t + 3 * (H4 / 4), H4 / 4);
-            } else { /* the float cell left the activations i, f, g, o in gates */
-                memcpy(t, gates, H4 * sizeof(float));
-            }
+            void (*act)(unsigned, float *, size_t) =
+                cell->dtype == LSTM_LAYER_FP32 ? m->kern->activate_f32 : m->kern->activate;
+            act(LSTM_ACT_SIGMOID, t, H4 / 2);
+            act(LSTM_ACT_TANH, t + H4 / 2, H4 / 4);
+            act(LSTM_ACT_SIGMOID, t + 3 * (H4 / 4), H4 / 4);
             memcpy(t + H4, c, (H4 / 4) * sizeof(float));
             memcpy(t + H4 + H4 / 4, h, hr * sizeof(float));
         }
