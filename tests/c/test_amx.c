@@ -216,10 +216,12 @@ static void test_dispatch(void) {
     }
 }
 
-/* Every other table's gemm_s8 against the reference on the shapes that cross the AVX2 kernel's edges: its
- * activations widened on the stack in chunks of vectors (8192 int16s: 15 vectors of 512 columns, 63 of
- * 128), the chunk remainders of 1 and 2 vectors, and rows wider than 3 vectors fit there (4 x 700 = 2800
- * columns: the kernel that widens per use). */
+/* Every other table's gemm_s8 against the reference on the shapes that cross the edges of the AVX2 and
+ * AVX-512 kernels: activations converted on the stack in chunks of vectors (AVX2: 8192 int16s, 15 vectors
+ * of 512 columns, 63 of 128; AVX-512: 16 KB of biased bytes, multiples of 8 vectors, 32 of 512 columns,
+ * 16 of 700), the tile remainders (AVX2 1 and 2 vectors; AVX-512 4, 2, 1 after tiles of 8, and a last odd
+ * panel), and rows wider than a chunk of 3 (AVX2: 4 x 700 = 2800 columns) or 8 (AVX-512: 2112 columns)
+ * vectors: the kernels that convert per use. */
 static void test_gemm_s8_every_table(void) {
     rng r = {91};
     const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
@@ -234,6 +236,9 @@ static void test_gemm_s8_every_table(void) {
         check_shape(k, ref, &r, 16, 32, 0, 32, 64, 0);
         check_shape(k, ref, &r, 20, 700, 0, 700, 7, 1);
         check_shape(k, ref, &r, 17, 700, 3, 690, 4, 0);
+        check_shape(k, ref, &r, 40, 128, 0, 128, 71, 1);
+        check_shape(k, ref, &r, 48, 175, 0, 175, 33, 2);
+        check_shape(k, ref, &r, 20, 528, 0, 528, 9, 0);
     }
     test_context("");
 }
