@@ -5,7 +5,8 @@
  * batched. Checks on the way
  * that both give the same bits. For scale, the table's fp32 products on the same shapes (f32_gemv vector by
  * vector, f32_gemm batched, over packed panels; same bits checked too): the float layer the int8 ones
- * replace, with its rate in GMAC/s (this machine's single-core AVX-512 FMA peak: 77 GMAC/s).
+ * replace, with its rate in GMAC/s. First it measures this core's peaks (12 independent chains of vfmadd231ps
+ * ymm and zmm, vpdpbusd zmm) so the rates can be read as fractions of what the core can do.
  *
  *   cc -std=c99 -O2 -ffp-contract=off -Isrc/lstm_c tools/bench_gemm.c src/lstm_c/[a-z]*.c -lm -o /tmp/bench_gemm
  *   /tmp/bench_gemm [n]            (default n = 64; H = 64 and 256) */
@@ -48,6 +49,30 @@ typedef void (*gemv_f32_fn)(const int8_t *, size_t, size_t, size_t, size_t, cons
         out = best_;                                                                                         \
     } while (0)
 
+#ifdef LSTM_HAVE_X86_KERNELS
+#include <immintrin.h>
+/* Peak multiply-accumulates per second of one instruction form: 12 independent accumulator chains (more than
+ * latency x ports), 20 M rounds. */
+#define PEAK(NAME, TARGET, TYPE, INIT, OP, MACS)                                                              \
+    __attribute__((target(TARGET))) static double NAME(void) {                                               \
+        TYPE a[12], b = INIT, c = INIT;                                                                      \
+        for (int i = 0; i < 12; i++) a[i] = INIT;                                                            \
+        long rounds = 20000000;                                                                              \
+        double t0 = now();                                                                                   \
+        for (long k = 0; k < rounds; k++) {                                                                  \
+            _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) a[i] = OP;                                 \
+            __asm__ volatile("" : "+v"(b), "+v"(c));                                                         \
+        }                                                                                                    \
+        double dt = now() - t0;                                                                              \
+        for (int i = 1; i < 12; i++) __asm__ volatile("" : : "v"(a[i]));                                     \
+        __asm__ volatile("" : : "v"(a[0]));                                                                  \
+        return 12.0 * rounds * (MACS) / dt;                                                                  \
+    }
+PEAK(peak_fma_ymm, "avx2,fma", __m256, _mm256_set1_ps(1.0f), _mm256_fmadd_ps(a[i], b, c), 8)
+PEAK(peak_fma_zmm, "avx512f", __m512, _mm512_set1_ps(1.0f), _mm512_fmadd_ps(a[i], b, c), 16)
+PEAK(peak_vnni_zmm, "avx512f,avx512vnni", __m512i, _mm512_set1_epi32(1), _mm512_dpbusd_epi32(a[i], b, c), 64)
+#endif
+
 /* 64-byte-aligned memory (posix_memalign: C11's aligned_alloc wants a multiple of 64 as size). Unaligned fp32
  * panels cost the batched fp32 kernels ~25% here (every 64-byte load splits two cache lines). */
 static void *aligned64(size_t bytes) {
@@ -70,6 +95,12 @@ int main(int argc, char **argv) {
         {LSTM_ISA_REFERENCE, lstm_s8_gemv_ref, lstm_s8_gemv_f32_ref},
     };
     int bad = 0;
+#ifdef LSTM_HAVE_X86_KERNELS
+    if (lstm_isa_supported(LSTM_ISA_AVX2)) printf("peak: fma ymm %.1f GMAC/s", 1e-9 * peak_fma_ymm());
+    if (lstm_isa_supported(LSTM_ISA_AVX512_VNNI))
+        printf(", fma zmm %.1f GMAC/s, vpdpbusd zmm %.1f GMAC/s", 1e-9 * peak_fma_zmm(), 1e-9 * peak_vnni_zmm());
+    printf("\n");
+#endif
     printf("%-12s %4s %4s %-9s %12s %12s %7s\n", "isa", "H", "n", "kernel", "by-vectors", "batched", "ratio");
     for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++) {
         size_t H = hs[hi], rows = 4 * H, groups = 2 * H / 4, cols = 4 * groups;
@@ -92,8 +123,8 @@ int main(int argc, char **argv) {
             TIME_BEST(41, inner, lstm_s8_gemm_by_vectors(isas[s].gemv_s8, w, rows, groups, 0, groups, n, q, cols, rowsum, a, rows), t1);
             TIME_BEST(41, inner, k->gemm_s8(w, rows, groups, 0, groups, n, q, cols, rowsum, b, rows), t2);
             bad |= memcmp(a, b, n * rows * 4) != 0;
-            printf("%-12s %4zu %4zu %-9s %10.1fus %10.1fus %6.2fx\n", lstm_isa_name(isas[s].isa), H, n, "gemm_s8",
-                   1e6 * t1, 1e6 * t2, t1 / t2);
+            printf("%-12s %4zu %4zu %-9s %10.1fus %10.1fus %6.2fx  (batched: %.1f GMAC/s)\n", lstm_isa_name(isas[s].isa),
+                   H, n, "gemm_s8", 1e6 * t1, 1e6 * t2, t1 / t2, (double)rows * cols * n / t2 * 1e-9);
             memset(ya, 0, n * rows * sizeof(float));
             memset(yb, 0, n * rows * sizeof(float));
             lstm_s8_gemm_f32_by_vectors(isas[s].gemv_f32, w, rows, groups, 0, groups, n, x, cols, scale, ya, rows);

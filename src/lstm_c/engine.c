@@ -475,8 +475,7 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
         }
         if (quantised(cell)) {
             quant_sums(m, cell, 0, xh, ld, cell->in, n, &qx);
-            quant_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh);
-            for (size_t i = 0; i < n; i++) quant_gates(m, cell, g + i * H4, &qx, i, &qh, i);
+            quant_sums(m, cell, 1, xh + cell->in, ld, hr, n, &qh); /* the gates: stream by stream below */
         } else if (cell->dtype == LSTM_LAYER_FP32) {
             broadcast_rows(g, n, H4, cell->b, H4); /* the column split of lstm_step: [0, in), then the rest */
             m->kern->f32_gemm(cell->w, H4, cell->ld, 0, cell->in, n, xh, ld, g, H4);
@@ -490,8 +489,9 @@ lstm_status lstm_step_many(const lstm_model *m, lstm_state *const *states, size_
             m->kern->gemm_f32(cell->wq, H4, groups, cell->gx, cell->gx + lstm_r4(hr) / 4, n, xh + hoff, ld,
                               cell->wscale + H4, g, H4);
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) { /* a quantised layer's gates formed right before its cell reads them */
             float *d = lstm_state_data(states[i]);
+            if (quantised(cell)) quant_gates(m, cell, g + i * H4, &qx, i, &qh, i);
             finish_cell(m, cell, g + i * H4, d + lstm_off_h(m, l, 0), d + lstm_off_c(m, l, 0), scratch);
         }
     }

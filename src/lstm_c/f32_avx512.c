@@ -86,26 +86,19 @@ AVX512 void lstm_f32_gemv_avx512(const float *w, size_t rows, size_t cols, size_
 }
 
 /* NP panels from r0 for the vectors [0, n), superblock by superblock: one superblock of two panels (32 KB)
- * stays in L1 while every tile of 8 vectors passes over it, where tiles of 4 panels x 4 vectors over all the
- * columns streamed each panel group from L2 once per tile (65-70 GMAC/s at H = 256, 64 vectors, against
- * 76-79 now; this core's FMA peak is 109). Each output's superblock sums still reach y in superblock order:
- * the bits of tile() over [k0, k1), and of the gemv. */
+ * stays in L1 while every tile of 8 vectors (then 4, 2, 1) passes over it. Tiles of 4 panels x 4 vectors
+ * over all the columns streamed each panel group from L2 once per tile: 65-71 GMAC/s at H = 256, 64 vectors,
+ * against 76-80 now (tools/bench_gemm.c; this core's FMA peak measures 102-109). Each output's superblock
+ * sums still reach y in superblock order: the bits of tile() over [k0, k1), and of the gemv. */
 AVX512 ALWAYS void vectors(const float *w, size_t rows, size_t cols, size_t r0, size_t k0, size_t k1, size_t n,
                            const float *x, size_t ldx, float *y, size_t ldy, const int NP) {
     for (size_t sb = k0; sb < k1; sb += LSTM_F32_SPAN) {
         size_t se = k1 - sb > LSTM_F32_SPAN ? sb + LSTM_F32_SPAN : k1, i = 0;
         const float *xs = x + (sb - k0);
         for (; i + 8 <= n; i += 8) tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 8);
-        switch (n - i) {
-        case 7: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 7); break;
-        case 6: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 6); break;
-        case 5: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 5); break;
-        case 4: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 4); break;
-        case 3: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 3); break;
-        case 2: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 2); break;
-        case 1: tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 1); break;
-        default: break;
-        }
+        if (n - i >= 4) tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 4), i += 4;
+        if (n - i >= 2) tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 2), i += 2;
+        if (n - i >= 1) tile_wide(w, rows, cols, r0, sb, se, xs + i * ldx, ldx, y + i * ldy, ldy, NP, 1);
     }
 }
 

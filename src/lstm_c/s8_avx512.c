@@ -198,15 +198,17 @@ AVX512_INLINE void tile_u8(const int NP, const int NV, const int8_t *base, size_
 }
 
 /* The NP panels from `base` against m biased vectors: tiles of 8, then 4, 2 and 1. */
+#define TILE_U8_AT(NP, NV) \
+    tile_u8(NP, NV, base, groups, g0, g1, u + i * ldu, ldu, rowsum, r0, rows, acc + i * ldacc, ldacc)
 #define TILES_U8(NP)                                                                                          \
     AVX512 static void tiles_u8_##NP(const int8_t *base, size_t groups, size_t g0, size_t g1, const uint8_t *u, \
                                      size_t m, size_t ldu, const int32_t *rowsum, size_t r0, size_t rows,       \
                                      int32_t *acc, size_t ldacc) {                                              \
         size_t i = 0;                                                                                          \
-        for (; i + 8 <= m; i += 8) tile_u8(NP, 8, base, groups, g0, g1, u + i * ldu, ldu, rowsum, r0, rows, acc + i * ldacc, ldacc); \
-        if (m - i >= 4) tile_u8(NP, 4, base, groups, g0, g1, u + i * ldu, ldu, rowsum, r0, rows, acc + i * ldacc, ldacc), i += 4; \
-        if (m - i >= 2) tile_u8(NP, 2, base, groups, g0, g1, u + i * ldu, ldu, rowsum, r0, rows, acc + i * ldacc, ldacc), i += 2; \
-        if (m - i >= 1) tile_u8(NP, 1, base, groups, g0, g1, u + i * ldu, ldu, rowsum, r0, rows, acc + i * ldacc, ldacc); \
+        for (; i + 8 <= m; i += 8) TILE_U8_AT(NP, 8);                                                          \
+        if (m - i >= 4) TILE_U8_AT(NP, 4), i += 4;                                                             \
+        if (m - i >= 2) TILE_U8_AT(NP, 2), i += 2;                                                             \
+        if (m - i >= 1) TILE_U8_AT(NP, 1);                                                                     \
     }
 TILES_U8(2)
 TILES_U8(1)
