@@ -30,13 +30,18 @@ def test_bad_input_in_any_group_changes_no_stream(model):
     xs = np.ones((40, model.input_size), np.float32)
     model.step_many(streams, xs, threads=2)
     before = [s.snapshot() for s in streams]
-    xs[37, 1] = np.nan  # in the second group
-    with pytest.raises(NonFiniteInputError):
-        model.step_many(streams, xs, threads=2)
-    xs[37, 1] = 2.0 ** 70
-    with pytest.raises(lstm_embed.InputRangeError):
-        model.step_many(streams, xs, threads=2)
+    for bad, error in ((np.nan, NonFiniteInputError), (np.inf, NonFiniteInputError),
+                       (-np.inf, NonFiniteInputError), (2.0 ** 70, lstm_embed.InputRangeError),
+                       (-2.0 ** 70, lstm_embed.InputRangeError)):
+        xs[37, 1] = bad  # in the second group
+        with pytest.raises(error):
+            model.step_many(streams, xs, threads=2)
+        with pytest.raises(error):  # the same error as the unthreaded call
+            model.step_many(streams, xs)
     assert [s.snapshot() for s in streams] == before
+    xs[37, 1] = -2.0 ** 64  # the bound itself is accepted, threaded or not, with the same outputs
+    threaded, plain = [model.stream() for _ in range(40)], [model.stream() for _ in range(40)]
+    np.testing.assert_array_equal(model.step_many(threaded, xs, threads=2), model.step_many(plain, xs))
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(InvalidArgumentError):
             model.step_many(streams, xs, threads=bad)
