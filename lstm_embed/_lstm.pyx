@@ -11,6 +11,62 @@ from libc.stdint cimport int16_t, uintptr_t
 from libc.string cimport memcpy
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
+cdef extern from *:
+    """
+    /* step_many(threads=k) hand-offs: a flag spun on without the GIL before falling back to a lock. On a
+       VM every wake-up of a sleeping thread costs tens of microseconds (the idle vCPU is halted). */
+    #include <time.h>
+    #if defined(__x86_64__) || defined(__i386__)
+    #include <immintrin.h>
+    #define LSTM_EMBED_PAUSE() _mm_pause()
+    #elif defined(__aarch64__) || defined(__arm__)
+    #define LSTM_EMBED_PAUSE() __asm__ __volatile__("yield")
+    #else
+    #define LSTM_EMBED_PAUSE() ((void)0)
+    #endif
+    static double lstm_embed_now(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    }
+    /* 1 once *flag == want, 0 if `seconds` pass first */
+    static int lstm_embed_spin_until(const long *flag, long want, double seconds) {
+        double end = lstm_embed_now() + seconds;
+        for (;;) {
+            for (int i = 0; i < 64; i++) {
+                if (__atomic_load_n(flag, __ATOMIC_ACQUIRE) == want) return 1;
+                LSTM_EMBED_PAUSE();
+            }
+            if (lstm_embed_now() > end) return __atomic_load_n(flag, __ATOMIC_ACQUIRE) == want;
+        }
+    }
+    static void lstm_embed_flag_set(long *flag, long v) { __atomic_store_n(flag, v, __ATOMIC_RELEASE); }
+    """
+    int lstm_embed_spin_until(const long *flag, long want, double seconds) nogil
+    void lstm_embed_flag_set(long *flag, long v) nogil
+
+
+cdef class _Flag:
+    """A counter one thread sets and another spins on without the GIL (step_many's workers)."""
+    cdef long value
+
+    def spin(self, long want, double seconds):
+        """True once the counter equals `want`, False if `seconds` pass first (the GIL released meanwhile)."""
+        cdef int seen
+        with nogil:
+            seen = lstm_embed_spin_until(&self.value, want, seconds)
+        return bool(seen)
+
+    def set_and_spin(self, long v, _Flag other, long want, double seconds):
+        """set(v), then other.spin(want, seconds), the GIL released before the first: the thread spinning on
+        this flag finds the GIL free when it sees v."""
+        cdef int seen
+        with nogil:
+            lstm_embed_flag_set(&self.value, v)
+            seen = lstm_embed_spin_until(&other.value, want, seconds)
+        return bool(seen)
+
+
 from lstm_embed.errors import (
     ArgumentTypeError,
     ClosedModelError,
@@ -676,7 +732,8 @@ cdef class Model:
         ``threads=k`` splits the streams into k groups stepped in parallel on k threads (the calling one
         and k - 1 from a pool kept by the module), each with its own workspace; the same bits as
         ``threads=1``. Worth it from a few hundred streams of a large model (each group should still
-        hold tens of streams).
+        hold tens of streams). After each call the workers spin for up to 1 ms waiting for the next one
+        (a thread woken from sleep costs tens of microseconds on a VM), then sleep.
         """
         self._usable()
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
@@ -774,10 +831,16 @@ def _duplicate_before(list group, Py_ssize_t end):
 
 class _Worker:
     """A persistent thread for step_many(threads=k) that runs one group of streams per hand-off. The
-    hand-off is two locks, not a ThreadPoolExecutor: a round trip costs about 14 us against 55-59 us for
-    submit + wait (measured on this project's 2-vCPU Xeon), and at N = 256, H = 256, int8-dynamic a group
-    takes 0.3-0.4 ms, so the executor alone cost 1.7x -> 1.5x of the two-thread speed-up. The worker keeps
-    its own workspace between calls (no allocation per call)."""
+    hand-off is a lock pair, not a ThreadPoolExecutor (55-59 us for submit + wait), and each side first
+    spins on a flag without the GIL (_Flag) before it sleeps on its lock: on this project's 2-vCPU KVM
+    guest every wake-up of a sleeping thread costs about 37 us (a lock round trip 75-85 us), which cost
+    the two-thread step_many 130-180 us per call at N = 256, H = 256 (C: 1.86-2.3x with two threads,
+    Python 1.2-1.55x). A worker spins up to SPIN_IDLE seconds for its next job after each one (a core busy
+    that long after every threaded call), the caller up to SPIN_WAIT for a result; past those they sleep,
+    so the locks alone decide correctness. The worker keeps its own workspace between calls."""
+
+    SPIN_IDLE = 0.001
+    SPIN_WAIT = 0.02
 
     def __init__(self):
         import threading
@@ -785,14 +848,19 @@ class _Worker:
         self.start.acquire()
         self.done = threading.Lock()
         self.done.acquire()
+        self.posted = _Flag()    # the number of the last job handed over (set by _run_group)
+        self.finished = _Flag()  # the number of the last job finished
+        self.seq = 0
         self.job = None
         self.result = None
         self.work = None
         threading.Thread(target=self._loop, name="lstm_embed.step_many", daemon=True).start()
 
     def _loop(self):
+        seq = 1
+        self.posted.spin(seq, _Worker.SPIN_IDLE)
         while True:
-            self.start.acquire()
+            self.start.acquire()  # at once when the job was posted: submit() released it before
             try:
                 m, states, n, x, y = self.job
                 self.result = _step_many_group(m, states, n, x, y, self)
@@ -800,12 +868,18 @@ class _Worker:
                 self.result = e
             self.job = None
             self.done.release()
+            self.finished.set_and_spin(seq, self.posted, seq + 1, _Worker.SPIN_IDLE)
+            seq += 1
 
     def submit(self, job):
+        """Hand over a job: a sleeping worker starts at once, a spinning one when _run_group sets its
+        `posted` flag."""
+        self.seq += 1
         self.job = job
         self.start.release()
 
     def wait(self):
+        self.finished.spin(self.seq, _Worker.SPIN_WAIT)
         self.done.acquire()
         return self.result
 
@@ -843,13 +917,34 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
 
 
-cdef int _run_group(Model m, uintptr_t states, size_t n, uintptr_t x, uintptr_t y, cnp.ndarray work):
-    """lstm_step_many on one group of n streams, with `work` (at least the workspace size for n)."""
+cdef int _run_group(Model m, uintptr_t states, size_t n, uintptr_t x, uintptr_t y, cnp.ndarray work,
+                    list post=None) except? -1:
+    """lstm_step_many on one group of n streams, with `work` (at least the workspace size for n). The
+    workers in `post` (jobs submitted) are let go inside the GIL-free section, right before the C call: a
+    spinning worker that sees its flag then finds the GIL free instead of sleeping until this thread
+    drops it (a wake-up costs tens of microseconds on a VM)."""
     cdef void *wp = cnp.PyArray_DATA(work)
     cdef size_t wlen = <size_t>cnp.PyArray_SIZE(work)
     cdef lstm_status st
+    cdef Py_ssize_t k = len(post) if post else 0, i
+    cdef long **flags = NULL
+    cdef long *seqs = NULL
+    if k:
+        flags = <long **>PyMem_Malloc(k * sizeof(long *))
+        seqs = <long *>PyMem_Malloc(k * sizeof(long))
+        if flags == NULL or seqs == NULL:
+            PyMem_Free(flags)
+            PyMem_Free(seqs)
+            raise MemoryError("step_many: no memory for the workers' flags")
+        for i in range(k):
+            flags[i] = &(<_Flag>post[i].posted).value
+            seqs[i] = post[i].seq
     with nogil:
+        for i in range(k):
+            lstm_embed_flag_set(flags[i], seqs[i])
         st = lstm_step_many(m._m, <lstm_state *const *>states, n, <const float *>x, <float *>y, wp, wlen)
+    PyMem_Free(flags)
+    PyMem_Free(seqs)
     return <int>st
 
 
@@ -885,7 +980,7 @@ cdef lstm_status _step_many_threaded(Model m, lstm_state **states, Py_ssize_t n,
         own = work is not None
         if not own:
             work = _empty(wlen, cnp.NPY_UINT8, "step_many's workspace")
-        codes.append(_run_group(m, sp, bounds[1], xs, ys, work))
+        codes.append(_run_group(m, sp, bounds[1], xs, ys, work, started))
     finally:  # every group has finished before the caller releases the streams, whatever happened here
         results = [w.wait() for w in started]
         if own:

@@ -111,3 +111,35 @@ def test_forked_child_gets_new_workers(model):
         proc.join(5)
         if proc.is_alive():
             proc.kill()
+
+
+def test_spinning_and_sleeping_workers_give_the_same_bits(model):
+    """Back-to-back calls hand jobs to workers still spinning on their flag; calls further apart than
+    _Worker.SPIN_IDLE find them asleep on their lock. Both give the unthreaded bits, call after call."""
+    import time
+    from lstm_embed._lstm import _Worker
+    rng = np.random.default_rng(5)
+    threaded, plain = [model.stream() for _ in range(24)], [model.stream() for _ in range(24)]
+    for t in range(12):
+        xs = rng.standard_normal((24, model.input_size)).astype(np.float32)
+        if t % 3 == 2:
+            time.sleep(3 * _Worker.SPIN_IDLE)  # the worker has stopped spinning and sleeps
+        np.testing.assert_array_equal(model.step_many(threaded, xs, threads=3), model.step_many(plain, xs))
+    assert [s.snapshot() for s in threaded] == [s.snapshot() for s in plain]
+
+
+def test_flag_spin_sees_a_value_set_by_another_thread_and_times_out_otherwise():
+    import threading
+    import time
+    from lstm_embed._lstm import _Flag
+    a, b = _Flag(), _Flag()
+    t0 = time.perf_counter()
+    assert not a.spin(1, 0.005)  # nobody sets it: False after the timeout, not before
+    assert time.perf_counter() - t0 >= 0.005
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(b.spin(7, 10.0)))
+    worker.start()
+    assert a.set_and_spin(3, b, 0, 0.0)  # b is still 0; a becomes 3
+    assert b.set_and_spin(7, a, 3, 1.0)  # b = 7 releases the thread; a is already 3
+    worker.join(10)
+    assert seen == [True]
