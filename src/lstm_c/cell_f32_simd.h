@@ -95,12 +95,18 @@ CV_ATTR CV_ALWAYS void CV_NAME(cv_cell)(const int kn, size_t tail, size_t hidden
     }
 }
 
+/* The units [j, j1) of a cell of `hidden` units (gates [4][hidden]): lstm_cell_update_f32 over all of them, or a
+ * block of them in a fused step (f32_step_cell, kernels.h). Each unit's operations are the same either way. */
+CV_ATTR void CV_NAME(lstm_cell_update_f32_range)(size_t hidden, size_t j, size_t j1, const float *restrict gates,
+                                                 float *restrict c, float *restrict hfull) {
+    for (; j + CV_K * CV_W <= j1; j += CV_K * CV_W) CV_NAME(cv_cell)(CV_K, 0, hidden, gates, c, hfull, j);
+    for (; j + CV_W <= j1; j += CV_W) CV_NAME(cv_cell)(1, 0, hidden, gates, c, hfull, j);
+    if (j < j1) CV_NAME(cv_cell)(1, j1 - j, hidden, gates, c, hfull, j);
+}
+
 CV_ATTR void CV_NAME(lstm_cell_update_f32)(size_t hidden, float *restrict gates, float *restrict c,
                                            float *restrict hfull) {
-    size_t j = 0;
-    for (; j + CV_K * CV_W <= hidden; j += CV_K * CV_W) CV_NAME(cv_cell)(CV_K, 0, hidden, gates, c, hfull, j);
-    for (; j + CV_W <= hidden; j += CV_W) CV_NAME(cv_cell)(1, 0, hidden, gates, c, hfull, j);
-    if (j < hidden) CV_NAME(cv_cell)(1, hidden - j, hidden, gates, c, hfull, j);
+    CV_NAME(lstm_cell_update_f32_range)(hidden, 0, hidden, gates, c, hfull);
 }
 
 #undef CV_EACH

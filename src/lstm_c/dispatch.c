@@ -37,7 +37,15 @@
 #define LSTM_TABLE(f32, s8f, s8, ew)                                                                        \
     {lstm_f32_gemv_##f32, lstm_f32_gemm_##f32, lstm_s8_gemv_f32_##s8f, lstm_s8_gemm_f32_##s8f,               \
      lstm_s8_gemv_##s8, lstm_s8_gemm_##s8, lstm_quantize_##ew, lstm_q8_gates_##ew, lstm_cell_update_##ew,      \
-     lstm_activate_##ew, LSTM_S16_ENTRIES(s8, ew), LSTM_F32_EW_ENTRIES(ew)}
+     lstm_activate_##ew, LSTM_S16_ENTRIES(s8, ew), LSTM_F32_EW_ENTRIES(ew), lstm_f32_step_cell_##f32}
+
+/* The fused fp32 step (kernels.h) is AVX-512's: elsewhere the engine runs its three kernels. AVX2's, the same
+ * design over half-panels, was 0-2% slower at H = 64-256 on an AVX-512 machine (f32_avx512.c). */
+#define lstm_f32_step_cell_avx2 NULL
+#define lstm_f32_step_cell_ref NULL
+#define lstm_f32_step_cell_cblas NULL
+#define lstm_f32_step_cell_neon NULL
+#define lstm_f32_step_cell_cortex_m NULL
 
 /* int8-a16 entries: the int8 x int16 products named after the table's int8 x int8 suffix (lstm_s16_gemv_<s8>),
  * the int16 quantisation and epilogue after its elementwise one. NEON_DOT shares NEON's (SDOT is int8

@@ -27,12 +27,9 @@ static void add_input_part(const lstm_model *m, const lstm_cell *c, const float 
     add_q8_float_part(m, c, 0, x, c->in, gates, scratch);
 }
 
-/* gates[4H] += W_hh h (fp32 and int8 layers) */
+/* gates[4H] += W_hh h for an int8 (float activations) layer (fp32 layers: f32_layer_step) */
 static void add_hidden_part(const lstm_model *m, const lstm_cell *c, const float *h, float *gates, float *scratch) {
-    if (c->dtype == LSTM_LAYER_FP32)
-        m->kern->f32_gemv(c->w, 4 * (size_t)m->info.hidden_size, c->ld, c->in, c->ld, h, gates);
-    else
-        add_q8_float_part(m, c, 1, h, m->hr, gates, scratch);
+    add_q8_float_part(m, c, 1, h, m->hr, gates, scratch);
 }
 
 /* Scratch of the int8-dynamic path for n vectors. */
@@ -120,22 +117,14 @@ static q8_batch state_batch(const lstm_model *m, float *scratch, size_t slot, fl
     return b;
 }
 
-/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr]. The scratch's hfull area
- * ([r4(H)], zeroed past H here: a workspace scratch holds whatever the caller left) holds o * tanh(c)
- * before the projection. */
-static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates, float *h, float *c,
-                        float *scratch) {
+/* h[Hr] from hfull[H] = o * tanh(c) (the scratch's hfull area, [r4(H)], zeroed past H here: a workspace
+ * scratch holds whatever the caller left): a copy, or the projection. */
+static void project(const lstm_model *m, const lstm_cell *cell, float *hfull, float *h) {
     size_t H = m->info.hidden_size, P = m->info.proj_size;
-    float *hfull = scratch + m->off_hfull;
-    /* fp32 layers: the precise cell (kernels.h); quantised layers keep the float one, the same bits on every
-     * target */
-    void (*cell_update)(size_t, float *, float *, float *) =
-        cell->dtype == LSTM_LAYER_FP32 ? m->kern->cell_update_f32 : m->kern->cell_update;
     if (P == 0) {
-        cell_update(H, gates, c, h);
+        memcpy(h, hfull, H * sizeof(float));
         return;
     }
-    cell_update(H, gates, c, hfull);
     memset(hfull + H, 0, (lstm_r4(H) - H) * sizeof(float));
     memset(h, 0, P * sizeof(float));
     if (cell->hrq) {
@@ -144,6 +133,37 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     } else {
         m->kern->f32_gemv(cell->w_hr, P, H, 0, H, hfull, h);
     }
+}
+
+/* gates[4H] hold every pre-activation: run the cell, then project into h[Hr] (through the scratch's hfull
+ * area when there is a projection). */
+static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates, float *h, float *c,
+                        float *scratch) {
+    float *hfull = scratch + m->off_hfull;
+    /* fp32 layers: the precise cell (kernels.h); quantised layers keep the float one, the same bits on every
+     * target */
+    void (*cell_update)(size_t, float *, float *, float *) =
+        cell->dtype == LSTM_LAYER_FP32 ? m->kern->cell_update_f32 : m->kern->cell_update;
+    cell_update(m->info.hidden_size, gates, c, m->info.proj_size ? hfull : h);
+    if (m->info.proj_size) project(m, cell, hfull, h);
+}
+
+/* An fp32 layer's step: gates[4H] hold the bias (x given: W_ih x is added here) or the bias plus W_ih x (x
+ * NULL: lstm_run), the W_hh h terms follow, then the cell and h. Each output's sum is split at column `in`
+ * as everywhere (kernels.h), so a fused table kernel (f32_step_cell) and the unfused sequence give the same
+ * bits. */
+static void f32_layer_step(const lstm_model *m, const lstm_cell *cell, const float *x, float *gates, float *h,
+                           float *c, float *scratch) {
+    size_t H4 = 4 * (size_t)m->info.hidden_size;
+    if (m->kern->f32_step_cell) {
+        float *hfull = scratch + m->off_hfull;
+        m->kern->f32_step_cell(cell->w, m->info.hidden_size, cell->ld, cell->in, x, h, gates, c, hfull);
+        project(m, cell, hfull, h);
+        return;
+    }
+    if (x) m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, x, gates);
+    m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
+    finish_cell(m, cell, gates, h, c, scratch);
 }
 
 /* Whether the top layer (the head's input) is fp32 in every direction: then the head's activation is the
@@ -190,13 +210,20 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
     for (uint32_t l = 0; l < m->info.num_layers; l++) {
         const lstm_cell *cell = &m->cells[l][0];
         float *h = d + lstm_off_h(m, l, 0), *c = d + lstm_off_c(m, l, 0);
+        float *t = trace ? trace + (size_t)l * (5 * (H4 / 4) + hr) : NULL;
+        if (cell->dtype == LSTM_LAYER_FP32 && !t) { /* each gate: bias, the x terms, the h terms (kernels.h) */
+            memcpy(gates, cell->b, H4 * sizeof(float));
+            f32_layer_step(m, cell, in, gates, h, c, scratch);
+            in = h;
+            continue;
+        }
         if (quantised(cell)) {
             float sx, sh;
             q8_batch bx = state_batch(m, scratch, 0, &sx), bh = state_batch(m, scratch, 1, &sh);
             quant_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
             quant_sums(m, cell, 1, h, 0, hr, 1, &bh);
             quant_gates(m, cell, gates, &bx, 0, &bh, 0);
-        } else if (cell->dtype == LSTM_LAYER_FP32) { /* each gate: bias, the x terms, the h terms (kernels.h) */
+        } else if (cell->dtype == LSTM_LAYER_FP32) { /* traced: the unfused sequence of f32_layer_step */
             memcpy(gates, cell->b, H4 * sizeof(float));
             m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, in, gates);
             m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
@@ -207,7 +234,6 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
         }
         /* the trace's gates: the pre-activations through the layer's own activation functions, the ones its
          * cell runs (the fp32 cell never forms them as floats: elementwise_cell_f32.h) */
-        float *t = trace ? trace + (size_t)l * (5 * (H4 / 4) + hr) : NULL;
         if (t) memcpy(t, gates, H4 * sizeof(float));
         finish_cell(m, cell, gates, h, c, scratch);
         if (t) {
@@ -333,13 +359,17 @@ static void run_cell(const lstm_model *m, const lstm_cell *cell, uint32_t d, con
     for (size_t s = 0; s < k; s++) {
         size_t t = d ? k - 1 - s : s;
         float *gates = g + t * H4;
-        if (dynamic) {
-            quant_sums(m, cell, 1, h, 0, hr, 1, &qh);
-            quant_gates(m, cell, gates, qx, t, &qh, 0);
+        if (cell->dtype == LSTM_LAYER_FP32) {
+            f32_layer_step(m, cell, NULL, gates, h, c, scratch); /* the W_ih x terms are in gates already */
         } else {
-            add_hidden_part(m, cell, h, gates, scratch);
+            if (dynamic) {
+                quant_sums(m, cell, 1, h, 0, hr, 1, &qh);
+                quant_gates(m, cell, gates, qx, t, &qh, 0);
+            } else {
+                add_hidden_part(m, cell, h, gates, scratch);
+            }
+            finish_cell(m, cell, gates, h, c, scratch);
         }
-        finish_cell(m, cell, gates, h, c, scratch);
         memcpy(y + t * m->layer_out + d * hr, h, hr * sizeof(float));
     }
 }

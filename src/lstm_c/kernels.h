@@ -128,6 +128,17 @@ typedef struct lstm_kernels {
      * cell_update and activate. */
     void (*cell_update_f32)(size_t hidden, float *gates, float *c, float *hfull);
     void (*activate_f32)(unsigned activation, float *v, size_t n);
+    /* One fp32 layer step with the cell fused into the product, or NULL (the engine then runs the sequence
+     * below itself). w, cols as f32_gemv with rows = 4 * hidden; gates[4H] hold the bias (x given)
+     * or the bias plus the W_ih x terms (x NULL: lstm_run's steps). The same bits as
+     *     if (x) f32_gemv(w, 4H, cols, 0, kx, x, gates);
+     *     f32_gemv(w, 4H, cols, kx, cols, h, gates);
+     *     cell_update_f32(hidden, gates, c, hout);
+     * but each block of units' cell runs once its gates are summed, while the next panels stream in. gates
+     * are left holding the pre-activations; c is updated in place; hout[hidden] = o * tanh(c) must not
+     * overlap h. */
+    void (*f32_step_cell)(const float *w, size_t hidden, size_t cols, size_t kx, const float *x, const float *h,
+                          float *gates, float *c, float *hout);
 } lstm_kernels;
 
 /* int8-a16 sums: column groups per int32 block. 127 * 32767 * 4 * 128 = 2130641408 < 2^31 - 1, so a block's

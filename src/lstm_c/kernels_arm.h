@@ -51,6 +51,8 @@ void lstm_q8_gates_neon(float *y, const float *bias, const int32_t *acc_x, float
 void lstm_cell_update_neon(size_t hidden, float *gates, float *c, float *hfull);
 void lstm_activate_neon(unsigned activation, float *v, size_t n);
 void lstm_cell_update_f32_neon(size_t hidden, float *gates, float *c, float *hfull);
+void lstm_cell_update_f32_range_neon(size_t hidden, size_t j0, size_t j1, const float *gates, float *c,
+                                      float *hfull);
 void lstm_activate_f32_neon(unsigned activation, float *v, size_t n);
 void lstm_s16_gemv_neon(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                         int64_t *acc);

@@ -29,6 +29,8 @@
     void lstm_cell_update_##isa(size_t hidden, float *gates, float *c, float *hfull);                        \
     void lstm_activate_##isa(unsigned activation, float *v, size_t n);                                        \
     void lstm_cell_update_f32_##isa(size_t hidden, float *gates, float *c, float *hfull);                    \
+    void lstm_cell_update_f32_range_##isa(size_t hidden, size_t j0, size_t j1, const float *gates, float *c,  \
+                                          float *hfull);                                                     \
     void lstm_activate_f32_##isa(unsigned activation, float *v, size_t n);                                    \
     void lstm_s16_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,              \
                              const int16_t *q, int64_t *acc);                                                \
@@ -41,6 +43,8 @@
 
 LSTM_DECLARE_ISA_KERNELS(avx2)
 LSTM_DECLARE_ISA_KERNELS(avx512)
+void lstm_f32_step_cell_avx512(const float *w, size_t hidden, size_t cols, size_t kx, const float *x, const float *h,
+                               float *gates, float *c, float *hout);
 
 /* AMX (AMX-TILE, AMX-INT8; s8_amx.c): Linux only (the process must ask the kernel for the tile state,
  * dispatch.c), compilers that know the instructions (GCC 11, clang 12 and later); LSTM_NO_AMX leaves it out. */

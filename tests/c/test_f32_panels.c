@@ -6,6 +6,7 @@
  *    rounded add for the "mul+add" tables, fmaf for the "fma" tables;
  *  - f32_gemm equals n f32_gemv calls bit for bit, for partial panels, column ranges [k0, k1) and any n,
  *    and never writes past `rows`;
+ *  - f32_step_cell (where a table has it) equals f32_gemv, f32_gemv, cell_update_f32 bit for bit;
  *  - fp32 models: lstm_run equals T lstm_step calls and lstm_step_many equals each stream stepped alone,
  *    bit for bit, on every ISA of our own (blas, BLAS's own orders: within 1e-5); the "fma" tables give
  *    each other's bits.
@@ -134,6 +135,47 @@ static void test_kernels(void) {
     }
 }
 
+/* f32_step_cell (the AVX-512 tables) equals its unfused sequence bit for bit: gates, c and hout, for
+ * hidden sizes in blocks of 16 units (odd and even block counts) and not (the kernel's own fallback), input
+ * widths across superblocks, with x (a step) and without (lstm_run's steps); nothing past hidden written. */
+static void test_fused_step(void) {
+    /* fused from 96 KB of weights streamed: H 16 / 32 / 64 / 80 / 96 / 128 here (one block, two, ...; 64 only
+     * with x), the rest through the kernel's unfused fallback */
+    static const size_t shapes[][2] = {{16, 1600}, {32, 800}, {64, 64}, {80, 300}, {96, 200}, {128, 17},
+                                       {16, 1}, {48, 64}, {20, 9}, {8, 3}, {50, 260}};
+    rng r = {4242};
+    for (size_t i = 0; i < N_ISAS; i++) {
+        lstm_isa isa = all_isas[i];
+        if (!lstm_isa_supported(isa)) continue;
+        const lstm_kernels *kt = lstm_kernels_for(isa);
+        if (!kt->f32_step_cell) continue;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (int with_x = 0; with_x < 2; with_x++) {
+                size_t H = shapes[sh][0], in = shapes[sh][1], rows = 4 * H, cols = in + H;
+                enum { GUARD = 7 };
+                test_context("%s H %lu in %lu x %d", lstm_isa_name(isa), (unsigned long)H, (unsigned long)in, with_x);
+                float *a = random_floats(&r, rows * cols, 0.5f), *p = pack(a, rows, cols);
+                float *x = random_floats(&r, in, 2.0f), *h = random_floats(&r, H, 1.0f);
+                float *g0 = random_floats(&r, rows, 1.0f), *c0 = random_floats(&r, H + GUARD, 3.0f);
+                float *g1 = (float *)xmalloc(rows * sizeof(float)), *g2 = (float *)xmalloc(rows * sizeof(float));
+                float *c1 = (float *)xmalloc((H + GUARD) * sizeof(float)), *c2 = (float *)xmalloc((H + GUARD) * sizeof(float));
+                float *h1 = random_floats(&r, H + GUARD, 1.0f), *h2 = (float *)xmalloc((H + GUARD) * sizeof(float));
+                memcpy(h2, h1, (H + GUARD) * sizeof(float));
+                memcpy(g1, g0, rows * sizeof(float)), memcpy(g2, g0, rows * sizeof(float));
+                memcpy(c1, c0, (H + GUARD) * sizeof(float)), memcpy(c2, c0, (H + GUARD) * sizeof(float));
+                if (with_x) kt->f32_gemv(p, rows, cols, 0, in, x, g1);
+                kt->f32_gemv(p, rows, cols, in, cols, h, g1);
+                kt->cell_update_f32(H, g1, c1, h1);
+                kt->f32_step_cell(p, H, cols, in, with_x ? x : NULL, h, g2, c2, h2);
+                CHECK(memcmp(g1, g2, rows * sizeof(float)) == 0);
+                CHECK(memcmp(c1, c2, (H + GUARD) * sizeof(float)) == 0);
+                CHECK(memcmp(h1, h2, (H + GUARD) * sizeof(float)) == 0);
+                free(a), free(p), free(x), free(h), free(g0), free(c0), free(g1), free(g2), free(c1), free(c2);
+                free(h1), free(h2);
+            }
+    }
+}
+
 /* ---- whole models ----------------------------------------------------------------------------------- */
 
 enum { T = 37, STREAMS = 5 };
@@ -230,6 +272,7 @@ static void test_models(void) {
 
 int main(void) {
     run_test("f32_panel_kernels_follow_the_chain", test_kernels);
+    run_test("f32_fused_step_equals_the_sequence", test_fused_step);
     run_test("fp32_run_and_step_many_equal_steps", test_models);
     return test_summary();
 }
