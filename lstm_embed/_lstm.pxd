@@ -55,6 +55,7 @@ cdef extern from "lstm.h" nogil:
         LSTM_ISA_CORTEX_M_DSP
         LSTM_ISA_BLAS
         LSTM_ISA_AMX_INT8
+        LSTM_ISA_AVX2_VNNI
 
     int lstm_isa_supported(lstm_isa isa)
     lstm_isa lstm_isa_best()

@@ -151,7 +151,7 @@ ACTIVATIONS = ("none", "sigmoid", "tanh", "relu", "softmax")
 LAYER_DTYPES = ("float32", "int8", "int8-dynamic", "int8-a16", "int16x8")
 # Names of lstm_isa values, in code order, as the C library spells them ("auto" picks the best this CPU
 # has): ("auto", "reference", "avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp", "blas",
-# "amx_int8").
+# "amx_int8", "avx2_vnni").
 ISAS = tuple(lstm_isa_name(<lstm_isa>i).decode() for i in range(LSTM_ISA_COUNT))
 # Largest |value| of an input (2^64) and of a weight (2^20) the C library accepts.
 MAX_ABS_INPUT = float(LSTM_MAX_ABS_INPUT)

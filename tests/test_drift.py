@@ -63,7 +63,7 @@ def mean_abs_errors(lstm, streams):
         theirs = lstm(torch.from_numpy(streams))[0].numpy()  # batch_first
     errors = {"torch": float(np.abs(theirs - want).mean())}
     data = lstm_embed.convert_torch(lstm)
-    for isa in ("reference", "avx2", "avx512_vnni", "amx_int8", "neon", "neon_dot", "cortex_m_dsp"):
+    for isa in ("reference", "avx2", "avx2_vnni", "avx512_vnni", "amx_int8", "neon", "neon_dot", "cortex_m_dsp"):
         if isa in lstm_embed.supported_isas():
             model = lstm_embed.Model.from_bytes(data, isa=isa)
             ours = np.stack([model.stream().run(xs) for xs in streams])

@@ -549,7 +549,7 @@ def test_isa_argument(tiny, isa):
 
 def test_isa_functions():
     assert lstm_embed.ISAS == ("auto", "reference", "avx2", "avx512_vnni", "neon", "neon_dot", "cortex_m_dsp",
-                               "blas", "amx_int8")
+                               "blas", "amx_int8", "avx2_vnni")
     supported = lstm_embed.supported_isas()
     assert "reference" in supported and "auto" not in supported and set(supported) <= set(lstm_embed.ISAS)
     assert lstm_embed.best_isa() in supported

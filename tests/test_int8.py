@@ -14,7 +14,7 @@ from lstm_embed.calibrate import calibrate
 from lstm_embed.convert import spec_from_state_dict
 from lstm_embed.format import write_model
 
-ISAS = ["reference", "avx2", "avx512_vnni", "amx_int8"]
+ISAS = ["reference", "avx2", "avx512_vnni", "amx_int8", "avx2_vnni"]
 
 
 def available_isas() -> list[str]:

@@ -53,7 +53,7 @@ def test_fp32_paths_agree_within_rounding(lstm_and_head):
         got = outs[isa] = model.stream().run(xs)
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5, err_msg=f"fp32 on {isa}")
     # the "fma" tables sum in the same order and share the precise elementwise (one source): the same bits
-    fma = [isa for isa in ("avx2", "avx512_vnni", "neon", "neon_dot") if isa in outs]
+    fma = [isa for isa in ("avx2", "avx2_vnni", "avx512_vnni", "amx_int8", "neon", "neon_dot") if isa in outs]
     for isa in fma[1:]:
         assert np.array_equal(outs[isa], outs[fma[0]]), f"fp32 on {isa} differs from {fma[0]}"
 

@@ -6,7 +6,8 @@
  * that both give the same bits. For scale, the table's fp32 products on the same shapes (f32_gemv vector by
  * vector, f32_gemm batched, over packed panels; same bits checked too): the float layer the int8 ones
  * replace, with its rate in GMAC/s. First it measures this core's peaks (12 independent chains of vfmadd231ps
- * ymm and zmm, vpdpbusd zmm) so the rates can be read as fractions of what the core can do.
+ * ymm and zmm, vpdpbusd zmm, and ymm with AVX-VNNI) so the rates can be read as fractions of what the core
+ * can do.
  *
  *   cc -std=c99 -O2 -ffp-contract=off -Isrc/lstm_c tools/bench_gemm.c src/lstm_c/[a-z]*.c -lm -o /tmp/bench_gemm
  *   /tmp/bench_gemm [n]            (default n = 64; H = 64 and 256) */
@@ -71,6 +72,9 @@ typedef void (*gemv_f32_fn)(const int8_t *, size_t, size_t, size_t, size_t, cons
 PEAK(peak_fma_ymm, "avx2,fma", __m256, _mm256_set1_ps(1.0f), _mm256_fmadd_ps(a[i], b, c), 8)
 PEAK(peak_fma_zmm, "avx512f", __m512, _mm512_set1_ps(1.0f), _mm512_fmadd_ps(a[i], b, c), 16)
 PEAK(peak_vnni_zmm, "avx512f,avx512vnni", __m512i, _mm512_set1_epi32(1), _mm512_dpbusd_epi32(a[i], b, c), 64)
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+PEAK(peak_vnni_ymm, "avx2,avxvnni", __m256i, _mm256_set1_epi32(1), _mm256_dpbusd_avx_epi32(a[i], b, c), 32)
+#endif
 #endif
 
 /* 64-byte-aligned memory (posix_memalign: C11's aligned_alloc wants a multiple of 64 as size). Unaligned fp32
@@ -92,6 +96,9 @@ int main(int argc, char **argv) {
         {LSTM_ISA_AVX2, lstm_s8_gemv_avx2, lstm_s8_gemv_f32_avx2},
         {LSTM_ISA_AVX512_VNNI, lstm_s8_gemv_avx512, lstm_s8_gemv_f32_avx512},
 #endif
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+        {LSTM_ISA_AVX2_VNNI, lstm_s8_gemv_avx2_vnni, lstm_s8_gemv_f32_avx2},
+#endif
         {LSTM_ISA_REFERENCE, lstm_s8_gemv_ref, lstm_s8_gemv_f32_ref},
     };
     int bad = 0;
@@ -99,6 +106,9 @@ int main(int argc, char **argv) {
     if (lstm_isa_supported(LSTM_ISA_AVX2)) printf("peak: fma ymm %.1f GMAC/s", 1e-9 * peak_fma_ymm());
     if (lstm_isa_supported(LSTM_ISA_AVX512_VNNI))
         printf(", fma zmm %.1f GMAC/s, vpdpbusd zmm %.1f GMAC/s", 1e-9 * peak_fma_zmm(), 1e-9 * peak_vnni_zmm());
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+    if (lstm_isa_supported(LSTM_ISA_AVX2_VNNI)) printf(", vpdpbusd ymm %.1f GMAC/s", 1e-9 * peak_vnni_ymm());
+#endif
     printf("\n");
 #endif
     printf("%-12s %4s %4s %-9s %12s %12s %7s\n", "isa", "H", "n", "kernel", "by-vectors", "batched", "ratio");

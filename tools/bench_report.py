@@ -16,7 +16,7 @@ OURS_FP32, OURS_INT8, OURS_DYN = "ours fp32", "ours int8", "ours int8-dynamic"
 FLOOR_GOAL = 1.3  # issue 11: every fp32 C step within 1.3x of the read-bandwidth floor
 # The widest loads each ISA's kernels issue: its floor is the read bandwidth at that width ("reference" is
 # portable C, which the compiler vectorises with the baseline SSE2 of x86-64 at most).
-ISA_LOAD_BITS = {"avx512_vnni": 512, "amx_int8": 512, "avx2": 256, "reference": 128, "neon": 128,
+ISA_LOAD_BITS = {"avx512_vnni": 512, "amx_int8": 512, "avx2": 256, "avx2_vnni": 256, "reference": 128, "neon": 128,
                  "neon_dot": 128, "cortex_m_dsp": 32}
 BLAS_LOAD_BITS = {"SkylakeX": 512, "Cooperlake": 512, "SapphireRapids": 512, "Haswell": 256, "Zen": 256}
 PACKAGES = ("lstm-embed", "numpy", "torch", "onnx", "onnxruntime", "ai-edge-litert", "flatbuffers", "openvino",

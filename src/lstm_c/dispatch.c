@@ -11,8 +11,10 @@
 #endif
 #include "kernels_arm.h"
 
-#ifdef LSTM_HAVE_AMX_KERNELS
+#if defined(LSTM_HAVE_AMX_KERNELS) || defined(LSTM_HAVE_AVX_VNNI_KERNELS)
 #include <cpuid.h>
+#endif
+#ifdef LSTM_HAVE_AMX_KERNELS
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -78,6 +80,12 @@ static const lstm_kernels blas_kernels = LSTM_TABLE(cblas, ref, ref, ref);
 #ifdef LSTM_HAVE_X86_KERNELS
 static const lstm_kernels avx2_kernels = LSTM_TABLE(avx2, avx2, avx2, avx2);
 static const lstm_kernels avx512_kernels = LSTM_TABLE(avx512, avx512, avx512, avx512);
+#endif
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+/* The AVX2 table with the int8 x int8 products on AVX-VNNI (the int8 x int16 ones stay AVX2's: aliases). */
+#define lstm_s16_gemv_avx2_vnni lstm_s16_gemv_avx2
+#define lstm_s16_gemm_avx2_vnni lstm_s16_gemm_avx2
+static const lstm_kernels avx2_vnni_kernels = LSTM_TABLE(avx2, avx2, avx2_vnni, avx2);
 #endif
 #ifdef LSTM_HAVE_AMX_KERNELS
 /* The AVX-512 VNNI table with the batched products (int8 x int8, int8 x int16) on AMX tiles; the
@@ -171,6 +179,12 @@ static int x86_has(lstm_isa isa) {
 #ifdef LSTM_HAVE_AMX_KERNELS
     case LSTM_ISA_AMX_INT8: return x86_has(LSTM_ISA_AVX512_VNNI) && amx_usable();
 #endif
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+    case LSTM_ISA_AVX2_VNNI: { /* AVX-VNNI: CPUID 7.1:EAX bit 4 (the OS's YMM state: the avx2 check) */
+        unsigned a, b, c, d;
+        return x86_has(LSTM_ISA_AVX2) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1);
+    }
+#endif
     default: return 0;
     }
 }
@@ -187,6 +201,9 @@ int lstm_isa_supported(lstm_isa isa) {
 #ifdef LSTM_HAVE_AMX_KERNELS
     case LSTM_ISA_AMX_INT8: return x86_has(isa);
 #endif
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+    case LSTM_ISA_AVX2_VNNI: return x86_has(isa);
+#endif
 #ifdef LSTM_HAVE_NEON_KERNELS
     case LSTM_ISA_NEON:
     case LSTM_ISA_NEON_DOT: return arm_has(isa);
@@ -202,8 +219,8 @@ int lstm_isa_supported(lstm_isa isa) {
 }
 
 lstm_isa lstm_isa_best(void) {
-    static const lstm_isa order[] = {LSTM_ISA_AMX_INT8, LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2, LSTM_ISA_NEON_DOT, LSTM_ISA_NEON,
-                                       LSTM_ISA_CORTEX_M_DSP};
+    static const lstm_isa order[] = {LSTM_ISA_AMX_INT8, LSTM_ISA_AVX512_VNNI, LSTM_ISA_AVX2_VNNI, LSTM_ISA_AVX2,
+                                     LSTM_ISA_NEON_DOT, LSTM_ISA_NEON, LSTM_ISA_CORTEX_M_DSP};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (lstm_isa_supported(order[i])) return order[i];
     return LSTM_ISA_REFERENCE;
@@ -220,6 +237,7 @@ const char *lstm_isa_name(lstm_isa isa) {
     case LSTM_ISA_CORTEX_M_DSP: return "cortex_m_dsp";
     case LSTM_ISA_BLAS: return "blas";
     case LSTM_ISA_AMX_INT8: return "amx_int8";
+    case LSTM_ISA_AVX2_VNNI: return "avx2_vnni";
     }
     return "unknown";
 }
@@ -232,6 +250,9 @@ const lstm_kernels *lstm_kernels_for(lstm_isa isa) {
 #endif
 #ifdef LSTM_HAVE_AMX_KERNELS
     case LSTM_ISA_AMX_INT8: return &amx_kernels;
+#endif
+#ifdef LSTM_HAVE_AVX_VNNI_KERNELS
+    case LSTM_ISA_AVX2_VNNI: return &avx2_vnni_kernels;
 #endif
 #ifdef LSTM_HAVE_NEON_KERNELS
     case LSTM_ISA_NEON: return &neon_kernels;

@@ -148,13 +148,15 @@ typedef enum lstm_isa {
     LSTM_ISA_CORTEX_M_DSP = 6,  /* Cortex-M with the DSP extension (M4, M7, M33): SMLAD, chosen at build */
     LSTM_ISA_BLAS = 7,          /* fp32 products through the linked CBLAS (builds with LSTM_USE_CBLAS),
                                    the rest portable C; the BLAS may allocate or lock inside its calls */
-    LSTM_ISA_AMX_INT8 = 8       /* avx512_vnni with the products of several vectors (lstm_run's input
+    LSTM_ISA_AMX_INT8 = 8,      /* avx512_vnni with the products of several vectors (lstm_run's input
                                    part, lstm_step_many; int8 x int8 from 2, int8 x int16 from 5) on Intel
                                    AMX tiles (AMX-TILE, AMX-INT8);
                                    Linux: lstm_isa_supported asks the kernel for the process's tile state
                                    (arch_prctl ARCH_REQ_XCOMP_PERM) and says 0 where it is refused */
+    LSTM_ISA_AVX2_VNNI = 9      /* avx2 with the int8 x int8 products (int8-dynamic layers) on AVX-VNNI's
+                                   256-bit vpdpbusd: Intel cores without AVX-512 from Alder Lake on */
 } lstm_isa;
-#define LSTM_ISA_COUNT 9
+#define LSTM_ISA_COUNT 10
 
 /* 1 if this build and this CPU can run kernels of `isa` (LSTM_ISA_AUTO: always 1), else 0. Thread-safe. */
 LSTM_API int lstm_isa_supported(lstm_isa isa);

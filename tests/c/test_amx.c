@@ -204,24 +204,33 @@ static void test_gemm_s16(void) {
     for (int kind = 0; kind < 3; kind++) check_shape16(amx, ref, &r, 256, 260, 0, 260, 64, kind);
 }
 
-/* The table is listed, named and chosen first where the CPU has it. */
+/* The table is listed, named and chosen first where the CPU has it; avx2_vnni (the last ISA) comes before
+ * avx2 and after the AVX-512 ones. */
 static void test_dispatch(void) {
     CHECK(strcmp(lstm_isa_name(LSTM_ISA_AMX_INT8), "amx_int8") == 0);
-    CHECK(LSTM_ISA_COUNT == LSTM_ISA_AMX_INT8 + 1);
+    CHECK(strcmp(lstm_isa_name(LSTM_ISA_AVX2_VNNI), "avx2_vnni") == 0);
+    CHECK(LSTM_ISA_COUNT == LSTM_ISA_AVX2_VNNI + 1);
     if (lstm_isa_supported(LSTM_ISA_AMX_INT8)) {
         CHECK(lstm_isa_supported(LSTM_ISA_AVX512_VNNI));
         CHECK(lstm_isa_best() == LSTM_ISA_AMX_INT8);
     } else {
         CHECK(lstm_isa_best() != LSTM_ISA_AMX_INT8);
     }
+    if (lstm_isa_supported(LSTM_ISA_AVX2_VNNI)) {
+        CHECK(lstm_isa_supported(LSTM_ISA_AVX2));
+        CHECK(lstm_isa_best() != LSTM_ISA_AVX2);
+        if (!lstm_isa_supported(LSTM_ISA_AVX512_VNNI)) CHECK(lstm_isa_best() == LSTM_ISA_AVX2_VNNI);
+    }
 }
 
-/* Every other table's gemm_s8 against the reference on the shapes that cross the edges of the AVX2 and
- * AVX-512 kernels: activations converted on the stack in chunks of vectors (AVX2: 8192 int16s, 15 vectors
- * of 512 columns, 63 of 128; AVX-512: 16 KB of biased bytes, multiples of 8 vectors, 32 of 512 columns,
- * 16 of 700), the tile remainders (AVX2 1 and 2 vectors; AVX-512 4, 2, 1 after tiles of 8, and a last odd
- * panel), and rows wider than a chunk of 3 (AVX2: 4 x 700 = 2800 columns) or 8 (AVX-512: 2112 columns)
- * vectors: the kernels that convert per use. */
+/* Every other table's gemm_s8 against the reference on the shapes that cross the edges of the AVX2,
+ * AVX-VNNI and AVX-512 kernels: activations converted on the stack in chunks of vectors (AVX2: 8192 int16s,
+ * 15 vectors of 512 columns, 63 of 128; AVX-VNNI: 16 KB of biased bytes, multiples of 6 vectors, 30 of 512
+ * columns, 18 of 700; AVX-512: multiples of 8 vectors, 32 of 512 columns, 16 of 700), the tile remainders
+ * (AVX2 1 and 2 vectors; AVX-VNNI 1-5 after tiles of 6, and rows of a panel's second half that do not exist;
+ * AVX-512 4, 2, 1 after tiles of 8, and a last odd panel), and rows wider than a chunk of 3 (AVX2: 4 x 700 =
+ * 2800 columns), 6 (AVX-VNNI: 2800 columns) or 8 (AVX-512: 2112 columns) vectors: the kernels that convert
+ * per use. */
 static void test_gemm_s8_every_table(void) {
     rng r = {91};
     const lstm_kernels *ref = lstm_kernels_for(LSTM_ISA_REFERENCE);
@@ -239,6 +248,7 @@ static void test_gemm_s8_every_table(void) {
         check_shape(k, ref, &r, 40, 128, 0, 128, 71, 1);
         check_shape(k, ref, &r, 48, 175, 0, 175, 33, 2);
         check_shape(k, ref, &r, 20, 528, 0, 528, 9, 0);
+        check_shape(k, ref, &r, 5, 64, 0, 64, 13, 1);
     }
     test_context("");
 }

@@ -22,7 +22,7 @@
 
 static const lstm_isa all_isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
                                     LSTM_ISA_NEON_DOT, LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_BLAS,
-                                    LSTM_ISA_AMX_INT8};
+                                    LSTM_ISA_AMX_INT8, LSTM_ISA_AVX2_VNNI};
 #define N_ISAS (sizeof all_isas / sizeof all_isas[0])
 
 enum family { MUL_ADD, FMA, OWN_ORDER };
@@ -30,7 +30,7 @@ enum family { MUL_ADD, FMA, OWN_ORDER };
 /* Which order a table's fp32 kernels follow (kernels.h). */
 static enum family family_of(lstm_isa isa) {
     switch (isa) {
-    case LSTM_ISA_AVX2: case LSTM_ISA_AVX512_VNNI: case LSTM_ISA_AMX_INT8: return FMA;
+    case LSTM_ISA_AVX2: case LSTM_ISA_AVX2_VNNI: case LSTM_ISA_AVX512_VNNI: case LSTM_ISA_AMX_INT8: return FMA;
     case LSTM_ISA_NEON: case LSTM_ISA_NEON_DOT:
 #if defined(__aarch64__)
         return FMA;

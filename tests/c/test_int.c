@@ -619,7 +619,7 @@ static void test_trace(void) {
 static void test_every_isa_same_bits(void) {
     static const lstm_isa isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
                                     LSTM_ISA_NEON_DOT, LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_BLAS,
-                                    LSTM_ISA_AMX_INT8};
+                                    LSTM_ISA_AMX_INT8, LSTM_ISA_AVX2_VNNI};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const shape *sh = &shapes[i];
         imodel t;

@@ -20,7 +20,7 @@
 #include "testlib.h"
 
 static const lstm_isa simd_isas[] = {LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON, LSTM_ISA_NEON_DOT,
-                                     LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_AMX_INT8};
+                                     LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_AMX_INT8, LSTM_ISA_AVX2_VNNI};
 #define N_SIMD (sizeof simd_isas / sizeof simd_isas[0])
 
 static int bits_equal(const void *a, const void *b, size_t n) { return memcmp(a, b, n) == 0; }
@@ -117,7 +117,7 @@ static void test_kernels(void) {
 /* Tables to compare: the reference itself, then every SIMD table this build and CPU run. */
 static const lstm_isa all_isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
                                     LSTM_ISA_NEON_DOT, LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_BLAS,
-                                    LSTM_ISA_AMX_INT8};
+                                    LSTM_ISA_AMX_INT8, LSTM_ISA_AVX2_VNNI};
 
 /* A value of v's kind: 0 random in [-127, 127], 1 +-127, 2 all +127, 3 all -127. */
 static int8_t s8_value(rng *r, int kind) {

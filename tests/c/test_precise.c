@@ -149,7 +149,7 @@ static void test_softmax_against_libm(void) {
 static int cell_family(lstm_isa isa) {
     if (!PRECISE || isa == LSTM_ISA_CORTEX_M_DSP) return -1;
     switch (isa) {
-    case LSTM_ISA_AVX2: case LSTM_ISA_AVX512_VNNI: case LSTM_ISA_AMX_INT8: return 1;
+    case LSTM_ISA_AVX2: case LSTM_ISA_AVX2_VNNI: case LSTM_ISA_AVX512_VNNI: case LSTM_ISA_AMX_INT8: return 1;
 #if defined(__aarch64__)
     case LSTM_ISA_NEON: case LSTM_ISA_NEON_DOT: return 1;
 #endif

@@ -24,7 +24,7 @@
 
 static const lstm_isa isas[] = {LSTM_ISA_REFERENCE, LSTM_ISA_AVX2, LSTM_ISA_AVX512_VNNI, LSTM_ISA_NEON,
                                 LSTM_ISA_NEON_DOT, LSTM_ISA_CORTEX_M_DSP, LSTM_ISA_BLAS,
-                                    LSTM_ISA_AMX_INT8};
+                                    LSTM_ISA_AMX_INT8, LSTM_ISA_AVX2_VNNI};
 #define N_ISAS (sizeof isas / sizeof isas[0])
 
 /* Element (r, k) of a blocked matrix of `groups` column groups. */
