@@ -82,9 +82,7 @@ static const lstm_kernels avx2_kernels = LSTM_TABLE(avx2, avx2, avx2, avx2);
 static const lstm_kernels avx512_kernels = LSTM_TABLE(avx512, avx512, avx512, avx512);
 #endif
 #ifdef LSTM_HAVE_AVX_VNNI_KERNELS
-/* The AVX2 table with the int8 x int8 products on AVX-VNNI (the int8 x int16 ones stay AVX2's: aliases). */
-#define lstm_s16_gemv_avx2_vnni lstm_s16_gemv_avx2
-#define lstm_s16_gemm_avx2_vnni lstm_s16_gemm_avx2
+/* The AVX2 table with the int8 x int8 and int8 x int16 products on AVX-VNNI. */
 static const lstm_kernels avx2_vnni_kernels = LSTM_TABLE(avx2, avx2, avx2_vnni, avx2);
 #endif
 #ifdef LSTM_HAVE_AMX_KERNELS

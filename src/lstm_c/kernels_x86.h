@@ -46,16 +46,21 @@ LSTM_DECLARE_ISA_KERNELS(avx512)
 void lstm_f32_step_cell_avx512(const float *w, size_t hidden, size_t cols, size_t kx, const float *x, const float *h,
                                float *gates, float *c, float *hout);
 
-/* AVX-VNNI (s8_avx2_vnni.c): compilers that know _mm256_dpbusd_avx_epi32 (GCC 11, clang 12 and later);
+/* AVX-VNNI (s8_avx2_vnni.c, s16_avx2_vnni.c): compilers that know _mm256_dpbusd_avx_epi32 (GCC 11, clang 12 and later);
  * LSTM_NO_AVX_VNNI leaves it out. */
 #if !defined(LSTM_NO_AVX_VNNI) &&                                                                             \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define LSTM_HAVE_AVX_VNNI_KERNELS 1
-/* gemv_s8 and gemm_s8 with vpdpbusd on 256-bit registers: the avx2_vnni table's int8 x int8 products. */
+/* The avx2_vnni table's products with vpdpbusd on 256-bit registers: int8 x int8 (s8_avx2_vnni.c) and
+ * int8 x int16 (s16_avx2_vnni.c). */
 void lstm_s8_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                             const int32_t *rowsum, int32_t *acc);
 void lstm_s8_gemm_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
+void lstm_s16_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
+                             int64_t *acc);
+void lstm_s16_gemm_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
+                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
 #endif
 
 /* AMX (AMX-TILE, AMX-INT8; s8_amx.c): Linux only (the process must ask the kernel for the tile state,

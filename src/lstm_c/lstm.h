@@ -153,8 +153,9 @@ typedef enum lstm_isa {
                                    AMX tiles (AMX-TILE, AMX-INT8);
                                    Linux: lstm_isa_supported asks the kernel for the process's tile state
                                    (arch_prctl ARCH_REQ_XCOMP_PERM) and says 0 where it is refused */
-    LSTM_ISA_AVX2_VNNI = 9      /* avx2 with the int8 x int8 products (int8-dynamic layers) on AVX-VNNI's
-                                   256-bit vpdpbusd: Intel cores without AVX-512 from Alder Lake on */
+    LSTM_ISA_AVX2_VNNI = 9      /* avx2 with the int8 x int8 and int8 x int16 products (int8-dynamic,
+                                   int8-a16 and int16x8 layers) on AVX-VNNI's 256-bit vpdpbusd: Intel
+                                   cores without AVX-512 from Alder Lake on */
 } lstm_isa;
 #define LSTM_ISA_COUNT 10
 
