@@ -164,6 +164,18 @@ void lstm_f32_gemm_canonical(size_t n, size_t m, size_t k, const float *x, size_
     void lstm_f32_gemm_##name(const float *w, size_t rows, size_t cols, size_t k0, size_t k1, size_t n,     \
                               const float *x, size_t ldx, float *y, size_t ldy);
 
+/* The declarations of a table's integer products: int8 x int8 (lstm_s8_gemv_<name>, lstm_s8_gemm_<name>) and
+ * int8 x int16 (lstm_s16_gemv_<name>, lstm_s16_gemm_<name>). */
+#define LSTM_DECLARE_INT_KERNELS(name)                                                                       \
+    void lstm_s8_gemv_##name(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q, \
+                             const int32_t *rowsum, int32_t *acc);                                          \
+    void lstm_s8_gemm_##name(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,     \
+                             const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc); \
+    void lstm_s16_gemv_##name(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,              \
+                              const int16_t *q, int64_t *acc);                                               \
+    void lstm_s16_gemm_##name(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,    \
+                              const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+
 /* Portable kernels (f32_ref.c, s8_ref.c, elementwise_ref.c): the reference table's entries, and the
  * building blocks SIMD files fall back to. */
 LSTM_DECLARE_F32_KERNELS(ref)

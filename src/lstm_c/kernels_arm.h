@@ -76,14 +76,7 @@ void lstm_s8_gemm_neon_dot(const int8_t *w, size_t rows, size_t groups, size_t g
 #define LSTM_HAVE_CORTEX_M_FPU_KERNELS 1
 LSTM_DECLARE_F32_KERNELS(cortex_m)
 #endif
-void lstm_s8_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
-                           const int32_t *rowsum, int32_t *acc);
-void lstm_s8_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                           const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
-void lstm_s16_gemv_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                            int64_t *acc);
-void lstm_s16_gemm_cortex_m(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                            const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+LSTM_DECLARE_INT_KERNELS(cortex_m)
 /* the elementwise kernels in their scalar-FPU form (elementwise_cortex_m.c) */
 float lstm_quantize_cortex_m(const float *v, size_t n, int8_t *q, size_t padded);
 void lstm_q8_gates_cortex_m(float *y, const float *bias, const int32_t *acc_x, float sx, const float *scale_x,

@@ -14,14 +14,11 @@
 
 #define LSTM_DECLARE_ISA_KERNELS(isa)                                                                        \
     LSTM_DECLARE_F32_KERNELS(isa)                                                                            \
+    LSTM_DECLARE_INT_KERNELS(isa)                                                                            \
     void lstm_s8_gemv_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,           \
                                 const float *x, const float *scale, float *y);                               \
     void lstm_s8_gemm_f32_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, \
                                 const float *x, size_t ldx, const float *scale, float *y, size_t ldy);       \
-    void lstm_s8_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,               \
-                            const int8_t *q, const int32_t *rowsum, int32_t *acc);                           \
-    void lstm_s8_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,     \
-                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);  \
     float lstm_quantize_##isa(const float *v, size_t n, int8_t *q, size_t padded);                           \
     void lstm_q8_gates_##isa(float *y, const float *bias, const int32_t *acc_x, float sx,                    \
                              const float *scale_x, const int32_t *acc_h, float sh, const float *scale_h,      \
@@ -32,10 +29,6 @@
     void lstm_cell_update_f32_range_##isa(size_t hidden, size_t j0, size_t j1, const float *gates, float *c,  \
                                           float *hfull);                                                     \
     void lstm_activate_f32_##isa(unsigned activation, float *v, size_t n);                                    \
-    void lstm_s16_gemv_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,              \
-                             const int16_t *q, int64_t *acc);                                                \
-    void lstm_s16_gemm_##isa(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,    \
-                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);                      \
     float lstm_quantize16_##isa(const float *v, size_t n, int16_t *q, size_t padded);                        \
     void lstm_q16_gates_##isa(float *y, const float *bias, const int64_t *acc_x, float sx,                   \
                               const float *scale_x, const int64_t *acc_h, float sh, const float *scale_h,     \
@@ -51,17 +44,18 @@ void lstm_f32_step_cell_avx512(const float *w, size_t hidden, size_t cols, size_
 #if !defined(LSTM_NO_AVX_VNNI) &&                                                                             \
     ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define LSTM_HAVE_AVX_VNNI_KERNELS 1
+#define LSTM_AVX2_VNNI_TARGET __attribute__((target("avx2,fma,avxvnni")))
 /* The avx2_vnni table's products with vpdpbusd on 256-bit registers: int8 x int8 (s8_avx2_vnni.c) and
  * int8 x int16 (s16_avx2_vnni.c). */
-void lstm_s8_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
-                            const int32_t *rowsum, int32_t *acc);
-void lstm_s8_gemm_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                            const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc);
-void lstm_s16_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
-                             int64_t *acc);
-void lstm_s16_gemm_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
-                             const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc);
+LSTM_DECLARE_INT_KERNELS(avx2_vnni)
 #endif
+
+/* int8 x int16 products (s16_avx512.c, s16_avx2_vnni.c): one block of a vector's activations split into
+ * bytes, hi[k] = q[k] >> 8 and lo[k] = q[k] & 255, reused by every panel. */
+typedef struct lstm_s16_split {
+    int8_t hi[4 * LSTM_S16_BLOCK_GROUPS];
+    uint8_t lo[4 * LSTM_S16_BLOCK_GROUPS];
+} lstm_s16_split;
 
 /* AMX (AMX-TILE, AMX-INT8; s8_amx.c): Linux only (the process must ask the kernel for the tile state,
  * dispatch.c), compilers that know the instructions (GCC 11, clang 12 and later); LSTM_NO_AMX leaves it out. */

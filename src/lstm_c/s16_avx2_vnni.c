@@ -19,27 +19,14 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define VNNI __attribute__((target("avx2,fma,avxvnni")))
+#define VNNI LSTM_AVX2_VNNI_TARGET
 #define VNNI_INLINE VNNI static inline __attribute__((always_inline))
 
-#if defined(__clang__)
-#define UNROLL4 _Pragma("unroll")
-#else
-#define UNROLL4 _Pragma("GCC unroll 4")
-#endif
-
 #define BLOCK LSTM_S16_BLOCK_GROUPS /* groups per split block and per int32 sum */
-#define BLOCK_COLS (4 * BLOCK)
-
-/* One block of a vector split into bytes: hi[k] = q[k] >> 8, lo[k] = q[k] & 255. */
-typedef struct {
-    int8_t hi[BLOCK_COLS];
-    uint8_t lo[BLOCK_COLS];
-} split_block;
 
 /* Split q[0 .. 4n) (n <= BLOCK groups) into b; returns the sum of the high bytes. (q - lo) / 256 is the
  * arithmetic shift, exact and portable. */
-static int32_t split(const int16_t *q, size_t n, split_block *b) {
+static int32_t split(const int16_t *q, size_t n, lstm_s16_split *b) {
     int32_t s = 0;
     for (size_t k = 0; k < 4 * n; k++) {
         int32_t v = q[k], lo = v & 255, hi = (v - lo) / 256;
@@ -79,35 +66,35 @@ VNNI_INLINE void put8(int64_t *out, size_t r, size_t rows, __m256i v, int first)
  * the 4 P V accumulators stay in registers (P = 2, V = 1 or P = 1, V = 2: 8 of the 16 ymm). The block's sums
  * go into acc + v * ldacc (stored if `first`). */
 VNNI_INLINE void tile(const int P, const int V, const int8_t *base, size_t groups, size_t gb, size_t n,
-                      const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows, int first, int64_t *acc,
+                      const lstm_s16_split *sb, const int32_t *sumhi, size_t r0, size_t rows, int first, int64_t *acc,
                       size_t ldacc) {
     __m256i ah[4][2], al[4][2]; /* [half][vector] */
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    UNROLL4 for (int v = 0; v < V; v++) {
+    UNROLL for (int v = 0; v < V; v++) {
         __m256i start = _mm256_set1_epi32(-128 * sumhi[v]);
-        UNROLL4 for (int h = 0; h < 2 * P; h++) ah[h][v] = start, al[h][v] = _mm256_setzero_si256();
+        UNROLL for (int h = 0; h < 2 * P; h++) ah[h][v] = start, al[h][v] = _mm256_setzero_si256();
     }
     for (size_t g = 0; g < n; g++) {
         __m256i bh[2], bl[2];
-        UNROLL4 for (int v = 0; v < V; v++) bh[v] = lanes(sb[v].hi, g), bl[v] = lanes(sb[v].lo, g);
-        UNROLL4 for (int h = 0; h < 2 * P; h++) {
+        UNROLL for (int v = 0; v < V; v++) bh[v] = lanes(sb[v].hi, g), bl[v] = lanes(sb[v].lo, g);
+        UNROLL for (int h = 0; h < 2 * P; h++) {
             const int8_t *b = base + ((size_t)(h / 2) * groups + gb + g) * 64 + (h % 2) * 32;
             __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)b), wu = _mm256_xor_si256(w, flip);
-            UNROLL4 for (int v = 0; v < V; v++) {
+            UNROLL for (int v = 0; v < V; v++) {
                 ah[h][v] = _mm256_dpbusd_avx_epi32(ah[h][v], wu, bh[v]);
                 al[h][v] = _mm256_dpbusd_avx_epi32(al[h][v], bl[v], w);
             }
         }
     }
-    UNROLL4 for (int h = 0; h < 2 * P; h++)
-        UNROLL4 for (int v = 0; v < V; v++)
+    UNROLL for (int h = 0; h < 2 * P; h++)
+        UNROLL for (int v = 0; v < V; v++)
             put8(acc + (size_t)v * ldacc, r0 + 8 * (size_t)h, rows,
                  _mm256_add_epi32(_mm256_slli_epi32(ah[h][v], 8), al[h][v]), first);
 }
 
 #define TILE(P, V)                                                                                           \
     VNNI static void tile_##P##x##V(const int8_t *base, size_t groups, size_t gb, size_t n,                  \
-                                    const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows,     \
+                                    const lstm_s16_split *sb, const int32_t *sumhi, size_t r0, size_t rows,     \
                                     int first, int64_t *acc, size_t ldacc) {                                 \
         tile(P, V, base, groups, gb, n, sb, sumhi, r0, rows, first, acc, ldacc);                             \
     }
@@ -119,7 +106,7 @@ TILE(1, 2)
 VNNI void lstm_s16_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int16_t *q,
                                   int64_t *acc) {
     size_t panels = lstm_r16(rows) / 16;
-    split_block sb;
+    lstm_s16_split sb;
     if (g1 <= g0) memset(acc, 0, rows * sizeof(int64_t)); /* no columns: every sum is 0 */
     for (size_t gb = g0; gb < g1; gb += BLOCK) {
         size_t n = g1 - gb < BLOCK ? g1 - gb : BLOCK, p = 0;
@@ -135,7 +122,7 @@ VNNI void lstm_s16_gemv_avx2_vnni(const int8_t *w, size_t rows, size_t groups, s
 VNNI void lstm_s16_gemm_avx2_vnni(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                                   const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     size_t panels = lstm_r16(rows) / 16, i = 0;
-    split_block sb[2];
+    lstm_s16_split sb[2];
     int32_t sumhi[2];
     for (; i + 2 <= n; i += 2) {
         if (g1 <= g0)

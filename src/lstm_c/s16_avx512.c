@@ -28,15 +28,10 @@
 #define BLOCK LSTM_S16_BLOCK_GROUPS /* groups per split block and per int32 sum */
 #define BLOCK_COLS (4 * BLOCK)
 
-/* One block of a vector split into bytes: hi[k] = q[k] >> 8, lo[k] = q[k] & 255. */
-typedef struct {
-    int8_t hi[BLOCK_COLS];
-    uint8_t lo[BLOCK_COLS];
-} split_block;
 
 /* Split q[0 .. 4n) (n <= BLOCK groups) into b; returns the sum of the high bytes. Each int16 lane of the
  * running sum adds at most BLOCK_COLS / 32 = 16 values of magnitude <= 128: no overflow. */
-AVX512_INLINE int32_t split(const int16_t *q, size_t n, split_block *b) {
+AVX512_INLINE int32_t split(const int16_t *q, size_t n, lstm_s16_split *b) {
     __m512i s = _mm512_setzero_si512();
     for (size_t k = 0; k < 4 * n; k += 32) { /* k + 32 <= BLOCK_COLS: the stores stay inside b */
         size_t left = 4 * n - k;
@@ -71,7 +66,7 @@ AVX512_INLINE void put8(int64_t *out, size_t r, size_t rows, __m256i v, int firs
  * a matrix-vector product, whose weights stream from L2: 0.91-0.96x the step time at H = 256). The block's
  * sums go into acc + v * ldacc (stored if `first`). */
 AVX512_INLINE void tile(int P, int V, int PF, const int8_t *base, size_t groups, size_t gb, size_t n,
-                        const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows, int first,
+                        const lstm_s16_split *sb, const int32_t *sumhi, size_t r0, size_t rows, int first,
                         int64_t *acc, size_t ldacc) {
     __m512i ah[4][4], al[4][4];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
@@ -106,7 +101,7 @@ AVX512_INLINE void tile(int P, int V, int PF, const int8_t *base, size_t groups,
 
 #define TILE(P, V)                                                                                           \
     AVX512 static void tile_##P##x##V(const int8_t *base, size_t groups, size_t gb, size_t n,                \
-                                      const split_block *sb, const int32_t *sumhi, size_t r0, size_t rows,   \
+                                      const lstm_s16_split *sb, const int32_t *sumhi, size_t r0, size_t rows,   \
                                       int first, int64_t *acc, size_t ldacc) {                               \
         tile(P, V, 0, base, groups, gb, n, sb, sumhi, r0, rows, first, acc, ldacc);                          \
     }
@@ -114,7 +109,7 @@ TILE(4, 1)
 TILE(1, 1)
 TILE(2, 4)
 TILE(1, 4)
-AVX512 static void tile_4x1_pf(const int8_t *base, size_t groups, size_t gb, size_t n, const split_block *sb,
+AVX512 static void tile_4x1_pf(const int8_t *base, size_t groups, size_t gb, size_t n, const lstm_s16_split *sb,
                                const int32_t *sumhi, size_t r0, size_t rows, int first, int64_t *acc, size_t ldacc) {
     tile(4, 1, 8, base, groups, gb, n, sb, sumhi, r0, rows, first, acc, ldacc);
 }
@@ -127,7 +122,7 @@ static void zero_rows(int64_t *acc, size_t rows) { memset(acc, 0, rows * sizeof(
 AVX512 static void one_vector(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
                               const int16_t *q, int64_t *acc) {
     size_t panels = lstm_r16(rows) / 16;
-    split_block sb;
+    lstm_s16_split sb;
     if (g1 <= g0) zero_rows(acc, rows);
     for (size_t gb = g0; gb < g1; gb += BLOCK) {
         size_t n = g1 - gb < BLOCK ? g1 - gb : BLOCK, p = 0;
@@ -150,7 +145,7 @@ AVX512 void lstm_s16_gemv_avx512(const int8_t *w, size_t rows, size_t groups, si
 AVX512 void lstm_s16_gemm_avx512(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                                  const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     size_t panels = lstm_r16(rows) / 16, i = 0;
-    split_block sb[4];
+    lstm_s16_split sb[4];
     int32_t sumhi[4];
     for (; i + 4 <= n; i += 4) {
         if (g1 <= g0)

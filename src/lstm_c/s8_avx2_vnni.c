@@ -15,7 +15,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define VNNI __attribute__((target("avx2,fma,avxvnni")))
+#define VNNI LSTM_AVX2_VNNI_TARGET
 #define VNNI_INLINE VNNI static inline __attribute__((always_inline))
 
 #if defined(__clang__)
