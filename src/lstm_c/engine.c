@@ -148,21 +148,29 @@ static void finish_cell(const lstm_model *m, const lstm_cell *cell, float *gates
     if (m->info.proj_size) project(m, cell, hfull, h);
 }
 
+/* gates[4H] += W_ih x (x given) then W_hh h, unfused: f32_layer_step without a fused kernel, and the traced
+ * step (which copies the pre-activations before the cell). */
+static void f32_products(const lstm_model *m, const lstm_cell *cell, const float *x, const float *h,
+                         float *gates) {
+    size_t H4 = 4 * (size_t)m->info.hidden_size;
+    if (x) m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, x, gates);
+    m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
+}
+
 /* An fp32 layer's step: gates[4H] hold the bias (x given: W_ih x is added here) or the bias plus W_ih x (x
  * NULL: lstm_run), the W_hh h terms follow, then the cell and h. Each output's sum is split at column `in`
- * as everywhere (kernels.h), so a fused table kernel (f32_step_cell) and the unfused sequence give the same
+ * as everywhere (kernels.h), so a fused table kernel (f32_step_cell) and the unfused sequence (f32_products,
+ * then the cell: also lstm_step_trace's, which copies the pre-activations between the two) give the same
  * bits. */
 static void f32_layer_step(const lstm_model *m, const lstm_cell *cell, const float *x, float *gates, float *h,
                            float *c, float *scratch) {
-    size_t H4 = 4 * (size_t)m->info.hidden_size;
     if (m->kern->f32_step_cell) {
         float *hfull = scratch + m->off_hfull;
         m->kern->f32_step_cell(cell->w, m->info.hidden_size, cell->ld, cell->in, x, h, gates, c, hfull);
         project(m, cell, hfull, h);
         return;
     }
-    if (x) m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, x, gates);
-    m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
+    f32_products(m, cell, x, h, gates);
     finish_cell(m, cell, gates, h, c, scratch);
 }
 
@@ -223,10 +231,9 @@ static lstm_status step_with(lstm_state *state, const float *x, float *y, float 
             quant_sums(m, cell, 0, in, 0, cell->in, 1, &bx);
             quant_sums(m, cell, 1, h, 0, hr, 1, &bh);
             quant_gates(m, cell, gates, &bx, 0, &bh, 0);
-        } else if (cell->dtype == LSTM_LAYER_FP32) { /* traced: the unfused sequence of f32_layer_step */
+        } else if (cell->dtype == LSTM_LAYER_FP32) { /* traced: unfused, the gates copied before the cell */
             memcpy(gates, cell->b, H4 * sizeof(float));
-            m->kern->f32_gemv(cell->w, H4, cell->ld, 0, cell->in, in, gates);
-            m->kern->f32_gemv(cell->w, H4, cell->ld, cell->in, cell->ld, h, gates);
+            f32_products(m, cell, in, h, gates);
         } else {
             memcpy(gates, cell->b, H4 * sizeof(float));
             add_input_part(m, cell, in, gates, scratch);
