@@ -8,9 +8,11 @@ installed, and a peer that is off in the accuracy check is never a test failure:
 result, reported as such. The C floor and the read-bandwidth floor need a C compiler.
 """
 import importlib.util
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -258,3 +260,46 @@ def test_noamx_shim_refuses_only_the_amx_permission_request(tmp_path):
     req, err, get, pid_ok = out.split()
     assert (int(req), int(err)) == (-1, 1)  # EPERM
     assert int(get) in (0, -1) and pid_ok == "True"  # ARCH_GET_XCOMP_PERM is answered by the kernel (or ENOSYS/EINVAL on old ones)
+
+
+def _cpu_flags() -> set:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64" or shutil.which("cc") is None,
+                    reason="an LD_PRELOAD shim for Linux on x86-64")
+def test_avx2only_shim_hides_avx512_vnni_and_amx_from_every_library(tmp_path):
+    """tools/avx2only.c (``bench.py --cpu avx2``): CPUID, trapped through CPUID faulting, answers without
+    AVX-512, AVX-VNNI and AMX, so our dispatch, NumPy and PyTorch all pick their AVX2 code; AVX2 itself stays;
+    a real segmentation fault still ends the process (also with a handler installed after the shim's)."""
+    flags = _cpu_flags()
+    if "cpuid_fault" not in flags or "avx2" not in flags:
+        pytest.skip("needs AVX2 and CPUID faulting (cpuid_fault in /proc/cpuinfo)")
+    shim = tmp_path / "avx2only.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", os.path.join(TOOLS, "avx2only.c"), "-o", str(shim), "-ldl"],
+                   check=True)
+    env = dict(os.environ, LD_PRELOAD=str(shim))
+    probe = ("import json, lstm_embed, torch\n"
+             "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
+             "print(json.dumps([lstm_embed.supported_isas(), lstm_embed.best_isa(), f['AVX512F'], f['AVX2'],\n"
+             "                  f['FMA3'], torch.backends.cpu.get_cpu_capability()]))\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    isas, best, np_avx512f, np_avx2, np_fma, torch_cap = json.loads(out.stdout.splitlines()[-1])
+    assert "avx2" in isas and best == "avx2"
+    assert not any(i.startswith(("avx512", "amx")) or i == "avx2_vnni" for i in isas), isas
+    assert (np_avx512f, np_avx2, np_fma) == (False, True, True)
+    assert torch_cap == "AVX2"
+    crash = "import ctypes; ctypes.string_at(0)"
+    for extra in ([], ["-X", "faulthandler"]):
+        done = subprocess.run([sys.executable, *extra, "-c", crash], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == -signal.SIGSEGV, (extra, done.returncode, done.stderr)
+    assert "Segmentation fault" in done.stderr  # faulthandler's handler ran, chained behind the shim's

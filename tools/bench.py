@@ -6,6 +6,7 @@
     python tools/bench.py --smoke          # H = 64 only, a handful of samples (for the test suite, < 60 s)
     python tools/bench.py --out results.md --plot step_latency.png
     python tools/bench.py --no-amx         # every engine without AMX (tools/noamx.c), as on a CPU without it
+    python tools/bench.py --cpu avx2       # every engine sees AVX2 + FMA only (tools/avx2only.c): Zen 2/3 class
 
 Every engine runs single-threaded. For every model size each engine is first checked against PyTorch
 fp32 on the same inputs (an engine whose outputs are off is reported with its error, not timed), then
@@ -440,17 +441,19 @@ def _set_threads() -> None:
 
 
 NO_AMX_ENV = "LSTM_BENCH_NO_AMX"  # set in the re-executed process that runs with tools/noamx.c preloaded
+CPU_ENV = "LSTM_BENCH_CPU"  # "avx2" in the re-executed process that runs with tools/avx2only.c preloaded
 
 
-def _exec_without_amx(argv) -> None:
-    """Re-run this command with tools/noamx.c built and preloaded (LD_PRELOAD must be set before the
-    process starts: the engines' libraries ask for AMX when they load). Does not return."""
+def _exec_with_shim(source: str, env_name: str, value: str, argv) -> None:
+    """Re-run this command with the LD_PRELOAD shim tools/<source> built and preloaded (it must be there
+    before the process starts: the engines' libraries read the CPU's features, and ask for AMX, when they
+    load), and env_name=value set so that the new process does not do it again. Does not return."""
     here = os.path.dirname(os.path.abspath(__file__))
-    shim = os.path.join(tempfile.mkdtemp(prefix="lstm_bench_"), "noamx.so")
-    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", os.path.join(here, "noamx.c"), "-o", shim,
+    shim = os.path.join(tempfile.mkdtemp(prefix="lstm_bench_"), source.replace(".c", ".so"))
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", os.path.join(here, source), "-o", shim,
                     "-ldl"], check=True)
     env = dict(os.environ, LD_PRELOAD=" ".join(filter(None, [shim, os.environ.get("LD_PRELOAD")])))
-    env[NO_AMX_ENV] = "1"
+    env[env_name] = value
     os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *(sys.argv[1:] if argv is None else argv)],
               env)
 
@@ -464,9 +467,15 @@ def main(argv=None) -> int:
     parser.add_argument("--plot", default="bench-step-latency.png", help="PNG plot, '' for none")
     parser.add_argument("--no-amx", action="store_true",
                         help="refuse AMX to every engine (tools/noamx.c preloaded): as on a CPU without AMX")
+    parser.add_argument("--cpu", choices=("native", "avx2"), default="native",
+                        help="avx2: every engine, ours included, sees a CPU with AVX2 and FMA only, no AVX-512, "
+                             "AVX-VNNI or AMX (tools/avx2only.c preloaded; needs CPUID faulting): the "
+                             "AMD Zen 2/3 class of CPUs, peers on their AVX2 kernels too")
     args = parser.parse_args(argv)
+    if args.cpu == "avx2" and os.environ.get(CPU_ENV) != "avx2":
+        _exec_with_shim("avx2only.c", CPU_ENV, "avx2", argv)
     if args.no_amx and os.environ.get(NO_AMX_ENV) != "1":
-        _exec_without_amx(argv)
+        _exec_with_shim("noamx.c", NO_AMX_ENV, "1", argv)
     name = "smoke" if args.smoke else "quick" if args.quick else "full"
     plan = PLANS[name]
 

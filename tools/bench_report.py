@@ -98,7 +98,10 @@ def machine_section() -> list:
         f"model {cpu.get('model', '?')}), {os.cpu_count()} logical CPUs; caches {_caches()}",
         f"- ISA flags: {' '.join(f for f in FLAGS if f in flags) or 'none of ' + ' '.join(FLAGS)}"
         + (" — **AMX refused to every engine** (`--no-amx`: tools/noamx.c preloaded, as on a CPU without AMX)"
-           if os.environ.get("LSTM_BENCH_NO_AMX") == "1" else ""),
+           if os.environ.get("LSTM_BENCH_NO_AMX") == "1" else "")
+        + (" — **every engine saw an AVX2-only CPU** (`--cpu avx2`: tools/avx2only.c preloaded; CPUID answered "
+           "without AVX-512, AVX-VNNI and AMX, as on AMD Zen 2/3 or Intel Haswell to Comet Lake; the flags "
+           "above are the hardware's)" if os.environ.get("LSTM_BENCH_CPU") == "avx2" else ""),
         f"- OS: {platform.platform()}; Python {platform.python_version()}; C compiler: {_compiler()}",
         f"- Environment: {env}",
         f"- OpenBLAS (scipy-openblas32) kernel set in use: {core}, {blas_threads} thread(s); "
