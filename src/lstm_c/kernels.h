@@ -84,7 +84,8 @@ typedef struct lstm_kernels {
     void (*gemm_f32)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n, const float *x,
                      size_t ldx, const float *scale, float *y, size_t ldy);
     /* acc[r] = sum_k W[r][k] q[k] exactly for r < rows (acc has room for r16(rows); entries past rows are
-     * unspecified); rowsum[r] = sum over the same columns of W[r][k] (kernels that feed q + 128 as
+     * unspecified), for W entries in [-127, 127] (model.c rejects -128: the AVX2 kernel's pair sums rely on
+     * it) and any int8 q; rowsum[r] = sum over the same columns of W[r][k] (kernels that feed q + 128 as
      * unsigned bytes need it; others ignore it). */
     void (*gemv_s8)(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, const int8_t *q,
                     const int32_t *rowsum, int32_t *acc);
