@@ -290,7 +290,10 @@ def test_avx2only_shim_hides_avx512_vnni_and_amx_from_every_library(tmp_path):
              "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
              "print(json.dumps([lstm_embed.supported_isas(), lstm_embed.best_isa(), f['AVX512F'], f['AVX2'],\n"
              "                  f['FMA3'], torch.backends.cpu.get_cpu_capability()]))\n")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    # cwd: not the source tree, whose lstm_embed/ (without the built extension in a clean clone) would shadow
+    # the installed package
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     isas, best, np_avx512f, np_avx2, np_fma, torch_cap = json.loads(out.stdout.splitlines()[-1])
     assert "avx2" in isas and best == "avx2"
@@ -300,6 +303,6 @@ def test_avx2only_shim_hides_avx512_vnni_and_amx_from_every_library(tmp_path):
     crash = "import ctypes; ctypes.string_at(0)"
     for extra in ([], ["-X", "faulthandler"]):
         done = subprocess.run([sys.executable, *extra, "-c", crash], env=env, capture_output=True, text=True,
-                              timeout=60)
+                              timeout=60, cwd=tmp_path)
         assert done.returncode == -signal.SIGSEGV, (extra, done.returncode, done.stderr)
     assert "Segmentation fault" in done.stderr  # faulthandler's handler ran, chained behind the shim's
