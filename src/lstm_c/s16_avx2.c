@@ -69,17 +69,9 @@ AVX2 static void tile_1(const int8_t *panel, size_t g0, size_t g1, const int16_t
                         int64_t *acc, int whole) {
     tile(1, panel, g0, g1, q, 0, r0, rows, acc, 0, whole);
 }
-/* S16_TILE vectors a tile: 3 for clang, 2 for GCC. At 3 (12 block sums, 12 totals, 3 broadcasts and the
- * weights for 16 ymm registers) GCC spills block sums inside the loop: [1024 x 512] x 64 on a Sapphire Rapids
- * core running this AVX2 code took GCC 700 us at 3 and 514-531 at 2; clang 435 at 3 and 480 at 2. */
-#if defined(__clang__)
-#define S16_TILE 3
-#else
-#define S16_TILE 2
-#endif
 AVX2 static void tile_n(const int8_t *panel, size_t g0, size_t g1, const int16_t *q, size_t ldq, size_t r0,
                         size_t rows, int64_t *acc, size_t ldacc) {
-    tile(S16_TILE, panel, g0, g1, q, ldq, r0, rows, acc, ldacc, 0);
+    tile(LSTM_AVX2_INT_TILE, panel, g0, g1, q, ldq, r0, rows, acc, ldacc, 0);
 }
 
 AVX2 void lstm_s16_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1,
@@ -87,13 +79,14 @@ AVX2 void lstm_s16_gemv_avx2(const int8_t *w, size_t rows, size_t groups, size_t
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) tile_1(w + (r0 / 16) * groups * 64, g0, g1, q, r0, rows, acc, 1);
 }
 
-/* Panel after panel, each widened weight block feeding S16_TILE vectors, then the rest one by one. */
+/* Panel after panel, each widened weight block feeding LSTM_AVX2_INT_TILE vectors, then the rest one by one. */
 AVX2 void lstm_s16_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                              const int16_t *q, size_t ldq, int64_t *acc, size_t ldacc) {
     for (size_t r0 = 0; r0 < lstm_r16(rows); r0 += 16) {
         const int8_t *panel = w + (r0 / 16) * groups * 64;
         size_t i = 0;
-        for (; i + S16_TILE <= n; i += S16_TILE) tile_n(panel, g0, g1, q + i * ldq, ldq, r0, rows, acc + i * ldacc, ldacc);
+        for (; i + LSTM_AVX2_INT_TILE <= n; i += LSTM_AVX2_INT_TILE)
+            tile_n(panel, g0, g1, q + i * ldq, ldq, r0, rows, acc + i * ldacc, ldacc);
         for (; i < n; i++) tile_1(panel, g0, g1, q + i * ldq, r0, rows, acc + i * ldacc, 0);
     }
 }

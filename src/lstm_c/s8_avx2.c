@@ -162,7 +162,9 @@ AVX2_INLINE void panel_s16q(int V, const int8_t *panel, size_t g0, size_t g1, co
 }
 
 AVX2 static void panel_s16q_tile(const int8_t *p, size_t g0, size_t g1, const int16_t *q, size_t ldq, int32_t *o,
-                                 size_t ldo, size_t valid);
+                                 size_t ldo, size_t valid) {
+    panel_s16q(LSTM_AVX2_INT_TILE, p, g0, g1, q, ldq, o, ldo, valid);
+}
 AVX2 static void panel_s16q_2(const int8_t *p, size_t g0, size_t g1, const int16_t *q, size_t ldq, int32_t *o,
                               size_t ldo, size_t valid) {
     panel_s16q(2, p, g0, g1, q, ldq, o, ldo, valid);
@@ -173,28 +175,19 @@ AVX2 static void panel_s16q_1(const int8_t *p, size_t g0, size_t g1, const int16
 }
 
 /* Activations widened to int16 on the stack, in chunks of vectors that fit S16Q_INT16S (16 KB); rows wider
- * than S16Q_TILE vectors can hold there fall back to panel_s8. At H = 256, 64 vectors: 860-900 -> 735-760 us
- * (tools/bench_gemm.c, the two builds alternating, best of each run). S16Q_TILE vectors a tile: 3 for clang,
- * 2 for GCC, which gives the three broadcasts registers of their own and spills accumulators at 3 (16 ymm
- * registers). [1024 x 512] x 64 on a Sapphire Rapids core running this AVX2 code: GCC 55 GMAC/s at 3, 62-65
- * at 2; clang 71-73 either way. */
+ * than a tile of vectors can hold there fall back to panel_s8. At H = 256, 64 vectors: 860-900 -> 735-760 us
+ * (tools/bench_gemm.c, the two builds alternating, best of each run). */
 #define S16Q_INT16S 8192
-#if defined(__clang__)
-#define S16Q_TILE 3
-#else
-#define S16Q_TILE 2
-#endif
 
-AVX2 static void panel_s16q_tile(const int8_t *p, size_t g0, size_t g1, const int16_t *q, size_t ldq, int32_t *o,
-                                 size_t ldo, size_t valid) {
-    panel_s16q(S16Q_TILE, p, g0, g1, q, ldq, o, ldo, valid);
-}
-
+/* Chunk after chunk of vectors: their activations widened once, then one pass over the weights (panel after
+ * panel; a panel is at most a few KB and stays in L1) with the chunk's vectors LSTM_AVX2_INT_TILE at a time,
+ * then the rest. Exact int32 sums (vpmaddwd pair sums of int16 products cannot saturate), so the reference's
+ * for every input; only rows < rows are written. */
 void lstm_s8_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, size_t g1, size_t n,
                        const int8_t *q, size_t ldq, const int32_t *rowsum, int32_t *acc, size_t ldacc) {
     (void)rowsum;
     size_t cols = (g1 - g0) * 4;
-    if (cols * S16Q_TILE > S16Q_INT16S) {
+    if (cols * LSTM_AVX2_INT_TILE > S16Q_INT16S) {
         for (size_t r0 = 0; r0 < rows; r0 += 16) {
             const int8_t *panel = w + (r0 / 16) * groups * 64;
             size_t valid = rows - r0 < 16 ? rows - r0 : 16, i = 0;
@@ -206,7 +199,7 @@ void lstm_s8_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, s
         return;
     }
     int16_t q16[S16Q_INT16S];
-    size_t chunk = S16Q_INT16S / cols / S16Q_TILE * S16Q_TILE;
+    size_t chunk = S16Q_INT16S / cols / LSTM_AVX2_INT_TILE * LSTM_AVX2_INT_TILE;
     for (size_t c0 = 0; c0 < n; c0 += chunk) {
         size_t m = n - c0 < chunk ? n - c0 : chunk;
         for (size_t v = 0; v < m; v++)
@@ -215,7 +208,7 @@ void lstm_s8_gemm_avx2(const int8_t *w, size_t rows, size_t groups, size_t g0, s
             const int8_t *panel = w + (r0 / 16) * groups * 64;
             size_t valid = rows - r0 < 16 ? rows - r0 : 16, i = 0;
             int32_t *o = acc + c0 * ldacc + r0;
-            for (; i + S16Q_TILE <= m; i += S16Q_TILE)
+            for (; i + LSTM_AVX2_INT_TILE <= m; i += LSTM_AVX2_INT_TILE)
                 panel_s16q_tile(panel, g0, g1, q16 + i * cols, cols, o + i * ldacc, ldacc, valid);
             if (m - i == 2) panel_s16q_2(panel, g0, g1, q16 + i * cols, cols, o + i * ldacc, ldacc, valid);
             if (m - i == 1) panel_s16q_1(panel, g0, g1, q16 + i * cols, cols, o + i * ldacc, ldacc, valid);
